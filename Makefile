@@ -1,0 +1,33 @@
+# The README's two commands. Both create .venv in the repository when missing and install into it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+# The CPU build of torch that these machines keep on disk; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: demo test install install-test lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(BIN)/python
+	$(PIP) install -q -e '.[local,report]'
+
+install-test: $(BIN)/python
+	$(PIP) install -q -e '.[local,report,test]'
+
+demo: install
+	$(BIN)/pasture demo
+
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

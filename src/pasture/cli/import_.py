@@ -1,0 +1,60 @@
+"""``pasture import``: AlpacaEval annotation or output files into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pasture.store import Store
+from pasture.transfer import import_annotations, import_outputs, load_eval_set
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=Path("pasture.db"),
+    show_default=True,
+    help="The SQLite store to import into.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["annotations", "outputs"]),
+    default="annotations",
+    show_default=True,
+    help="What the files hold.",
+)
+@click.option(
+    "--eval-set",
+    "eval_set_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Eval set file: rows whose instruction is not in it are errors (required for outputs).",
+)
+@click.option("--generator", default=None, help="For outputs: the generator name, if the file has none.")
+@click.option("--annotator", default=None, help="For annotations: the judge name, if the file has none.")
+def command(
+    files: tuple[Path, ...],
+    store_path: Path,
+    kind: str,
+    eval_set_path: Path | None,
+    generator: str | None,
+    annotator: str | None,
+) -> None:
+    """Import FILES (AlpacaEval annotations.json or model_outputs.json, plain or .gz) into the store.
+
+    A file is validated whole before any of it is written; re-importing writes nothing new.
+    """
+    eval_set = load_eval_set(eval_set_path) if eval_set_path is not None else None
+    with Store(store_path) as store:
+        if kind == "annotations":
+            reports = import_annotations(store, files, eval_set=eval_set, annotator=annotator)
+        else:
+            if eval_set is None:
+                raise click.UsageError("--eval-set is required with --kind outputs")
+            reports = [import_outputs(store, f, eval_set=eval_set, generator=generator) for f in files]
+    for r in reports:
+        click.echo(f"{r.path}: {r.rows} rows, {r.written} new, {r.failed} without a verdict")

@@ -1,0 +1,25 @@
+"""Readers and writers: AlpacaEval files, JSON/JSONL/CSV/Parquet (optionally gzipped), and the hub."""
+
+from pasture.io.alpacaeval import (
+    coerce_preference,
+    read_annotations,
+    read_eval_set,
+    read_model_outputs,
+    write_annotations,
+    write_model_outputs,
+)
+from pasture.io.files import read_rows, write_rows
+from pasture.io.hub import HUB_FILES, fetch_alpaca_eval_file
+
+__all__ = [
+    "HUB_FILES",
+    "coerce_preference",
+    "fetch_alpaca_eval_file",
+    "read_annotations",
+    "read_eval_set",
+    "read_model_outputs",
+    "read_rows",
+    "write_annotations",
+    "write_model_outputs",
+    "write_rows",
+]

@@ -1,0 +1,490 @@
+"""The SQLite store: one file that holds eval sets, outputs, judges, judgments, claims and leaderboard runs.
+
+Why SQLite: it is embedded (no server to run), atomic per transaction (a killed process loses at most the
+judgment in flight), and safe for several processes writing one file in WAL mode. Texts are stored once,
+content-addressed by SHA-256, so a 100k-judgment store does not repeat the 805 reference outputs 100k times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pasture.errors import StoreError
+from pasture.records import (
+    EvalSet,
+    Instruction,
+    JudgeFingerprint,
+    Judgment,
+    ModelOutput,
+    canonical_json,
+    sha256_text,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE_PATH = Path("pasture.db")
+"""Where the store lives unless a path is given (the CLI also reads ``--store``)."""
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE texts (hash TEXT PRIMARY KEY, text TEXT NOT NULL);
+    CREATE TABLE eval_sets (
+        digest TEXT PRIMARY KEY, name TEXT NOT NULL, n INTEGER NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE eval_set_items (
+        eval_set TEXT NOT NULL REFERENCES eval_sets(digest), position INTEGER NOT NULL,
+        instruction TEXT NOT NULL REFERENCES texts(hash), dataset TEXT,
+        PRIMARY KEY (eval_set, position));
+    CREATE TABLE outputs (
+        eval_set TEXT NOT NULL, instruction TEXT NOT NULL, generator TEXT NOT NULL,
+        sample_index INTEGER NOT NULL, output TEXT NOT NULL REFERENCES texts(hash), dataset TEXT,
+        prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, created_at TEXT NOT NULL,
+        PRIMARY KEY (eval_set, instruction, generator, sample_index));
+    CREATE INDEX outputs_by_generator ON outputs(eval_set, generator);
+    CREATE TABLE judges (digest TEXT PRIMARY KEY, name TEXT NOT NULL, fingerprint TEXT NOT NULL);
+    CREATE TABLE judgments (
+        key TEXT PRIMARY KEY, judge TEXT NOT NULL, judge_name TEXT NOT NULL,
+        instruction TEXT NOT NULL, output_1 TEXT NOT NULL, generator_1 TEXT NOT NULL,
+        output_2 TEXT NOT NULL, generator_2 TEXT NOT NULL, shown_first INTEGER NOT NULL,
+        replicate INTEGER NOT NULL, dataset TEXT, status TEXT NOT NULL, preference REAL,
+        raw_completion TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
+        latency_s REAL, error TEXT, attempts INTEGER NOT NULL, created_at TEXT NOT NULL);
+    CREATE INDEX judgments_by_pair ON judgments(judge, generator_2, generator_1);
+    CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, eval_set TEXT NOT NULL, reference TEXT NOT NULL,
+        judge TEXT NOT NULL, generator TEXT NOT NULL, kind TEXT NOT NULL, result TEXT NOT NULL,
+        manifest TEXT NOT NULL, created_at TEXT NOT NULL);
+    CREATE INDEX runs_by_board ON runs(eval_set, reference, judge);
+    """,
+}
+
+
+def outputs_digest(outputs: Iterable[ModelOutput]) -> str:
+    """Digest of a set of outputs (e.g. the reference): order-independent, over (instruction, sample, text)."""
+    items = sorted((o.instruction, o.sample_index, o.output) for o in outputs)
+    return sha256_text(canonical_json(items))
+
+
+class Store:
+    """A pasture store in one SQLite file.
+
+    Parameters
+    ----------
+    path:
+        The database file; created with its folder if missing.
+    timeout_s:
+        How long a writer waits for another process's write lock before failing, in seconds.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE_PATH, *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=OFF")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable pasture store ({exc})") from None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: takes the write lock up front so concurrent writers queue, not deadlock."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version {current} is newer than this pasture "
+                f"(supports {SCHEMA_VERSION}); upgrade pasture"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        with self.transaction() as conn:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])  # another process may have won
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={version}")
+
+    # -- texts -----------------------------------------------------------------------------------------
+    def _put_texts(self, conn: sqlite3.Connection, texts: Iterable[str]) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO texts(hash, text) VALUES (?, ?)", ((sha256_text(t), t) for t in set(texts))
+        )
+
+    # -- eval sets and outputs -------------------------------------------------------------------------
+    def put_eval_set(self, eval_set: EvalSet) -> str:
+        digest = eval_set.digest
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM eval_sets WHERE digest=?", (digest,)).fetchone():
+                return digest
+            self._put_texts(conn, eval_set.texts())
+            conn.execute(
+                "INSERT INTO eval_sets(digest, name, n, created_at) VALUES (?, ?, ?, ?)",
+                (digest, eval_set.name, len(eval_set), _now()),
+            )
+            conn.executemany(
+                "INSERT INTO eval_set_items(eval_set, position, instruction, dataset) VALUES (?, ?, ?, ?)",
+                (
+                    (digest, i, sha256_text(item.instruction), item.dataset)
+                    for i, item in enumerate(eval_set.instructions)
+                ),
+            )
+        return digest
+
+    def get_eval_set(self, digest: str) -> EvalSet:
+        row = self._conn.execute("SELECT name FROM eval_sets WHERE digest=?", (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no eval set with digest {digest[:16]}")
+        items = self._conn.execute(
+            "SELECT t.text, i.dataset FROM eval_set_items i JOIN texts t ON t.hash=i.instruction "
+            "WHERE i.eval_set=? ORDER BY i.position",
+            (digest,),
+        ).fetchall()
+        return EvalSet(name=row[0], instructions=tuple(Instruction(instruction=t, dataset=d) for t, d in items))
+
+    def eval_sets(self) -> list[tuple[str, str, int]]:
+        """(digest, name, size) of every stored eval set."""
+        return [tuple(r) for r in self._conn.execute("SELECT digest, name, n FROM eval_sets ORDER BY created_at")]
+
+    def put_outputs(self, eval_set_digest: str, outputs: Sequence[ModelOutput]) -> int:
+        """Store outputs; an existing (instruction, generator, sample) keeps its first text. Returns rows added."""
+        with self.transaction() as conn:
+            self._put_texts(conn, [o.output for o in outputs] + [o.instruction for o in outputs])
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO outputs(eval_set, instruction, generator, sample_index, output, dataset, "
+                "prompt_tokens, completion_tokens, latency_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    (
+                        eval_set_digest,
+                        sha256_text(o.instruction),
+                        o.generator,
+                        o.sample_index,
+                        sha256_text(o.output),
+                        o.dataset,
+                        o.prompt_tokens,
+                        o.completion_tokens,
+                        o.latency_s,
+                        _now(),
+                    )
+                    for o in outputs
+                ),
+            )
+            return conn.total_changes - before
+
+    def get_outputs(self, eval_set_digest: str, generator: str | None = None) -> list[ModelOutput]:
+        sql = (
+            "SELECT ti.text, tout.text, o.generator, o.sample_index, o.dataset, o.prompt_tokens, "
+            "o.completion_tokens, o.latency_s FROM outputs o JOIN texts ti ON ti.hash=o.instruction "
+            "JOIN texts tout ON tout.hash=o.output WHERE o.eval_set=?"
+        )
+        params: list[Any] = [eval_set_digest]
+        if generator is not None:
+            sql += " AND o.generator=?"
+            params.append(generator)
+        sql += " ORDER BY o.generator, o.rowid"
+        return [
+            ModelOutput(
+                instruction=r[0],
+                output=r[1],
+                generator=r[2],
+                sample_index=r[3],
+                dataset=r[4],
+                prompt_tokens=r[5],
+                completion_tokens=r[6],
+                latency_s=r[7],
+            )
+            for r in self._conn.execute(sql, params)
+        ]
+
+    def generators(self, eval_set_digest: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT generator FROM outputs WHERE eval_set=? ORDER BY generator",
+                (eval_set_digest,),
+            )
+        ]
+
+    # -- judges and judgments --------------------------------------------------------------------------
+    def put_judge(self, name: str, fingerprint: JudgeFingerprint) -> str:
+        digest = fingerprint.digest
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO judges(digest, name, fingerprint) VALUES (?, ?, ?)",
+                (digest, name, canonical_json(fingerprint.model_dump(mode="json"))),
+            )
+        return digest
+
+    def get_judge(self, digest: str) -> tuple[str, JudgeFingerprint] | None:
+        row = self._conn.execute("SELECT name, fingerprint FROM judges WHERE digest=?", (digest,)).fetchone()
+        if row is None:
+            return None
+        return row[0], JudgeFingerprint.model_validate(json.loads(row[1]))
+
+    def judges(self) -> list[tuple[str, str]]:
+        """(digest, name) of every judge that has stored judgments or was registered."""
+        return [tuple(r) for r in self._conn.execute("SELECT digest, name FROM judges ORDER BY name")]
+
+    def put_judgments(self, judgments: Iterable[Judgment]) -> int:
+        """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
+        rows = []
+        texts: list[str] = []
+        for j in judgments:
+            texts += [j.instruction, j.output_1, j.output_2]
+            rows.append(
+                (
+                    j.key,
+                    j.judge_digest,
+                    j.judge_name,
+                    sha256_text(j.instruction),
+                    sha256_text(j.output_1),
+                    j.generator_1,
+                    sha256_text(j.output_2),
+                    j.generator_2,
+                    j.shown_first,
+                    j.replicate,
+                    j.dataset,
+                    j.status,
+                    j.preference,
+                    j.raw_completion,
+                    j.prompt_tokens,
+                    j.completion_tokens,
+                    j.cost_usd,
+                    j.latency_s,
+                    j.error,
+                    j.attempts,
+                    j.created_at.isoformat(),
+                )
+            )
+        if not rows:
+            return 0
+        with self.transaction() as conn:
+            self._put_texts(conn, texts)
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO judgments(key, judge, judge_name, instruction, output_1, generator_1, output_2, "
+                "generator_2, shown_first, replicate, dataset, status, preference, raw_completion, prompt_tokens, "
+                "completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, preference=excluded.preference, "
+                "raw_completion=excluded.raw_completion, prompt_tokens=excluded.prompt_tokens, "
+                "completion_tokens=excluded.completion_tokens, cost_usd=excluded.cost_usd, "
+                "latency_s=excluded.latency_s, error=excluded.error, "
+                "attempts=judgments.attempts + excluded.attempts, created_at=excluded.created_at "
+                "WHERE judgments.status != 'ok'",
+                rows,
+            )
+            written = conn.total_changes - before
+            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
+        return written
+
+    _JUDGMENT_SELECT = (
+        "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
+        "j.replicate, j.dataset, j.status, j.preference, j.raw_completion, j.prompt_tokens, j.completion_tokens, "
+        "j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at FROM judgments j "
+        "JOIN texts ti ON ti.hash=j.instruction JOIN texts t1 ON t1.hash=j.output_1 "
+        "JOIN texts t2 ON t2.hash=j.output_2"
+    )
+
+    @staticmethod
+    def _judgment(r: Sequence[Any]) -> Judgment:
+        return Judgment(
+            judge_digest=r[0],
+            judge_name=r[1],
+            instruction=r[2],
+            output_1=r[3],
+            generator_1=r[4],
+            output_2=r[5],
+            generator_2=r[6],
+            shown_first=r[7],
+            replicate=r[8],
+            dataset=r[9],
+            status=r[10],
+            preference=r[11],
+            raw_completion=r[12],
+            prompt_tokens=r[13],
+            completion_tokens=r[14],
+            cost_usd=r[15],
+            latency_s=r[16],
+            error=r[17],
+            attempts=r[18],
+            created_at=datetime.fromisoformat(r[19]),
+        )
+
+    def get_judgments(
+        self,
+        *,
+        judge_digest: str | None = None,
+        generator_1: str | None = None,
+        generator_2: str | None = None,
+        status: str | None = None,
+    ) -> list[Judgment]:
+        """Judgments filtered by judge, generators and status, in insertion order."""
+        clauses, params = [], []
+        for column, value in (
+            ("j.judge", judge_digest),
+            ("j.generator_1", generator_1),
+            ("j.generator_2", generator_2),
+            ("j.status", status),
+        ):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        sql = self._JUDGMENT_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
+        return [self._judgment(r) for r in self._conn.execute(sql, params)]
+
+    def get_judgments_by_key(self, keys: Iterable[str]) -> dict[str, Judgment]:
+        """Stored judgments for the given keys (missing keys are absent from the result)."""
+        keys = list(keys)
+        found: dict[str, Judgment] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(
+                self._JUDGMENT_SELECT.replace("SELECT ", "SELECT j.key, ", 1) + f" WHERE j.key IN ({marks})",
+                chunk,
+            ):
+                found[r[0]] = self._judgment(r[1:])
+        return found
+
+    def judged_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
+        """Which of ``keys`` already have a stored judgment (by default: an 'ok' one). Cheap: no text joins."""
+        keys = list(keys)
+        done: set[str] = set()
+        cond = " AND status='ok'" if ok_only else ""
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            done.update(
+                r[0] for r in self._conn.execute(f"SELECT key FROM judgments WHERE key IN ({marks}){cond}", chunk)
+            )
+        return done
+
+    def count_judgments(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+
+    # -- claims: several processes sharing one store never pay for a judgment twice ---------------------
+    def claim(self, keys: Sequence[str], owner: str, *, ttl_s: float = 300.0) -> list[str]:
+        """Claim the keys that are neither judged 'ok' nor claimed by a live owner; returns those claimed.
+
+        A claim expires after ``ttl_s`` so a killed process's work is picked up by the next run.
+        """
+        now = time.time()
+        got: list[str] = []
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+            for start in range(0, len(keys), 900):
+                chunk = list(keys[start : start + 900])
+                marks = ",".join("?" * len(chunk))
+                taken = {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT key FROM judgments WHERE status='ok' AND key IN ({marks}) "
+                        f"UNION SELECT key FROM claims WHERE key IN ({marks}) AND owner != ?",
+                        [*chunk, *chunk, owner],
+                    )
+                }
+                free = [k for k in chunk if k not in taken]
+                conn.executemany(
+                    "INSERT OR REPLACE INTO claims(key, owner, expires_at) VALUES (?, ?, ?)",
+                    ((k, owner, now + ttl_s) for k in free),
+                )
+                got += free
+        return got
+
+    def release(self, keys: Iterable[str], owner: str) -> None:
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM claims WHERE key=? AND owner=?", ((k, owner) for k in keys))
+
+    # -- leaderboard runs ------------------------------------------------------------------------------
+    def put_run(
+        self,
+        *,
+        eval_set_digest: str,
+        reference_digest: str,
+        judge_digest: str,
+        generator: str,
+        kind: str,
+        result: dict[str, Any],
+        manifest: dict[str, Any],
+    ) -> int:
+        """Record a computed result (e.g. kind='winrate' or 'lc') with its manifest; returns its id."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs(eval_set, reference, judge, generator, kind, result, manifest, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    eval_set_digest,
+                    reference_digest,
+                    judge_digest,
+                    generator,
+                    kind,
+                    json.dumps(result, default=str),
+                    json.dumps(manifest, default=str),
+                    _now(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def latest_runs(self, *, eval_set_digest: str, reference_digest: str, judge_digest: str) -> list[dict[str, Any]]:
+        """The newest run per (generator, kind) on one leaderboard."""
+        rows = self._conn.execute(
+            "SELECT generator, kind, result, manifest, created_at FROM runs WHERE id IN ("
+            "SELECT MAX(id) FROM runs WHERE eval_set=? AND reference=? AND judge=? GROUP BY generator, kind) "
+            "ORDER BY generator, kind",
+            (eval_set_digest, reference_digest, judge_digest),
+        ).fetchall()
+        return [
+            {
+                "generator": g,
+                "kind": k,
+                "result": json.loads(r),
+                "manifest": json.loads(m),
+                "created_at": c,
+            }
+            for g, k, r, m, c in rows
+        ]
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat()
+
+
+def default_store_path() -> Path:
+    """``pasture.db`` in the current folder: explicit is better, so the CLI always shows the path it uses."""
+    return Path(os.getcwd()) / DEFAULT_STORE_PATH
