@@ -1,0 +1,3 @@
+from pasture.cli import main
+
+main()
