@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip
 # The CPU build of torch that these machines keep on disk; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test install install-test lint clean
+.PHONY: demo test install install-test lint clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,13 @@ lint: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: install-test
+# Headless Chromium for the HTML report's browser tests: installed when missing and we are root (idempotent);
+# otherwise those tests skip, and under CI=true they fail.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+
+test: install-test chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -1,0 +1,174 @@
+"""The HTML report: escaping of untrusted text, figures as PNG, and the page in real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import require
+from pasture.records import Judgment
+from pasture.report import browser_data, category_table, render_report, write_report
+from pasture.scoring import score_judgments
+from report.chromium import Chromium, chromium_path
+
+EVIL = '</script><script>window.__pwned=1</script><!-- <img src=x onerror="window.__pwned=2"> & \u2028'
+EVIL_MODEL = "<b>evil</b>-model"
+
+
+def _judgments() -> list[Judgment]:
+    out = []
+    cats = ["writing", "coding", "math"]
+    for k in range(9):
+        for gen, pref in (("good-model", 1.8 if k % 3 else 1.5), (EVIL_MODEL, 1.2)):
+            out.append(
+                Judgment(
+                    judge_digest="d" * 64,
+                    judge_name="test-judge",
+                    instruction=f"instruction number {k}",
+                    output_1=f"reference answer {k}",
+                    generator_1="reference",
+                    output_2=EVIL if gen == EVIL_MODEL and k == 0 else f"{gen} answer {k} " + "x" * (10 * k),
+                    generator_2=gen,
+                    shown_first=1 + k % 2,
+                    dataset=cats[k % 3],
+                    preference=pref,
+                    raw_completion=f"raw {k} <m>",
+                )
+            )
+    out.append(
+        Judgment(
+            judge_digest="d" * 64,
+            judge_name="test-judge",
+            instruction="instruction number 99",
+            output_1="r",
+            generator_1="reference",
+            output_2="unjudgeable",
+            generator_2="good-model",
+            shown_first=1,
+            dataset="math",
+            status="parse_error",
+            error="no label in reply",
+        )
+    )
+    return out
+
+
+def _board(judgments: list[Judgment]) -> pd.DataFrame:
+    board = score_judgments(judgments)
+    board["win_rate_ci_low"] = board["win_rate"] - 5
+    board["win_rate_ci_high"] = board["win_rate"] + 5
+    return board
+
+
+def test_category_table_matches_the_win_rate_definition() -> None:
+    table = category_table(_judgments())
+    row = table[(table.model == "good-model") & (table.category == "math")].iloc[0]
+    # math = k in {2, 5, 8}: preferences 1.8, 1.8, 1.8 plus one failed pair
+    assert row.win_rate == pytest.approx(80.0) and row.n_total == 3 and row.n_failed == 1
+    row = table[(table.model == "good-model") & (table.category == "writing")].iloc[0]
+    assert row.win_rate == pytest.approx(50.0) and row.n_total == 3  # k in {0, 3, 6}: all ties
+
+
+def test_untrusted_text_is_escaped_everywhere() -> None:
+    judgments = _judgments()
+    page = render_report(_board(judgments), judgments, title="<i>t</i>", notes=["<u>note</u>"])
+    assert "window.__pwned" in page  # present, but only in escaped form
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page
+    assert "<b>evil</b>" not in page and "&lt;b&gt;evil&lt;/b&gt;" in page
+    assert "<i>t</i>" not in page and "<u>note</u>" not in page
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data block and the page's script
+    assert "<!--" not in page
+    block = re.search(r'<script type="application/json" id="browser-data">(.*?)</script>', page, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    assert EVIL in data["texts"] and data == browser_data(judgments)
+    assert {r["v"] for r in data["rows"]} == {"model", "reference", "tie", "failed"}
+
+
+def test_write_report_writes_html_and_the_same_figures_as_png(tmp_path: Path) -> None:
+    judgments = _judgments()
+    files = write_report(_board(judgments), judgments, tmp_path / "report.html")
+    assert files.html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    names = {p.name for p in files.pngs}
+    assert {"ci_bars.png", "winrate_vs_length.png", "per_category.png"} <= names
+    for p in files.pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = files.html.read_text(encoding="utf-8")
+    assert html.count('<figure class="plot"') == len(files.pngs)
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: opens offline
+
+
+def test_lc_figure_appears_only_with_lc_columns(tmp_path: Path) -> None:
+    judgments = _judgments()
+    board = _board(judgments)
+    board["lc_win_rate"] = board["win_rate"] + 3
+    files = write_report(board, judgments, tmp_path / "r.html")
+    assert "lc_vs_raw.png" in {p.name for p in files.pngs}
+
+
+@pytest.mark.slow
+def test_report_in_headless_chromium(tmp_path: Path) -> None:
+    binary = chromium_path()
+    require(binary is not None, "chromium is not installed (make test installs it as root: apt-get install chromium)")
+    judgments = _judgments()
+    files = write_report(_board(judgments), judgments, tmp_path / "report.html")
+    with Chromium(binary) as browser:  # type: ignore[arg-type]
+        browser.open(files.html)
+        assert browser.eval("document.body.getAttribute('data-ready')") == "1"
+        assert browser.errors() == []
+        # the leaderboard renders, names as text
+        assert browser.eval("document.querySelectorAll('#board tbody tr').length") == 2
+        assert EVIL_MODEL in browser.eval("document.getElementById('board').textContent")
+        assert browser.eval("document.querySelectorAll('#board b').length") == 0
+        # every plot decodes and has a size
+        widths = browser.eval(
+            "Array.from(document.querySelectorAll('figure.plot img')).map(i => i.complete ? i.naturalWidth : 0)"
+        )
+        assert len(widths) >= 3 and all(w > 100 for w in widths)
+        # the browser lists all 19 judgments (25 per page) and filters them
+        assert browser.eval("document.getElementById('count').textContent") == "19 of 19 judgments"
+        set_select = "var s=document.getElementById('{id}'); s.value={value!r}; s.dispatchEvent(new Event('change'));"
+        browser.eval(set_select.format(id="f-model", value=EVIL_MODEL))
+        assert browser.eval("document.getElementById('count').textContent") == "9 of 19 judgments"
+        browser.eval(set_select.format(id="f-model", value=""))
+        browser.eval(set_select.format(id="f-verdict", value="failed"))
+        assert browser.eval("document.getElementById('count').textContent") == "1 of 19 judgments"
+        assert "no label in reply" in browser.eval("document.getElementById('items').textContent")
+        browser.eval(set_select.format(id="f-verdict", value=""))
+        browser.eval("var q=document.getElementById('q'); q.value='pwned'; q.dispatchEvent(new Event('input'));")
+        assert browser.eval("document.getElementById('count').textContent") == "1 of 19 judgments"
+        # the hostile output shows as text and ran nothing
+        shown = browser.eval("document.querySelector('#items pre.out2').textContent")
+        assert shown == EVIL
+        assert browser.eval("typeof window.__pwned") == "undefined"
+        assert browser.eval("document.querySelectorAll('#items img, #items script').length") == 0
+        # sorting the leaderboard by win rate (click twice: descending)
+        browser.eval("document.querySelector('#board th[data-col=\"2\"]').click()")
+        first = browser.eval("document.querySelector('#board tbody tr td').textContent")
+        assert first == EVIL_MODEL  # ascending: the losing model first
+        assert browser.errors() == []
+
+
+def test_report_on_real_alpacaeval_annotations(alpacaeval: Path, tmp_path: Path) -> None:
+    from pasture.io import read_annotations
+
+    judgments = []
+    for model in ("alpaca-7b", "claude-2"):
+        judgments += read_annotations(
+            alpacaeval / "results" / model / "weighted_alpaca_eval_gpt4_turbo/annotations.json.gz"
+        )
+    board = score_judgments(judgments)
+    files = write_report(board, judgments, tmp_path / "r.html")
+    data = json.loads(
+        re.search(r'id="browser-data">(.*?)</script>', files.html.read_text(encoding="utf-8"), re.S).group(1)  # type: ignore[union-attr]
+    )
+    assert len(data["rows"]) == len(judgments) == 1610
+    # each reference output is stored once although it is compared with two models
+    assert len(data["texts"]) <= 2 * 805 + 2 * 1610  # instructions, reference outputs, model outputs, raw replies
+    table = category_table(judgments)
+    assert set(table["category"]) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
+    assert table.groupby("model")["n_total"].sum().to_dict() == board["n_total"].to_dict()
