@@ -1,0 +1,27 @@
+"""Trusting the metric: judge analysis, style control, Bradley–Terry leaderboards and a gaming audit.
+
+All pure functions over pair tables / judgments with typed results; definitions in docs/trust.md.
+"""
+
+from pasture.analysis.bradley_terry import BTFit, BTLeaderboard, bradley_terry_leaderboard, fit_bradley_terry
+from pasture.analysis.gaming import CheckThresholds, audit, verbosity_spreads
+from pasture.analysis.style import (
+    STYLE_FEATURES,
+    StyleLeaderboard,
+    style_controlled_leaderboard,
+    style_features,
+)
+
+__all__ = [
+    "STYLE_FEATURES",
+    "BTFit",
+    "BTLeaderboard",
+    "CheckThresholds",
+    "StyleLeaderboard",
+    "audit",
+    "bradley_terry_leaderboard",
+    "fit_bradley_terry",
+    "style_controlled_leaderboard",
+    "style_features",
+    "verbosity_spreads",
+]

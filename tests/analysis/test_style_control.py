@@ -1,0 +1,125 @@
+"""Style control on real AlpacaEval battles: feature columns, stability when models are added, spreads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pasture.analysis.bradley_terry import fit_bradley_terry
+from pasture.analysis.style import (
+    STYLE_FEATURES,
+    markdown_counts,
+    style_controlled_leaderboard,
+    style_features,
+    style_profile,
+)
+from pasture.errors import InputError
+
+GAMED = ("NullModel", "gpt4_gamed")
+FAMILY = ("gpt-3.5-turbo-1106", "gpt-3.5-turbo-1106_verbose", "gpt-3.5-turbo-1106_concise")
+
+
+def test_markdown_counts_outside_code_blocks() -> None:
+    text = (
+        "# Title\n\nSome **bold** and __also bold__ text.\n\n## Part\n- one\n* two\n  3. three\n"
+        "```python\n# not a header\n- not a list\n**not bold**\n```\n#nospace is not a header\n"
+    )
+    assert markdown_counts(text) == (2, 3, 2)
+    prof = style_profile([text, ""])
+    assert prof.loc[0, "length"] == len(text)
+    assert prof.loc[0, "headers"] == pytest.approx(2 * 1000 / len(text))
+    assert prof.loc[1].tolist() == [0, 0.0, 0.0, 0.0]
+
+
+def test_features_are_raw_per_battle_differences(shared_pairs: pd.DataFrame) -> None:
+    feats = style_features(shared_pairs)
+    assert list(feats.columns) == [f"style_{f}" for f in STYLE_FEATURES]
+    i = shared_pairs.index[123]
+    a, b = shared_pairs.loc[i, "output_1"], shared_pairs.loc[i, "output_2"]
+    assert feats.loc[i, "style_length"] == pytest.approx((len(b) - len(a)) / (len(b) + len(a)))
+    pa, pb = style_profile([a]).iloc[0], style_profile([b]).iloc[0]
+    for f in ("headers", "lists", "bold"):
+        assert feats.loc[i, f"style_{f}"] == pytest.approx(pb[f] - pa[f])
+    # not centred over the battle set: one model's battles have the same features alone or among all
+    sub = shared_pairs[shared_pairs.generator_2 == "claude-2"]
+    pd.testing.assert_frame_equal(style_features(sub), feats.loc[sub.index])
+    assert abs(feats["style_length"].mean()) > 0.05
+
+
+@pytest.mark.parametrize("feature", STYLE_FEATURES)
+def test_a_single_feature_uses_its_own_column(shared_pairs: pd.DataFrame, feature: str) -> None:
+    # arena-hard-auto's single-feature flags sliced the wrong columns; here the fit with one feature must
+    # equal a fit on exactly that column computed independently, and differ from every other column's fit.
+    sub = shared_pairs[shared_pairs.generator_2 == "gpt-3.5-turbo-1106"]
+    board = style_controlled_leaderboard(sub, features=(feature,), n_bootstrap=0)
+    assert list(board.coefficients.columns) == [f"style_{feature}"]
+    p1 = style_profile(sub["output_1"].tolist())
+    p2 = style_profile(sub["output_2"].tolist())
+    if feature == "length":
+        col = ((p2.length - p1.length) / (p2.length + p1.length)).to_numpy()
+    else:
+        col = (p2[feature] - p1[feature]).to_numpy()
+    manual = fit_bradley_terry(sub.assign(x=col), feature_columns=["x"])
+    got = board.coefficients.loc["gpt-3.5-turbo-1106", f"style_{feature}"]
+    assert got == pytest.approx(manual.coefficients["x"], rel=1e-6)
+    assert board.table.loc["gpt-3.5-turbo-1106", "strength"] == pytest.approx(manual.strengths.iloc[0], rel=1e-6)
+    for other in STYLE_FEATURES:
+        if other != feature:
+            o = style_controlled_leaderboard(sub, features=(other,), n_bootstrap=0)
+            assert o.coefficients.iloc[0, 0] != pytest.approx(got, rel=1e-3)
+
+
+def test_feature_subsets_and_bad_selections(shared_pairs: pd.DataFrame) -> None:
+    sub = shared_pairs[shared_pairs.generator_2 == "claude-2"]
+    two = style_controlled_leaderboard(sub, features=("bold", "length"), n_bootstrap=0)
+    assert list(two.coefficients.columns) == ["style_bold", "style_length"]
+    with pytest.raises(InputError, match="unknown style feature"):
+        style_controlled_leaderboard(sub, features=("emoji",))
+    with pytest.raises(InputError, match="at least one"):
+        style_controlled_leaderboard(sub, features=())
+    with pytest.raises(InputError, match="repeated"):
+        style_controlled_leaderboard(sub, features=("bold", "bold"))
+
+
+@pytest.mark.parametrize("added", GAMED)
+def test_adding_a_gamed_model_moves_no_other_score(shared_pairs: pd.DataFrame, added: str) -> None:
+    base = shared_pairs[~shared_pairs.generator_2.isin(GAMED)]
+    before = style_controlled_leaderboard(base, n_bootstrap=20).table["score"]
+    with_it = shared_pairs[shared_pairs.generator_2.isin([*base.generator_2.unique(), added])]
+    after = style_controlled_leaderboard(with_it, n_bootstrap=20).table["score"]
+    assert added in after.index and len(before) == 8
+    delta = (after.drop(added) - before.reindex(after.drop(added).index)).abs()
+    assert delta.max() < 0.1, delta.sort_values().tail(3)
+
+
+def test_shared_pooling_is_what_moves_when_a_model_is_added(shared_pairs: pd.DataFrame) -> None:
+    # The documented trade-off: one set of coefficients for all models is estimated from every model's
+    # battles, so a gamed model pulls it and shifts the others (measured, docs/trust.md).
+    base = shared_pairs[~shared_pairs.generator_2.isin(GAMED)]
+    before = style_controlled_leaderboard(base, pooling="shared", n_bootstrap=0).table["score"]
+    with_null = shared_pairs[shared_pairs.generator_2 != "gpt4_gamed"]
+    after = style_controlled_leaderboard(with_null, pooling="shared", n_bootstrap=0).table["score"]
+    assert (after.reindex(before.index) - before).abs().max() > 1.0
+
+
+def test_verbose_concise_spreads(shared_pairs: pd.DataFrame, official_board: pd.DataFrame) -> None:
+    sc = style_controlled_leaderboard(shared_pairs[shared_pairs.generator_2.isin(FAMILY)], n_bootstrap=30)
+    raw = {m: (shared_pairs.loc[shared_pairs.generator_2 == m, "preference"].mean() - 1) * 100 for m in FAMILY}
+    raw_spread = max(raw.values()) - min(raw.values())
+    assert raw_spread == pytest.approx(
+        official_board.loc[list(FAMILY), "win_rate"].max() - official_board.loc[list(FAMILY), "win_rate"].min(),
+        abs=1e-6,
+    )
+    scores = sc.table.loc[list(FAMILY), "score"]
+    # at zero style difference the verbose variant no longer beats the plain one, as its raw rate does
+    assert raw["gpt-3.5-turbo-1106_verbose"] > raw["gpt-3.5-turbo-1106"]
+    assert scores["gpt-3.5-turbo-1106_verbose"] - scores["gpt-3.5-turbo-1106"] < (
+        raw["gpt-3.5-turbo-1106_verbose"] - raw["gpt-3.5-turbo-1106"]
+    )
+    # every style-controlled score is above its raw rate: the reference's outputs are far longer
+    for m in FAMILY:
+        assert scores[m] > raw[m]
+        assert sc.table.loc[m, "ci_low"] <= scores[m] <= sc.table.loc[m, "ci_high"]
+    assert 0 < sc.table.loc["gpt-3.5-turbo-1106_concise", "support"] < sc.table.loc["gpt-3.5-turbo-1106", "support"]
+    assert np.isfinite(sc.separability)
