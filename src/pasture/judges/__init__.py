@@ -1,0 +1,49 @@
+"""Judges and providers: who is asked, with which prompt, and how the reply becomes a preference.
+
+``get_judge(name_or_path, **overrides)`` builds a built-in judge or one defined in a TOML file;
+``get_provider(name, **kwargs)`` builds a provider (also used for generation). See docs/judges.md.
+"""
+
+from pasture.judges.base import (
+    ChatRequest,
+    Completion,
+    Judge,
+    JudgeRequest,
+    PermanentError,
+    Provider,
+    TransientError,
+    Verdict,
+)
+from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
+from pasture.judges.judge import LLMJudge, ProgrammaticJudge, longer_output_wins, shorter_output_wins
+from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
+from pasture.judges.providers import get_provider, provider_names, register_provider
+from pasture.judges.templates import PromptTemplate
+
+__all__ = [
+    "BUILTIN_JUDGES",
+    "ChatRequest",
+    "Completion",
+    "GradedVerdictParser",
+    "Judge",
+    "JudgeRequest",
+    "JudgeSpec",
+    "LLMJudge",
+    "LabelLogprobParser",
+    "ParseFailure",
+    "PermanentError",
+    "ProgrammaticJudge",
+    "PromptTemplate",
+    "Provider",
+    "ScoreParser",
+    "TransientError",
+    "Verdict",
+    "get_judge",
+    "get_provider",
+    "get_spec",
+    "load_spec",
+    "longer_output_wins",
+    "provider_names",
+    "register_provider",
+    "shorter_output_wins",
+]

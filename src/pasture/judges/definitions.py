@@ -1,0 +1,329 @@
+"""Judge definitions: the built-in judges, user TOML files, and :func:`get_judge`.
+
+A definition (:class:`JudgeSpec`) is plain data: provider name and arguments, protocol, template (a
+built-in name or a file path), parser and decoding parameters. ``build()`` turns it into a live judge.
+User files are small TOML documents (stdlib ``tomllib``)::
+
+    name = "my-judge"
+    protocol = "pairwise_graded"          # pairwise_logprob | pairwise_graded | single_score | reference_score
+    template = "pairwise_graded_v1"       # a built-in template name, or a path (relative to this file)
+    [provider]
+    name = "openai"                       # any registered provider: openai, anthropic, llama_cpp, transformers
+    model = "gpt-4o-mini"
+    # base_url = "http://127.0.0.1:8000/v1"; api_key_env = "OPENAI_API_KEY" (keys never go in the file)
+    [decoding]
+    max_tokens = 512
+    temperature = 0
+    [parser]                              # optional; the protocol's default otherwise
+    kind = "graded_verdict"               # logprob (labels = ["A", "B"], loose = true) | graded_verdict | score
+
+A programmatic judge names a function: ``[provider] name = "python"``, ``function = "module:qualname"``,
+optional ``version``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pasture.errors import InputError, JudgeError
+from pasture.judges.base import Judge
+from pasture.judges.judge import PROTOCOL_FIELDS, LLMJudge, ProgrammaticJudge
+from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
+from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
+from pasture.judges.providers import get_provider
+from pasture.judges.templates import PromptTemplate
+from pasture.records import OFFICIAL_JUDGE_ALIASES
+
+SMOLLM2 = "@smollm2"
+"""Stands for the SmolLM2-135M-Instruct GGUF path (``pasture.local_models.smollm2_gguf_path``) in a spec."""
+
+LLAMA_CPP_SERVER_URL = "http://127.0.0.1:8000/v1"
+"""Where ``python -m llama_cpp.server`` listens by default."""
+
+NEEDS_PATH = ""
+"""A template that must be given at run time (``template=PATH``): third-party text pasture never ships."""
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A judge definition as data; ``build()`` makes the judge."""
+
+    name: str
+    provider: str
+    provider_args: Mapping[str, Any]
+    protocol: str
+    template: str
+    decoding: Mapping[str, Any] = field(default_factory=dict)
+    parser: Mapping[str, Any] | None = None
+    description: str = ""
+
+    def with_overrides(self, **overrides: Any) -> JudgeSpec:
+        """A copy with some parts replaced (see :func:`get_judge`)."""
+        spec = self
+        args = dict(spec.provider_args)
+        if "provider" in overrides:
+            new = overrides.pop("provider")
+            if new != spec.provider:
+                args = {"model": args["model"]} if "model" in args else {}
+            spec = replace(spec, provider=new)
+        for key in ("name", "protocol", "template", "parser", "description"):
+            if key in overrides:
+                value = overrides.pop(key)
+                spec = replace(spec, **{key: str(value) if key == "template" else value})
+        if "decoding" in overrides:
+            spec = replace(spec, decoding={**spec.decoding, **overrides.pop("decoding")})
+        args.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(spec, provider_args=args)
+
+    def build(self) -> Judge:
+        if self.provider == "python":
+            return _programmatic(self)
+        if self.protocol not in PROTOCOL_FIELDS:
+            raise JudgeError(f"judge {self.name!r}: unknown protocol {self.protocol!r}")
+        provider = get_provider(self.provider, **_resolve_args(self.provider_args))
+        return LLMJudge(
+            name=self.name,
+            provider=provider,
+            template=load_template(self.template, judge=self.name),
+            parser=make_parser(self.parser, self.protocol),
+            decoding=self.decoding,
+            protocol=self.protocol,
+        )
+
+
+def load_template(spec: str, *, judge: str = "?") -> PromptTemplate:
+    """A built-in template by name, or a template file by path."""
+    if spec == NEEDS_PATH:
+        raise JudgeError(f"judge {judge!r} needs a template file: pass template=PATH (--template PATH)")
+    if spec in BUILTIN_TEMPLATES:
+        return builtin_template(spec)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise JudgeError(f"template {spec!r} is neither a built-in ({', '.join(sorted(BUILTIN_TEMPLATES))}) nor a file")
+    return PromptTemplate.from_path(path)
+
+
+def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser:
+    """A parser from its definition; None gives the protocol's default."""
+    if spec is None:
+        spec = {"kind": "logprob"} if protocol == "pairwise_logprob" else {}
+        if protocol == "pairwise_graded":
+            spec = {"kind": "graded_verdict"}
+        elif protocol in ("single_score", "reference_score"):
+            spec = {"kind": "score"}
+    kind = spec.get("kind")
+    unknown = set(spec) - {"kind", "labels", "loose", "low", "high"}
+    if unknown:
+        raise JudgeError(f"unknown parser option(s) {sorted(unknown)}")
+    if kind == "logprob":
+        labels = list(spec.get("labels", ["A", "B"]))
+        if len(labels) != 2:
+            raise JudgeError("a logprob parser needs exactly two labels (shown-first wins, shown-second wins)")
+        return LabelLogprobParser(str(labels[0]), str(labels[1]), loose=bool(spec.get("loose", True)))
+    if kind == "graded_verdict":
+        return GradedVerdictParser()
+    if kind == "score":
+        return ScoreParser(int(spec.get("low", 1)), int(spec.get("high", 10)))
+    raise JudgeError(f"unknown parser kind {kind!r}; known: logprob, graded_verdict, score")
+
+
+def _resolve_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(args)
+    for key, value in out.items():
+        if value == SMOLLM2:
+            from pasture.local_models import smollm2_gguf_path
+
+            out[key] = smollm2_gguf_path()
+    return out
+
+
+def _programmatic(spec: JudgeSpec) -> ProgrammaticJudge:
+    target = str(spec.provider_args.get("function", ""))
+    module_name, _, qualname = target.partition(":")
+    if not module_name or not qualname:
+        raise JudgeError(f"judge {spec.name!r}: function must be 'module:qualname', got {target!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise JudgeError(f"judge {spec.name!r}: cannot import {target!r}: {exc}") from None
+    if not callable(obj):
+        raise JudgeError(f"judge {spec.name!r}: {target!r} is not callable")
+    version = spec.provider_args.get("version")
+    return ProgrammaticJudge(obj, name=spec.name, version=str(version) if version is not None else None)
+
+
+_LOGPROB_DECODING = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 10}
+_GRADED_DECODING = {"max_tokens": 512, "temperature": 0}
+_SMALL_GRADED_DECODING = {"max_tokens": 96, "temperature": 0}
+
+BUILTIN_JUDGES: dict[str, JudgeSpec] = {
+    s.name: s
+    for s in (
+        JudgeSpec(
+            name="smollm2-logprob",
+            provider="llama_cpp",
+            provider_args={"model_path": SMOLLM2, "model": "SmolLM2-135M-Instruct"},
+            protocol="pairwise_logprob",
+            template="pairwise_logprob_v1",
+            decoding=_LOGPROB_DECODING,
+            description="SmolLM2-135M in process (llama.cpp); offline default; weak and position-biased",
+        ),
+        JudgeSpec(
+            name="smollm2-logprob-server",
+            provider="openai",
+            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
+            protocol="pairwise_logprob",
+            template="pairwise_logprob_v1",
+            decoding=_LOGPROB_DECODING,
+            description="SmolLM2-135M behind `python -m llama_cpp.server` (override base_url)",
+        ),
+        JudgeSpec(
+            name="smollm2-graded-server",
+            provider="openai",
+            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
+            protocol="pairwise_graded",
+            template="pairwise_graded_v1",
+            decoding=_SMALL_GRADED_DECODING,
+            description="graded verdict from SmolLM2 behind a local server (often unparsable: it is tiny)",
+        ),
+        JudgeSpec(
+            name="weighted_alpaca_eval_gpt4_turbo",
+            provider="openai",
+            provider_args={"model": "gpt-4-1106-preview"},
+            protocol="pairwise_logprob",
+            template=NEEDS_PATH,
+            decoding=dict(OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"].decoding),
+            parser={"kind": "logprob", "labels": ["m", "M"], "loose": False},
+            description="AlpacaEval 2's official judge; pass template=<alpaca_eval_clf.txt>; reuses imported annotations",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-logprob",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="pairwise_logprob",
+            template="pairwise_logprob_v1",
+            decoding={"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 5},
+            description="OpenAI gpt-4o-mini, one token, label probabilities (needs OPENAI_API_KEY)",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-graded",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="pairwise_graded",
+            template="pairwise_graded_v1",
+            decoding=_GRADED_DECODING,
+            description="OpenAI gpt-4o-mini, reasoning then A>>B..B>>A (needs OPENAI_API_KEY)",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-score",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="single_score",
+            template="single_score_v1",
+            decoding=_GRADED_DECODING,
+            description="OpenAI gpt-4o-mini grades each output 1-10; preference from the two grades",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-reference",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="reference_score",
+            template="reference_score_v1",
+            decoding=_GRADED_DECODING,
+            description="OpenAI gpt-4o-mini grades the model output against the reference output (5 = as good)",
+        ),
+        JudgeSpec(
+            name="claude-graded",
+            provider="anthropic",
+            provider_args={"model": "claude-haiku-4-5"},
+            protocol="pairwise_graded",
+            template="pairwise_graded_v1",
+            decoding=_GRADED_DECODING,
+            description="Anthropic Claude Haiku 4.5, reasoning then A>>B..B>>A (needs ANTHROPIC_API_KEY)",
+        ),
+        JudgeSpec(
+            name="longer-wins",
+            provider="python",
+            provider_args={"function": "pasture.judges.judge:longer_output_wins"},
+            protocol="programmatic",
+            template="",
+            description="programmatic: the longer output wins (a length-biased judge for tests of methods)",
+        ),
+    )
+}
+"""The built-in judges by name (``pasture judges`` lists them)."""
+
+
+def load_spec(path: str | Path) -> JudgeSpec:
+    """Read a judge definition from a TOML file; errors name the file and the field."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read judge file: {exc.strerror or exc}", path=p) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML: {exc}", path=p) from None
+    allowed = {"name", "protocol", "template", "provider", "decoding", "parser", "description"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise InputError(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}", path=p)
+    provider = data.get("provider")
+    if not isinstance(provider, dict) or "name" not in provider:
+        raise InputError("needs a [provider] table with a name", path=p, field="provider")
+    if any("key" in k.lower() and k != "api_key_env" for k in provider):
+        raise InputError("API keys never go in judge files; name the variable with api_key_env", path=p)
+    args = {k: v for k, v in provider.items() if k != "name"}
+    protocol = str(data.get("protocol", "programmatic" if provider["name"] == "python" else ""))
+    template = str(data.get("template", ""))
+    if provider["name"] != "python":
+        if protocol not in PROTOCOL_FIELDS:
+            raise InputError(f"protocol must be one of {sorted(PROTOCOL_FIELDS)}", path=p, field="protocol")
+        if template and template not in BUILTIN_TEMPLATES:
+            candidate = Path(template).expanduser()
+            template = str(candidate if candidate.is_absolute() else (p.parent / candidate))
+    for key in ("decoding", "parser"):
+        if key in data and not isinstance(data[key], dict):
+            raise InputError("must be a table", path=p, field=key)
+    return JudgeSpec(
+        name=str(data.get("name", p.stem)),
+        provider=str(provider["name"]),
+        provider_args=args,
+        protocol=protocol,
+        template=template,
+        decoding=dict(data.get("decoding", {})),
+        parser=data.get("parser"),
+        description=str(data.get("description", "")),
+    )
+
+
+def get_spec(name_or_path: str | Path) -> JudgeSpec:
+    """A built-in definition by name, or a TOML file's."""
+    key = str(name_or_path)
+    if key in BUILTIN_JUDGES:
+        return BUILTIN_JUDGES[key]
+    path = Path(key).expanduser()
+    if path.suffix == ".toml" or path.is_file():
+        return load_spec(path)
+    raise JudgeError(f"unknown judge {key!r}: not a built-in ({', '.join(sorted(BUILTIN_JUDGES))}) nor a .toml file")
+
+
+def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
+    """Build a judge from a built-in name or a TOML file, with parts overridden.
+
+    ``overrides`` may replace ``template`` (built-in name or path), ``protocol``, ``parser`` (a parser
+    definition), ``name``, ``provider`` (a provider name; its arguments then start from ``model`` only),
+    merge into ``decoding`` (a dict), or set any provider argument (``model``, ``base_url``,
+    ``api_key_env``, ``endpoint``, ``timeout_s``, ``model_path``, ...). Examples::
+
+        get_judge("weighted_alpaca_eval_gpt4_turbo", template="../shared/alpacaeval/judge_config/alpaca_eval_clf.txt")
+        get_judge("smollm2-logprob-server", base_url="http://127.0.0.1:8080/v1")
+        get_judge("gpt-4o-mini-graded", model="gpt-4o")
+    """
+    return get_spec(name_or_path).with_overrides(**overrides).build()

@@ -1,0 +1,94 @@
+"""pasture's own prompt templates (written for pasture; no third-party prompt text).
+
+Pairwise templates show two answers labelled by the order they are shown: ``{output_1}`` is the answer
+shown first (label A), ``{output_2}`` the one shown second (label B). Text is kept short because every
+token of a template is paid on every call. Changing any character changes the template digest, and so
+the fingerprint of every judge using it: edit by adding a new ``_v2`` entry, not by rewriting one.
+"""
+
+from __future__ import annotations
+
+from pasture.errors import JudgeError
+from pasture.judges.templates import PromptTemplate
+
+PAIRWISE_LOGPROB_V1 = """<|im_start|>system
+You compare two answers to the same request and name the better one. Reply with one letter only.
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Answer A:
+{output_1}
+
+Answer B:
+{output_2}
+
+Which answer serves the request better: helpful, correct, clear, and no longer than needed? Reply with the single letter A or B.
+<|im_end|>
+"""
+
+PAIRWISE_GRADED_V1 = """<|im_start|>system
+You are a careful reviewer of answers written by AI assistants. You judge substance (correctness, helpfulness, following the request) over style, and you do not favour an answer for being longer or for being shown first.
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Answer A:
+{output_1}
+
+Answer B:
+{output_2}
+
+First explain briefly which answer is better and why. Then end with exactly one verdict in double brackets:
+[[A>>B]] A is much better, [[A>B]] A is better, [[A=B]] about equally good, [[B>A]] B is better, [[B>>A]] B is much better.
+<|im_end|>
+"""
+
+SINGLE_SCORE_V1 = """<|im_start|>system
+You grade answers written by AI assistants on a scale from 1 (useless or wrong) to 10 (excellent: correct, helpful, clear and complete).
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Answer:
+{output}
+
+Explain the answer's main strengths and faults in a few sentences, then give the grade as [[N]] with N from 1 to 10.
+<|im_end|>
+"""
+
+REFERENCE_SCORE_V1 = """<|im_start|>system
+You grade an AI assistant's answer against a reference answer to the same request.
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Reference answer:
+{reference}
+
+Answer to grade:
+{output}
+
+Compare the answer with the reference on correctness, helpfulness and clarity. Use a scale from 1 to 10 where 5 means as good as the reference, 10 much better and 1 much worse. Explain briefly, then give the grade as [[N]].
+<|im_end|>
+"""
+
+BUILTIN_TEMPLATES: dict[str, str] = {
+    "pairwise_logprob_v1": PAIRWISE_LOGPROB_V1,
+    "pairwise_graded_v1": PAIRWISE_GRADED_V1,
+    "single_score_v1": SINGLE_SCORE_V1,
+    "reference_score_v1": REFERENCE_SCORE_V1,
+}
+"""Built-in templates by name; a judge definition may name one of these or give a file path."""
+
+
+def builtin_template(name: str) -> PromptTemplate:
+    try:
+        text = BUILTIN_TEMPLATES[name]
+    except KeyError:
+        raise JudgeError(f"unknown built-in template {name!r}; known: {', '.join(sorted(BUILTIN_TEMPLATES))}") from None
+    return PromptTemplate.from_text(text, source=f"<built-in {name}>")

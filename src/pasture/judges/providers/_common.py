@@ -1,0 +1,67 @@
+"""Helpers shared by providers: decoding parameters, Retry-After, HTTP status -> error class."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pasture.judges.base import PermanentError, TransientError
+
+DECODING_KEYS = frozenset(
+    {"max_tokens", "temperature", "top_p", "seed", "stop", "logprobs", "top_logprobs", "presence_penalty",
+     "frequency_penalty", "top_k"}
+)  # fmt: skip
+"""Decoding parameters a ChatRequest may carry. Anything else is refused: a typo must not pass silently."""
+
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+"""HTTP statuses below 500 that are worth retrying (timeout, conflict, too early, rate limited)."""
+
+
+def check_decoding(decoding: Mapping[str, Any]) -> None:
+    unknown = set(decoding) - DECODING_KEYS
+    if unknown:
+        raise PermanentError(f"unknown decoding parameter(s) {sorted(unknown)}; known: {sorted(DECODING_KEYS)}")
+
+
+def stop_list(stop: Any) -> list[str] | None:
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else [str(s) for s in stop]
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date), or None."""
+    if not headers:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = lower.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def status_error(status: int, message: str, headers: Mapping[str, str] | None) -> Exception:
+    """TransientError for 408/409/425/429/5xx (with Retry-After), PermanentError for other statuses."""
+    if status >= 500 or status in TRANSIENT_STATUS:
+        return TransientError(f"HTTP {status}: {message}", retry_after=retry_after_seconds(headers))
+    return PermanentError(f"HTTP {status}: {message}")
+
+
+def short(text: object, limit: int = 300) -> str:
+    s = str(text).replace("\n", " ")
+    return s if len(s) <= limit else s[: limit - 3] + "..."
