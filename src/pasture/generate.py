@@ -1,0 +1,317 @@
+"""Generating model outputs for an eval set with any provider (OpenAI-compatible server, llama.cpp, transformers).
+
+Why through the judges' providers: one ``complete(ChatRequest) -> Completion`` contract serves judging and
+generation, so every endpoint a judge can use (OpenAI, vLLM, Ollama, a llama.cpp server, a GGUF in process, a
+transformers checkpoint) can also be evaluated. The provider applies the model's chat template (server side,
+the GGUF's embedded template, or the tokenizer's ``apply_chat_template``).
+
+Resumable: each output is written to the store as soon as it finishes, keyed by (eval set, instruction,
+generator, sample_index); a rerun generates only what is missing. The settings that produced a generator's
+outputs are recorded as a run (kind ``generate``); resuming a generator with different settings is an error,
+so one generator name never mixes outputs of two configurations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pasture.errors import InputError, PastureError
+from pasture.io import write_model_outputs
+from pasture.judges.base import ChatRequest, PermanentError, Provider, TransientError
+from pasture.records import EvalSet, ModelOutput, canonical_json, sha256_text
+from pasture.store import Store
+
+GENERATE_RUN_KIND = "generate"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How outputs are sampled; all of it is recorded with the generator's outputs.
+
+    Attributes
+    ----------
+    system_prompt:
+        Optional system message before each instruction (None: the instruction is the only message).
+    max_tokens:
+        Cap on generated tokens per output.
+    temperature, top_p:
+        Sampling parameters (temperature 0 = greedy).
+    seed:
+        Base seed; sample ``k`` of every instruction uses ``seed + k`` so samples differ but reruns repeat.
+    samples:
+        Outputs per instruction (``sample_index`` 0 .. samples-1); more than one needs temperature > 0.
+    stop:
+        Stop sequences.
+    """
+
+    system_prompt: str | None = None
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int = 0
+    samples: int = 1
+    stop: tuple[str, ...] = field(default=())
+
+    def validate(self) -> None:
+        if self.max_tokens < 1:
+            raise InputError(f"max tokens must be at least 1, got {self.max_tokens}")
+        if self.samples < 1:
+            raise InputError(f"samples must be at least 1, got {self.samples}")
+        if not 0 <= self.temperature <= 5:
+            raise InputError(f"temperature must be in [0, 5], got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.samples > 1 and self.temperature == 0:
+            raise InputError("several samples per instruction need temperature > 0 (greedy samples are identical)")
+
+    def digest(self, provider_identity: dict[str, Any]) -> str:
+        """What must match for a resumed generator: these settings and the provider's model identity."""
+        return sha256_text(canonical_json({"settings": asdict(self), "provider": provider_identity}))
+
+    def messages(self, instruction: str) -> tuple[dict[str, str], ...]:
+        user = {"role": "user", "content": instruction}
+        if self.system_prompt:
+            return ({"role": "system", "content": self.system_prompt}, user)
+        return (user,)
+
+    def decoding(self, sample_index: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed + sample_index,
+        }
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """What :func:`generate` did. ``outputs`` holds every output of the generator on the eval set."""
+
+    generator: str
+    eval_set_digest: str
+    outputs: tuple[ModelOutput, ...]
+    n_new: int
+    n_cached: int
+    n_failed: int
+    errors: tuple[str, ...]
+    wall_s: float
+    output_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.n_failed == 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.generator}: {len(self.outputs)} outputs ({self.n_new} new, {self.n_cached} already stored"
+            + (f", {self.n_failed} FAILED" if self.n_failed else "")
+            + f") in {self.wall_s:.1f}s"
+        )
+
+
+def _check_resume(
+    store: Store, eval_set_digest: str, generator: str, digest: str, settings: GenerationSettings
+) -> None:
+    runs = store.latest_runs(eval_set_digest=eval_set_digest, reference_digest="", judge_digest="")
+    for run in runs:
+        if run["generator"] == generator and run["kind"] == GENERATE_RUN_KIND:
+            if run["result"].get("settings_digest") != digest:
+                raise InputError(
+                    f"generator '{generator}' already has outputs on this eval set made with other settings or "
+                    "another model; choose another --name (or another --store)"
+                )
+            return
+    if store.get_outputs(eval_set_digest, generator):
+        raise InputError(
+            f"generator '{generator}' already has outputs on this eval set (imported or made elsewhere); "
+            "choose another --name"
+        )
+
+
+async def _generate_async(
+    store: Store,
+    eval_set: EvalSet,
+    provider: Provider,
+    generator: str,
+    settings: GenerationSettings,
+    *,
+    concurrency: int,
+    max_retries: int,
+    progress: bool,
+) -> tuple[int, list[str]]:
+    digest = eval_set.digest
+    done = {(o.instruction, o.sample_index) for o in store.get_outputs(digest, generator)}
+    todo = [
+        (item, k)
+        for item in eval_set.instructions
+        for k in range(settings.samples)
+        if (item.instruction, k) not in done
+    ]
+    sem = asyncio.Semaphore(concurrency)
+    errors: list[str] = []
+    n_new = 0
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(f"generate {generator[:30]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[tokens]} tokens"),
+    )
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task_id = bar.add_task("generate", total=len(todo) + len(done), completed=len(done), tokens=0)
+        tokens = 0
+
+        async def one(item: Any, k: int) -> None:
+            nonlocal n_new, tokens
+            request = ChatRequest(messages=settings.messages(item.instruction), decoding=settings.decoding(k))
+            async with sem:
+                for attempt in range(max_retries + 1):
+                    start = time.perf_counter()
+                    try:
+                        completion = await provider.complete(request)
+                        break
+                    except TransientError as exc:
+                        if attempt == max_retries:
+                            errors.append(f"{item.instruction[:40]!r}#{k}: {exc}")
+                            bar.advance(task_id)
+                            return
+                        await asyncio.sleep(min(30.0, exc.retry_after or 2.0**attempt))
+                    except PermanentError as exc:
+                        errors.append(f"{item.instruction[:40]!r}#{k}: {exc}")
+                        bar.advance(task_id)
+                        return
+            output = ModelOutput(
+                instruction=item.instruction,
+                output=completion.text,
+                generator=generator,
+                sample_index=k,
+                dataset=item.dataset,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                latency_s=completion.latency_s if completion.latency_s is not None else time.perf_counter() - start,
+            )
+            store.put_outputs(digest, [output])
+            n_new += 1
+            tokens += completion.completion_tokens or 0
+            bar.update(task_id, advance=1, tokens=tokens)
+
+        await asyncio.gather(*(one(item, k) for item, k in todo))
+    return n_new, errors
+
+
+def generate(
+    store: Store,
+    eval_set: EvalSet,
+    provider: Provider,
+    *,
+    generator: str,
+    settings: GenerationSettings | None = None,
+    concurrency: int = 4,
+    max_retries: int = 4,
+    output_path: str | Path | None = None,
+    progress: bool = True,
+) -> GenerationReport:
+    """Generate ``settings.samples`` outputs per instruction of ``eval_set`` with ``provider``, into ``store``.
+
+    Parameters
+    ----------
+    store:
+        Where outputs are written as they finish (and read, to resume).
+    eval_set:
+        The instructions; stored too, so later commands find it by digest.
+    provider:
+        Any :class:`pasture.judges.base.Provider` (see ``pasture.judges.providers``).
+    generator:
+        Name of this model + settings on leaderboards (e.g. ``smollm2-verbose``).
+    settings:
+        Sampling settings (:class:`GenerationSettings`; defaults when None).
+    concurrency:
+        Requests in flight at once (batching for servers; in-process providers serialise internally).
+    max_retries:
+        Retries after transient failures (429, 5xx, timeouts), with exponential backoff.
+    output_path:
+        Also write all the generator's outputs as an AlpacaEval-compatible ``model_outputs.json``.
+    progress:
+        Show a progress bar (stderr).
+
+    Failed generations are reported (``n_failed``, ``errors``) and not stored, so a rerun retries them.
+    """
+    settings = settings or GenerationSettings()
+    settings.validate()
+    if not generator or not generator.strip():
+        raise InputError("the generator needs a name")
+    if concurrency < 1:
+        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    started = time.monotonic()
+    digest = store.put_eval_set(eval_set)
+    identity = provider.identity()
+    settings_digest = settings.digest(identity)
+    _check_resume(store, digest, generator, settings_digest, settings)
+    cached = len(store.get_outputs(digest, generator))
+    if cached == 0:
+        store.put_run(
+            eval_set_digest=digest,
+            reference_digest="",
+            judge_digest="",
+            generator=generator,
+            kind=GENERATE_RUN_KIND,
+            result={"settings_digest": settings_digest, "settings": asdict(settings), "provider": identity},
+            manifest={"provider": provider.name, "model": provider.model},
+        )
+    try:
+        n_new, errors = asyncio.run(
+            _generate_async(
+                store,
+                eval_set,
+                provider,
+                generator,
+                settings,
+                concurrency=concurrency,
+                max_retries=max_retries,
+                progress=progress,
+            )
+        )
+    except (TransientError, PermanentError) as exc:  # raised outside a call, e.g. by a client's set-up
+        raise PastureError(f"generation with {provider.name}:{provider.model} failed: {exc}") from None
+    order = {item.instruction: i for i, item in enumerate(eval_set.instructions)}
+    outputs = sorted(
+        (o for o in store.get_outputs(digest, generator) if o.instruction in order),
+        key=lambda o: (order[o.instruction], o.sample_index),
+    )
+    path = write_model_outputs(outputs, output_path) if output_path is not None else None
+    return GenerationReport(
+        generator=generator,
+        eval_set_digest=digest,
+        outputs=tuple(outputs),
+        n_new=n_new,
+        n_cached=cached,
+        n_failed=len(errors),
+        errors=tuple(errors),
+        wall_s=time.monotonic() - started,
+        output_path=path,
+    )
+
+
+def missing_outputs(outputs: Sequence[ModelOutput], eval_set: EvalSet, samples: int = 1) -> int:
+    """How many (instruction, sample) slots of ``eval_set`` have no output: 0 means complete."""
+    have = {(o.instruction, o.sample_index) for o in outputs}
+    return sum((i.instruction, k) not in have for i in eval_set.instructions for k in range(samples))

@@ -1,0 +1,123 @@
+"""Generation against a real llama.cpp server (SmolLM2): stored as it goes, resumable, AlpacaEval file out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pasture.errors import InputError
+from pasture.generate import GenerationSettings, generate, missing_outputs
+from pasture.io import read_model_outputs
+from pasture.judges.base import ChatRequest, Completion, PermanentError, Provider
+from pasture.records import EvalSet, Instruction
+from pasture.store import Store
+
+EVAL = EvalSet(
+    name="tiny",
+    instructions=(
+        Instruction(instruction="Say hello.", dataset="greeting"),
+        Instruction(instruction="Name a colour.", dataset="knowledge"),
+        Instruction(instruction="What is 2 + 2?", dataset="math"),
+    ),
+)
+FAST = GenerationSettings(max_tokens=8, temperature=0.0)
+
+
+@dataclass
+class Counting:
+    """Delegates to a real provider, counts calls, and refuses the instructions in ``refuse``."""
+
+    inner: Provider
+    refuse: frozenset[str] = frozenset()
+    calls: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        self.calls += 1
+        if request.messages[-1]["content"] in self.refuse:
+            raise PermanentError("refused for the test")
+        return await self.inner.complete(request)
+
+
+@pytest.fixture
+def provider(llama_server: Any, smollm2_gguf: Path) -> Provider:
+    from pasture.judges.providers import get_provider
+
+    return get_provider("openai", model="smollm2", base_url=llama_server.base_url, weights_path=smollm2_gguf)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_generate_stores_resumes_and_writes_model_outputs(tmp_path: Path, provider: Provider) -> None:
+    first = Counting(provider, refuse=frozenset({"Name a colour."}))
+    with Store(tmp_path / "s.db") as store:
+        report = generate(store, EVAL, first, generator="smol", settings=FAST, concurrency=2, progress=False)
+        assert (report.n_new, report.n_failed, first.calls) == (2, 1, 3)
+        assert "refused for the test" in report.errors[0]
+        assert missing_outputs(report.outputs, EVAL) == 1
+        # the rerun makes only the missing call, and the file has every output in eval-set order
+        second = Counting(provider)
+        out = tmp_path / "model_outputs.json"
+        report = generate(store, EVAL, second, generator="smol", settings=FAST, output_path=out, progress=False)
+        assert (report.n_new, report.n_cached, report.n_failed, second.calls) == (1, 2, 0, 1)
+        rows = read_model_outputs(out, eval_set=EVAL)
+        assert [r.instruction for r in rows] == EVAL.texts()
+        assert all(r.generator == "smol" and r.output for r in rows)
+        assert [r.dataset for r in rows] == ["greeting", "knowledge", "math"]
+        stored = store.get_outputs(EVAL.digest, "smol")
+        assert all(o.completion_tokens and o.completion_tokens <= 8 for o in stored)
+        # a third run is free, and the same name with other settings is refused
+        third = Counting(provider)
+        assert generate(store, EVAL, third, generator="smol", settings=FAST, progress=False).n_new == 0
+        assert third.calls == 0
+        with pytest.raises(InputError, match="other settings"):
+            generate(store, EVAL, provider, generator="smol", settings=GenerationSettings(max_tokens=9), progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_several_samples_with_a_system_prompt(tmp_path: Path, provider: Provider) -> None:
+    settings = GenerationSettings(max_tokens=6, temperature=1.0, samples=2, system_prompt="Answer in French.")
+    small = EvalSet(name="one", instructions=EVAL.instructions[:1])
+    with Store(tmp_path / "s.db") as store:
+        report = generate(store, small, provider, generator="fr", settings=settings, progress=False)
+    assert sorted(o.sample_index for o in report.outputs) == [0, 1]
+    path = tmp_path / "mo.json"
+    with Store(tmp_path / "s.db") as store:
+        again = generate(store, small, provider, generator="fr", settings=settings, output_path=path, progress=False)
+    assert again.n_new == 0
+    assert len(read_model_outputs(path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (GenerationSettings(max_tokens=0), "max tokens"),
+        (GenerationSettings(samples=0), "samples"),
+        (GenerationSettings(samples=2, temperature=0.0), "temperature > 0"),
+        (GenerationSettings(top_p=0.0), "top_p"),
+    ],
+)
+def test_bad_settings_are_input_errors(settings: GenerationSettings, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        settings.validate()
+
+
+def test_messages_and_decoding_per_sample() -> None:
+    s = GenerationSettings(system_prompt="Be brief.", seed=7, stop=("\n\n",))
+    assert s.messages("hi") == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"})
+    assert GenerationSettings().messages("hi") == ({"role": "user", "content": "hi"},)
+    assert s.decoding(2)["seed"] == 9 and s.decoding(0)["stop"] == ["\n\n"]
