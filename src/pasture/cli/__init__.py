@@ -15,8 +15,10 @@ from pasture.errors import PastureError
 
 COMMANDS: dict[str, str] = {
     # command name -> module in pasture.cli (each module defines a click command named `command`)
+    "analyze-judge": "analyze_judge",
     "import": "import_",
     "score": "score",
+    "simulate": "simulate",
 }
 """Registry of commands; adding one touches this dict and one new module."""
 
