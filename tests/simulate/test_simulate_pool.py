@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
 from pasture.errors import InputError
+from pasture.judges import ProgrammaticJudge
 from pasture.simulate.labels import cross_annotate, label_pairs, sample_pairs
 from pasture.simulate.measure import (
     expected_agreement,
@@ -23,9 +23,6 @@ from pasture.simulate.measure import (
 from pasture.simulate.pool import AnnotatorPool, PoolMember, make_pool
 from pasture.simulate.synthetic import arithmetic_oracle, arithmetic_outputs
 from pasture.store import Store
-
-sys.path.insert(0, str(Path(__file__).parent))
-from simulate_oracle import OracleJudge
 
 N = 2000
 P = 0.25
@@ -44,12 +41,15 @@ def gold(pairs):
 
 
 def _oracle_pool(p: float = P, seed: int = 9, weights=(1.0, 1.0, 1.0)) -> AnnotatorPool:
-    members = [PoolMember(judge=OracleJudge(f"oracle_{i}", arithmetic_oracle), weight=w) for i, w in enumerate(weights)]
+    members = [
+        PoolMember(judge=ProgrammaticJudge(arithmetic_oracle, name=f"oracle_{i}"), weight=w)
+        for i, w in enumerate(weights)
+    ]
     return make_pool(members, p=p, seed=seed, name="oracles")
 
 
 def test_pool_validation() -> None:
-    j = OracleJudge("o", arithmetic_oracle)
+    j = ProgrammaticJudge(arithmetic_oracle, name="o")
     with pytest.raises(InputError, match="no members"):
         make_pool([])
     with pytest.raises(InputError, match="unique"):

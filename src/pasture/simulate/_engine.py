@@ -86,7 +86,7 @@ async def _judge_missing(
     return done
 
 
-def judge_cached(
+async def judge_cached(
     store: Store, judge: Judge, questions: Sequence[Question], *, concurrency: int = 1, flush_every: int = 1
 ) -> tuple[list[Judgment], int]:
     """Judgments for ``questions`` (in order) and how many judge calls were made (the rest came from the store).
@@ -104,8 +104,8 @@ def judge_cached(
         if (found is None or found.status != "ok") and k not in todo:
             todo[k] = q
     if todo:
-        fresh = asyncio.run(
-            _judge_missing(store, judge, judge_digest, list(todo.values()), max(1, concurrency), max(1, flush_every))
+        fresh = await _judge_missing(
+            store, judge, judge_digest, list(todo.values()), max(1, concurrency), max(1, flush_every)
         )
         stored.update({j.key: j for j in fresh})
     return [stored[k] for k in keys], len(todo)

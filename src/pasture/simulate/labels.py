@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class LabelRun:
         return sum(lab.flipped for lab in self.labels if lab.status == "ok")
 
 
-def _label_with(
+async def _label_with(
     store: Store,
     pool: AnnotatorPool,
     member: PoolMember,
@@ -171,7 +172,9 @@ def _label_with(
         )
         for p, k in zip(pairs, keys, strict=True)
     ]
-    judgments, n_calls = judge_cached(store, member.judge, questions, concurrency=concurrency, flush_every=flush_every)
+    judgments, n_calls = await judge_cached(
+        store, member.judge, questions, concurrency=concurrency, flush_every=flush_every
+    )
     labels = []
     for p, k, q, j in zip(pairs, keys, questions, judgments, strict=True):
         flipped = pool.flips(k, member.name)
@@ -210,21 +213,26 @@ def label_pairs(
     by_member: dict[int, list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
         by_member[pool.assign(pair.key)].append(i)
-    out: list[SimulatedLabel | None] = [None] * len(pairs)
-    calls = 0
-    for m_index in sorted(by_member):
-        idx = by_member[m_index]
-        labels, n = _label_with(
-            store,
-            pool,
-            pool.members[m_index],
-            [pairs[i] for i in idx],
-            concurrency=concurrency,
-            flush_every=flush_every,
-        )
-        calls += n
-        for i, lab in zip(idx, labels, strict=True):
-            out[i] = lab
+
+    async def run_all() -> tuple[list[SimulatedLabel | None], int]:
+        out: list[SimulatedLabel | None] = [None] * len(pairs)
+        calls = 0
+        for m_index in sorted(by_member):
+            idx = by_member[m_index]
+            labels, n = await _label_with(
+                store,
+                pool,
+                pool.members[m_index],
+                [pairs[i] for i in idx],
+                concurrency=concurrency,
+                flush_every=flush_every,
+            )
+            calls += n
+            for i, lab in zip(idx, labels, strict=True):
+                out[i] = lab
+        return out, calls
+
+    out, calls = asyncio.run(run_all())
     return LabelRun(labels=[lab for lab in out if lab is not None], n_calls=calls)
 
 
@@ -241,10 +249,15 @@ def cross_annotate(
     Output order and flips use the same draws as :func:`label_pairs`, so a member's label here equals its
     label there whenever it is the assigned member.
     """
-    labels: list[SimulatedLabel] = []
-    calls = 0
-    for member in pool.members:
-        got, n = _label_with(store, pool, member, pairs, concurrency=concurrency, flush_every=flush_every)
-        labels += got
-        calls += n
+
+    async def run_all() -> tuple[list[SimulatedLabel], int]:
+        labels: list[SimulatedLabel] = []
+        calls = 0
+        for member in pool.members:
+            got, n = await _label_with(store, pool, member, pairs, concurrency=concurrency, flush_every=flush_every)
+            labels += got
+            calls += n
+        return labels, calls
+
+    labels, calls = asyncio.run(run_all())
     return LabelRun(labels=labels, n_calls=calls)

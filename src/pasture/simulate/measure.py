@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from pasture.errors import InputError
-from pasture.simulate.labels import SimulatedLabel
+from pasture.records import Judgment
+from pasture.simulate.labels import OutputPair, SimulatedLabel
 from pasture.simulate.noise import flip_label
 from pasture.simulate.pool import AnnotatorPool
 
@@ -234,3 +235,31 @@ def flip_p_for_agreement(clean_agreement: float, target: float = 0.66) -> float:
         )
     x = (c - t) / (2 * c - 1)
     return (1 - math.sqrt(max(0.0, 1 - 2 * x))) / 2
+
+
+def gold_for_pairs(
+    pairs: Sequence[OutputPair], judgments: Sequence[Judgment], *, strict: bool = False
+) -> dict[str, float]:
+    """Gold preferences for ``pairs`` from judgments of the same two outputs (e.g. an AlpacaEval
+    annotations file or a strong judge's stored verdicts), keyed by the pairs' example keys.
+
+    A judgment matches a pair with the same instruction and the same two output texts in either slot
+    order; when the order is swapped its preference is mirrored (``3 - x``). Several matching judgments are
+    averaged; failed ones are ignored. With ``strict``, a pair without gold is an InputError; otherwise it
+    is simply absent from the result (and so from the gold columns' denominators, which report ``n``).
+    """
+    found: dict[tuple[str, str, str], list[float]] = {}
+    for j in judgments:
+        if j.status != "ok" or j.preference is None:
+            continue
+        found.setdefault((j.instruction, j.output_1, j.output_2), []).append(j.preference)
+    gold: dict[str, float] = {}
+    for pair in pairs:
+        same = found.get((pair.instruction, pair.output_1, pair.output_2), [])
+        mirrored = [3.0 - x for x in found.get((pair.instruction, pair.output_2, pair.output_1), [])]
+        values = same + mirrored
+        if values:
+            gold[pair.key] = float(np.mean(values))
+        elif strict:
+            raise InputError(f"no gold judgment for the pair of instruction {pair.instruction[:60]!r}")
+    return gold
