@@ -1,0 +1,35 @@
+"""The annotation engine: judge pairs concurrently, cached in the store, resumable, shared between processes.
+
+Public API: :func:`annotate` (and :func:`annotate_async`), :func:`plan` for a dry run, the
+:class:`PairToJudge` input record, :func:`pairs_from_outputs`, and the :class:`AnnotationReport` /
+:class:`AnnotationPlan` results. See docs/annotate.md.
+"""
+
+from pasture.annotate.engine import (
+    POSITIONS,
+    AnnotationPlan,
+    AnnotationReport,
+    JudgmentTask,
+    Position,
+    annotate,
+    annotate_async,
+    build_tasks,
+    plan,
+    shown_orders,
+)
+from pasture.annotate.pairs import PairToJudge, pairs_from_outputs
+
+__all__ = [
+    "POSITIONS",
+    "AnnotationPlan",
+    "AnnotationReport",
+    "JudgmentTask",
+    "PairToJudge",
+    "Position",
+    "annotate",
+    "annotate_async",
+    "build_tasks",
+    "pairs_from_outputs",
+    "plan",
+    "shown_orders",
+]

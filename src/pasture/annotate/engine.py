@@ -1,0 +1,708 @@
+"""The annotation engine: judge many pairs concurrently, never pay for a judgment twice, survive interruption.
+
+Each judgment has a content key (``pasture.records.judgment_key``) over the judge's fingerprint digest,
+the instruction, both outputs, which output is shown first and the replicate index. The engine:
+
+* answers keys the store already holds with status 'ok' without a call;
+* claims the other keys in the store before calling (claims expire, and are renewed while a call runs),
+  so several processes sharing one store split the work instead of duplicating it;
+* runs calls on asyncio under a concurrency limit and optional requests/tokens-per-minute limits;
+* retries transient failures (429, 5xx, timeouts, dropped connections, truncated bodies) with exponential
+  backoff and jitter, never sooner than the server's Retry-After;
+* retries an unparsable reply a bounded number of times (each retry is a new, counted call), then stores
+  it with status 'parse_error' and its raw text;
+* stores exhausted transient failures and permanent failures with status 'error' (a later run retries
+  them: only 'ok' judgments are final);
+* writes every judgment to the store as soon as it completes, so a killed run loses only calls in flight.
+
+See docs/annotate.md for the behaviour in full and the meaning of every count in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pasture.annotate.limits import RateLimiter, backoff_delay
+from pasture.annotate.pairs import PairToJudge
+from pasture.annotate.progress import ProgressBar
+from pasture.errors import InputError
+from pasture.judges.base import Judge, JudgeRequest, PermanentError, TransientError, Verdict
+from pasture.position import alpaca_eval_shown_first
+from pasture.records import Judgment, judgment_key
+from pasture.store import Store
+
+Position = Literal["alpaca_eval", "both", "reference_first", "model_first"]
+"""Which output the judge sees first.
+
+* ``alpaca_eval``: AlpacaEval's deterministic per-instruction order (``pasture.position``), one judgment;
+* ``both``: two judgments per pair, one in each order (their agreement is the judge's position consistency);
+* ``reference_first`` / ``model_first``: always slot 1 / always slot 2 first, one judgment.
+"""
+
+POSITIONS: tuple[str, ...] = ("alpaca_eval", "both", "reference_first", "model_first")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgmentTask:
+    """One judgment to obtain: a pair, the order it is shown in, the replicate index, and its key."""
+
+    key: str
+    pair: PairToJudge
+    shown_first: Literal[1, 2]
+    replicate: int
+
+    def request(self) -> JudgeRequest:
+        p = self.pair
+        return JudgeRequest(
+            instruction=p.instruction,
+            output_1=p.output_1,
+            output_2=p.output_2,
+            shown_first=self.shown_first,
+            replicate=self.replicate,
+        )
+
+
+def shown_orders(position: Position, instruction: str) -> tuple[Literal[1, 2], ...]:
+    """The ``shown_first`` values judged for one instruction under a position policy."""
+    if position == "alpaca_eval":
+        return (alpaca_eval_shown_first(instruction),)
+    if position == "both":
+        return (1, 2)
+    if position == "reference_first":
+        return (1,)
+    if position == "model_first":
+        return (2,)
+    raise InputError(f"unknown position policy {position!r}; choose one of {', '.join(POSITIONS)}")
+
+
+def build_tasks(
+    judge_digest: str, pairs: Iterable[PairToJudge], *, position: Position = "alpaca_eval", replicates: int = 1
+) -> list[JudgmentTask]:
+    """The distinct judgments needed for ``pairs``, in pair order (a repeated pair is judged once)."""
+    if replicates < 1:
+        raise InputError(f"replicates must be at least 1, got {replicates}")
+    tasks: dict[str, JudgmentTask] = {}
+    for pair in pairs:
+        for shown_first in shown_orders(position, pair.instruction):
+            for replicate in range(replicates):
+                key = judgment_key(judge_digest, pair.instruction, pair.output_1, pair.output_2, shown_first, replicate)
+                if key not in tasks:
+                    tasks[key] = JudgmentTask(key=key, pair=pair, shown_first=shown_first, replicate=replicate)
+    return list(tasks.values())
+
+
+# -- dry run ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnnotationPlan:
+    """What a run would do, computed without any call and without writing to the store.
+
+    Attributes
+    ----------
+    n_pairs:
+        Pairs given (before removing repeats).
+    n_judgments:
+        Distinct judgments needed: pairs x orders x replicates, repeats removed.
+    n_cached:
+        Of those, judgments the store already holds with status 'ok': they cost nothing.
+    n_retry:
+        Judgments stored earlier with status 'error' or 'parse_error': they are called again.
+    n_calls:
+        Calls needed if every call succeeds the first time: ``n_judgments - n_cached``.
+    max_calls:
+        Upper bound on calls: every judgment exhausting its transient retries on every parse retry.
+    prompt_tokens, completion_tokens:
+        The judge's estimate of the tokens of ``n_calls`` calls.
+    cost_usd:
+        Estimated price of ``n_calls`` calls in US dollars; None when the judge does not know its price.
+    """
+
+    judge_name: str
+    judge_digest: str
+    n_pairs: int
+    n_judgments: int
+    n_cached: int
+    n_retry: int
+    n_calls: int
+    max_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+    def summary(self) -> str:
+        cost = "unknown (the judge has no price)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        return (
+            f"judge {self.judge_name} ({self.judge_digest[:12]}): {self.n_pairs} pairs -> {self.n_judgments} "
+            f"judgments, {self.n_cached} already in the store, {self.n_retry} failed before and retried\n"
+            f"calls: {self.n_calls} (at most {self.max_calls} with retries); estimated tokens: "
+            f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion; estimated cost: {cost}"
+        )
+
+
+def plan(
+    store: Store,
+    judge: Judge,
+    pairs: Sequence[PairToJudge],
+    *,
+    position: Position = "alpaca_eval",
+    replicates: int = 1,
+    max_retries: int = 6,
+    parse_retries: int = 1,
+) -> AnnotationPlan:
+    """Count the calls and estimate the cost of ``annotate`` with the same arguments, spending nothing."""
+    digest = judge.fingerprint.digest
+    tasks = build_tasks(digest, pairs, position=position, replicates=replicates)
+    keys = [t.key for t in tasks]
+    ok = store.judged_keys(keys)
+    stored = store.judged_keys(keys, ok_only=False)
+    todo = [t for t in tasks if t.key not in ok]
+    prompt = completion = 0
+    for t in todo:
+        p, c = judge.estimate_tokens(t.request())
+        prompt += p
+        completion += c
+    price = judge.price_per_token()
+    cost = None if price is None else prompt * price[0] + completion * price[1]
+    return AnnotationPlan(
+        judge_name=judge.name,
+        judge_digest=digest,
+        n_pairs=len(pairs),
+        n_judgments=len(tasks),
+        n_cached=len(ok),
+        n_retry=len(stored - ok),
+        n_calls=len(todo),
+        max_calls=len(todo) * (1 + max_retries) * (1 + parse_retries),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+    )
+
+
+# -- the run ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnnotationReport:
+    """What a run did. Every judgment asked for is in exactly one of the outcome counts.
+
+    Attributes
+    ----------
+    judgments:
+        One judgment per distinct key, in pair order, with its final status; keys left unresolved (run
+        aborted or interrupted) are absent and counted in ``n_missing``.
+    n_judgments:
+        Distinct judgments asked for.
+    n_cached:
+        Already 'ok' in the store when the run started: no call.
+    n_new:
+        Judged 'ok' by this run's calls.
+    n_by_others:
+        Resolved during the run by another process sharing the store (no call from this one).
+    n_parse_error:
+        Final status 'parse_error': the reply stayed unparsable after all parse retries (raw text stored).
+    n_error:
+        Final status 'error': transient retries exhausted, or a permanent error.
+    n_missing:
+        Not resolved at all (aborted or interrupted); nothing is stored for them; a rerun does them.
+    calls:
+        Calls this process made to the judge, including retries and calls that failed.
+    transient_retries, parse_retries:
+        Of ``calls``, how many were retries after a transient failure / after an unparsable reply.
+    prompt_tokens, completion_tokens, cost_usd:
+        Tokens and price of this process's calls as reported by the judge (cost from the judge's price
+        per token when the provider reports none; 0 for local models).
+    wall_s:
+        Seconds from start to end of the run.
+    aborted:
+        Why the run stopped early, or None.
+    """
+
+    judge_name: str
+    judge_digest: str
+    judgments: tuple[Judgment, ...]
+    n_judgments: int
+    n_cached: int
+    n_new: int
+    n_by_others: int
+    n_parse_error: int
+    n_error: int
+    n_missing: int
+    calls: int
+    transient_retries: int
+    parse_retries: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    wall_s: float
+    aborted: str | None = None
+
+    @property
+    def n_failed(self) -> int:
+        """Judgments without a verdict: parse errors, errors and missing ones."""
+        return self.n_parse_error + self.n_error + self.n_missing
+
+    @property
+    def ok(self) -> bool:
+        """True when every judgment asked for has status 'ok'."""
+        return self.n_failed == 0 and self.aborted is None
+
+    @property
+    def failed(self) -> list[Judgment]:
+        return [j for j in self.judgments if j.status != "ok"]
+
+    def summary(self) -> str:
+        lines = [
+            f"judge {self.judge_name} ({self.judge_digest[:12]}): {self.n_judgments} judgments: "
+            f"{self.n_cached} cached, {self.n_new} new, {self.n_by_others} by other processes, "
+            f"{self.n_parse_error} unparsable, {self.n_error} errors, {self.n_missing} missing",
+            f"{self.calls} calls ({self.transient_retries} transient retries, {self.parse_retries} parse retries), "
+            f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens, "
+            f"${self.cost_usd:.4f}, {self.wall_s:.1f} s",
+        ]
+        if self.aborted:
+            lines.append(f"aborted: {self.aborted}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Counters:
+    calls: int = 0
+    transient_retries: int = 0
+    parse_retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    consecutive_permanent: int = 0
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Knobs of one run; see :func:`annotate` for their meaning."""
+
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    timeout_s: float = 120.0
+    parse_retries: int = 1
+    claim_ttl_s: float = 120.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    poll_s: float = 0.5
+    abort_after_permanent: int = 5
+    owner: str = field(default_factory=lambda: default_owner())
+
+    def validate(self) -> None:
+        if self.concurrency < 1:
+            raise InputError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.max_retries < 0 or self.parse_retries < 0:
+            raise InputError("max_retries and parse_retries must be >= 0")
+        if not self.timeout_s > 0 or not self.claim_ttl_s > 0:
+            raise InputError("timeout_s and claim_ttl_s must be positive")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(f"{name} must be positive, got {value}")
+
+
+def default_owner() -> str:
+    """A claim owner id unique to this process and run: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _snapshot(j: Judgment | None) -> tuple[str, int, str] | None:
+    return None if j is None else (j.status, j.attempts, j.created_at.isoformat())
+
+
+class _Run:
+    """State of one engine run (one event loop, one store connection)."""
+
+    def __init__(self, store: Store, judge: Judge, tasks: list[JudgmentTask], settings: EngineSettings) -> None:
+        self.store = store
+        self.judge = judge
+        self.settings = settings
+        self.tasks = tasks
+        self.by_key = {t.key: t for t in tasks}
+        self.digest = judge.fingerprint.digest
+        self.counters = _Counters()
+        self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        self.price = judge.price_per_token()
+        self.rng = random.Random()
+        self.own: dict[str, Judgment] = {}  # judged by this process in this run
+        self.others: set[str] = set()  # resolved by another process during the run
+        self.aborted: str | None = None
+        self.n_failed = 0  # own judgments with a status other than 'ok'
+
+    # -- one judgment ---------------------------------------------------------------------------------
+    async def judge_one(self, task: JudgmentTask) -> Judgment:
+        s = self.settings
+        request = task.request()
+        est_prompt, est_completion = self.judge.estimate_tokens(request)
+        estimate = est_prompt + est_completion
+        calls = transient = parse_failures = 0
+        prompt_tokens = completion_tokens = 0
+        cost = 0.0
+        last_error = ""
+        verdict: Verdict | None = None
+        while True:
+            await self.limiter.acquire(estimate)
+            calls += 1
+            self.counters.calls += 1
+            start = time.monotonic()
+            try:
+                async with asyncio.timeout(s.timeout_s):
+                    verdict = await self.judge.judge(request)
+            except (TransientError, TimeoutError) as exc:
+                self.limiter.settle(estimate, 0)
+                retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+                last_error = (
+                    f"timed out after {s.timeout_s:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                transient += 1
+                if transient > s.max_retries:
+                    return self._failed(task, calls, f"gave up after {calls} calls; last: {last_error}")
+                self.counters.transient_retries += 1
+                await asyncio.sleep(
+                    backoff_delay(
+                        transient,
+                        base_s=s.backoff_base_s,
+                        max_s=s.backoff_max_s,
+                        retry_after=retry_after,
+                        rng=self.rng,
+                    )
+                )
+                continue
+            except PermanentError as exc:
+                self.counters.consecutive_permanent += 1
+                if self.counters.consecutive_permanent >= s.abort_after_permanent and self.aborted is None:
+                    self.aborted = f"{s.abort_after_permanent} permanent errors in a row; last: {exc}"
+                return self._failed(task, calls, f"permanent error: {exc}")
+            self.counters.consecutive_permanent = 0
+            used_prompt = verdict.prompt_tokens or 0
+            used_completion = verdict.completion_tokens or 0
+            self.limiter.settle(estimate, used_prompt + used_completion)
+            call_cost = verdict.cost_usd
+            if call_cost is None and self.price is not None:
+                call_cost = used_prompt * self.price[0] + used_completion * self.price[1]
+            prompt_tokens += used_prompt
+            completion_tokens += used_completion
+            cost += call_cost or 0.0
+            self.counters.prompt_tokens += used_prompt
+            self.counters.completion_tokens += used_completion
+            self.counters.cost_usd += call_cost or 0.0
+            if verdict.status == "parse_error" and parse_failures < s.parse_retries:
+                parse_failures += 1
+                self.counters.parse_retries += 1
+                continue
+            break
+        elapsed = verdict.latency_s if verdict.latency_s is not None else time.monotonic() - start
+        return self._judgment(
+            task,
+            status=verdict.status,
+            preference=verdict.preference if verdict.status == "ok" else None,
+            raw_completion=verdict.raw_completion,
+            prompt_tokens=prompt_tokens if verdict.prompt_tokens is not None else None,
+            completion_tokens=completion_tokens if verdict.completion_tokens is not None else None,
+            cost_usd=cost if (verdict.cost_usd is not None or self.price is not None) else None,
+            latency_s=elapsed,
+            error=verdict.error
+            if verdict.status == "ok"
+            else (verdict.error or "unparsable reply") + f" (after {parse_failures + 1} parse attempts)",
+            attempts=calls,
+        )
+
+    def _failed(self, task: JudgmentTask, calls: int, error: str) -> Judgment:
+        return self._judgment(task, status="error", error=error, attempts=calls)
+
+    def _judgment(self, task: JudgmentTask, **fields: object) -> Judgment:
+        p = task.pair
+        return Judgment(
+            judge_digest=self.digest,
+            judge_name=self.judge.name,
+            instruction=p.instruction,
+            output_1=p.output_1,
+            generator_1=p.generator_1,
+            output_2=p.output_2,
+            generator_2=p.generator_2,
+            shown_first=task.shown_first,
+            replicate=task.replicate,
+            dataset=p.dataset,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    # -- the dispatcher -------------------------------------------------------------------------------
+    async def run(
+        self, todo_keys: list[str], snapshot: dict[str, tuple[str, int, str] | None], bar: ProgressBar
+    ) -> None:
+        s = self.settings
+        owner = s.owner
+        window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
+        todo: deque[str] = deque(todo_keys)  # not claimed yet
+        ready: deque[str] = deque()  # claimed by us, not started
+        waiting: list[str] = []  # claimed by another live process
+        active: dict[asyncio.Task[Judgment], str] = {}
+        last_renew = time.monotonic()
+        resolved_base = len(self.tasks) - len(todo_keys)
+
+        def show() -> None:
+            if not bar.enabled:
+                return
+            failed = self.n_failed
+            bar.update(
+                completed=resolved_base + len(self.own) + len(self.others),
+                calls=self.counters.calls,
+                tokens=self.counters.prompt_tokens + self.counters.completion_tokens,
+                cost=self.counters.cost_usd,
+                failed=failed,
+            )
+
+        def resolved_elsewhere(keys: Sequence[str]) -> set[str]:
+            """Keys whose stored row changed since the run started: another process judged them."""
+            if not keys:
+                return set()
+            rows = self.store.get_judgments_by_key(keys)
+            return {k for k, j in rows.items() if j.status == "ok" or _snapshot(j) != snapshot.get(k)}
+
+        try:
+            while todo or ready or active or waiting:
+                if self.aborted is None:
+                    # keep `concurrency` calls running, claiming a window of keys at a time
+                    while len(active) < s.concurrency and (ready or todo):
+                        if not ready:
+                            chunk = [todo.popleft() for _ in range(min(window, len(todo)))]
+                            got = self.store.claim(chunk, owner, ttl_s=s.claim_ttl_s)
+                            got_set = set(got)
+                            waiting += [k for k in chunk if k not in got_set]
+                            done_elsewhere = resolved_elsewhere(got)
+                            if done_elsewhere:
+                                self.store.release(done_elsewhere, owner)
+                                self.others |= done_elsewhere
+                                show()
+                            ready.extend(k for k in got if k not in done_elsewhere)
+                            continue
+                        key = ready.popleft()
+                        active[asyncio.ensure_future(self.judge_one(self.by_key[key]))] = key
+                elif ready or todo:
+                    self.store.release(list(ready), owner)
+                    ready.clear()
+                    todo.clear()
+                    waiting.clear()
+                if not active:
+                    if waiting and self.aborted is None:
+                        await asyncio.sleep(s.poll_s)
+                        done_elsewhere = resolved_elsewhere(waiting)
+                        self.others |= done_elsewhere
+                        todo.extend(k for k in waiting if k not in done_elsewhere)
+                        waiting = []
+                        show()
+                    continue
+                done, _ = await asyncio.wait(
+                    active, timeout=max(s.claim_ttl_s / 3, 0.05), return_when=asyncio.FIRST_COMPLETED
+                )
+                finished = []
+                crash: BaseException | None = None
+                for fut in done:
+                    key = active.pop(fut)
+                    exc = fut.exception()
+                    if exc is not None:  # a bug in the judge: stop, but keep what completed
+                        self.store.release([key], owner)
+                        crash = crash or exc
+                        continue
+                    judgment = fut.result()
+                    finished.append(judgment)
+                    self.own[key] = judgment
+                    self.n_failed += judgment.status != "ok"
+                if finished:
+                    self.store.put_judgments(finished)  # also drops our claims on them
+                    show()
+                if crash is not None:
+                    raise crash
+                if time.monotonic() - last_renew > s.claim_ttl_s / 3 and (active or ready):
+                    self.store.claim([*active.values(), *ready], owner, ttl_s=s.claim_ttl_s)
+                    last_renew = time.monotonic()
+        finally:
+            for fut in active:
+                fut.cancel()
+            if active:
+                await asyncio.gather(*active, return_exceptions=True)
+            leftover = [*active.values(), *ready]
+            if leftover:
+                self.store.release(leftover, owner)
+
+
+async def annotate_async(
+    store: Store,
+    judge: Judge,
+    pairs: Sequence[PairToJudge],
+    *,
+    position: Position = "alpaca_eval",
+    replicates: int = 1,
+    concurrency: int = 8,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    max_retries: int = 6,
+    timeout_s: float = 120.0,
+    parse_retries: int = 1,
+    claim_ttl_s: float = 120.0,
+    backoff_base_s: float = 1.0,
+    backoff_max_s: float = 60.0,
+    progress: bool = True,
+    owner: str | None = None,
+) -> AnnotationReport:
+    """:func:`annotate` for callers already inside an event loop."""
+    settings = EngineSettings(
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+        max_retries=max_retries,
+        timeout_s=timeout_s,
+        parse_retries=parse_retries,
+        claim_ttl_s=claim_ttl_s,
+        backoff_base_s=backoff_base_s,
+        backoff_max_s=backoff_max_s,
+        **({"owner": owner} if owner else {}),
+    )
+    settings.validate()
+    started = time.monotonic()
+    fingerprint = judge.fingerprint
+    digest = fingerprint.digest
+    tasks = build_tasks(digest, pairs, position=position, replicates=replicates)
+    store.put_judge(judge.name, fingerprint)
+    keys = [t.key for t in tasks]
+    cached = store.judged_keys(keys)
+    todo = [k for k in keys if k not in cached]
+    stored_before = store.judged_keys(todo, ok_only=False)
+    snapshot: dict[str, tuple[str, int, str] | None] = dict.fromkeys(todo)
+    if stored_before:
+        for k, j in store.get_judgments_by_key(stored_before).items():
+            snapshot[k] = _snapshot(j)
+    run = _Run(store, judge, tasks, settings)
+    with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
+        bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
+        await run.run(todo, snapshot, bar)
+    # collect final judgments: ours from memory, the rest (cached, other processes') from the store
+    from_store = store.get_judgments_by_key([k for k in keys if k not in run.own])
+    judgments: list[Judgment] = []
+    n_parse_error = n_error = 0
+    for k in keys:
+        j = run.own.get(k) or from_store.get(k)
+        if j is None or (k not in run.own and k not in cached and k not in run.others):
+            continue
+        judgments.append(j)
+        n_parse_error += j.status == "parse_error"
+        n_error += j.status == "error"
+    n_new = sum(j.status == "ok" for j in run.own.values())
+    c = run.counters
+    return AnnotationReport(
+        judge_name=judge.name,
+        judge_digest=digest,
+        judgments=tuple(judgments),
+        n_judgments=len(tasks),
+        n_cached=len(cached),
+        n_new=n_new,
+        n_by_others=sum(1 for k in run.others if from_store.get(k) is not None and from_store[k].status == "ok"),
+        n_parse_error=n_parse_error,
+        n_error=n_error,
+        n_missing=len(tasks) - len(judgments),
+        calls=c.calls,
+        transient_retries=c.transient_retries,
+        parse_retries=c.parse_retries,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        cost_usd=c.cost_usd if math.isfinite(c.cost_usd) else 0.0,
+        wall_s=time.monotonic() - started,
+        aborted=run.aborted,
+    )
+
+
+def annotate(
+    store: Store,
+    judge: Judge,
+    pairs: Sequence[PairToJudge],
+    *,
+    position: Position = "alpaca_eval",
+    replicates: int = 1,
+    concurrency: int = 8,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    max_retries: int = 6,
+    timeout_s: float = 120.0,
+    parse_retries: int = 1,
+    claim_ttl_s: float = 120.0,
+    backoff_base_s: float = 1.0,
+    backoff_max_s: float = 60.0,
+    progress: bool = True,
+    owner: str | None = None,
+) -> AnnotationReport:
+    """Judge ``pairs`` with ``judge`` and store every judgment in ``store``; returns what happened.
+
+    Parameters
+    ----------
+    store:
+        The pasture store: read for cached judgments, written as each judgment completes, and used for
+        claims so several processes can share it.
+    judge:
+        Any :class:`pasture.judges.base.Judge`; its fingerprint digest is part of every key.
+    pairs:
+        Reference-vs-model pairs (:class:`PairToJudge`); a repeated pair is judged once.
+    position:
+        Which output the judge sees first (see :data:`Position`); ``both`` doubles the judgments.
+    replicates:
+        Independent judgments per pair and order (replicate index is part of the key).
+    concurrency:
+        Calls in flight at once.
+    requests_per_minute, tokens_per_minute:
+        Optional quotas; tokens are the judge's estimate before a call, corrected by the reported usage.
+    max_retries:
+        Retries after transient failures (429, 5xx, timeout, connection, truncated body) per judgment;
+        then the judgment is stored with status 'error'.
+    timeout_s:
+        Per-call timeout in seconds; a call that exceeds it counts as a transient failure.
+    parse_retries:
+        Extra calls when a reply cannot be parsed; then it is stored with status 'parse_error'.
+    claim_ttl_s:
+        How long a claim on a key lasts without renewal (renewed every third of it while a call runs);
+        keys of a killed process become free after at most this long.
+    backoff_base_s, backoff_max_s:
+        First retry delay and its cap in seconds (doubling per retry, with jitter; Retry-After is a floor).
+    progress:
+        Show a progress bar on stderr.
+    owner:
+        Claim owner id; a fresh one per run by default.
+
+    The returned :class:`AnnotationReport` counts every judgment asked for; ``report.ok`` is False when any
+    failed. Failed judgments are stored with their error and retried by the next run.
+    """
+    return asyncio.run(
+        annotate_async(
+            store,
+            judge,
+            pairs,
+            position=position,
+            replicates=replicates,
+            concurrency=concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_retries=max_retries,
+            timeout_s=timeout_s,
+            parse_retries=parse_retries,
+            claim_ttl_s=claim_ttl_s,
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            progress=progress,
+            owner=owner,
+        )
+    )
