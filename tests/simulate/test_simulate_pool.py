@@ -85,7 +85,7 @@ def test_flip_rate_and_gold_agreement_match_expectation(pairs, gold, tmp_path: P
     """
     pool = _oracle_pool()
     with Store(tmp_path / "s.db") as store:
-        run = label_pairs(pairs, pool, store, flush_every=500)
+        run = label_pairs(pairs, pool, store)
         assert run.n_calls == N and run.n_ok == N and run.n_failed == 0
         tol = 4 * math.sqrt(P * (1 - P) / N)
         flip_rate = run.n_flipped / N
@@ -101,7 +101,7 @@ def test_flip_rate_and_gold_agreement_match_expectation(pairs, gold, tmp_path: P
             assert lab.shown_first == pool.shown_first(pair.key)
             assert lab.preference == (3 - lab.clean_preference if lab.flipped else lab.clean_preference)
         # a rerun is answered by the store: no calls, same labels
-        again = label_pairs(pairs, pool, store, flush_every=500)
+        again = label_pairs(pairs, pool, store)
         assert again.n_calls == 0
         assert again.labels == run.labels
         # p = 0 gives the clean labels back without any call
@@ -136,7 +136,7 @@ def test_cross_annotation_report_matches_exact_expectation(pairs, gold, tmp_path
     is 4 standard errors of that mean."""
     pool = _oracle_pool()
     with Store(tmp_path / "s.db") as store:
-        run = cross_annotate(pairs, pool, store, flush_every=500)
+        run = cross_annotate(pairs, pool, store)
     assert len(run.labels) == 3 * N
     assert run.n_calls == N  # same fingerprint, same questions: asked once, then read from the store
     report = pool_report(run.labels, pool, gold)

@@ -8,6 +8,8 @@ import click
 
 from pasture.cli.common import print_frame, write_frame
 from pasture.errors import InputError
+from pasture.evalsets import resolve_eval_set
+from pasture.generate import MODEL_SPEC_HELP, provider_from_spec
 from pasture.io import read_annotations, read_model_outputs
 from pasture.simulate.datasets import FORMATS
 from pasture.simulate.labels import cross_annotate
@@ -15,12 +17,23 @@ from pasture.simulate.measure import gold_for_pairs, pool_report
 from pasture.simulate.personas import PERSONAS
 from pasture.simulate.pool import DEFAULT_FLIP_P
 from pasture.simulate.pool_files import load_pool, persona_pool
-from pasture.simulate.simulation import simulate_preferences, write_simulation
+from pasture.simulate.simulation import sample_policy_outputs, simulate_preferences, write_simulation
 from pasture.store import Store
 
 
 @click.command("simulate")
-@click.argument("outputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("outputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--instructions",
+    default=None,
+    help="Instead of OUTPUTS: an eval set ('demo', a file, hf:OWNER/NAME) to sample outputs for from --policy.",
+)
+@click.option("--policy", default=None, help=f"With --instructions: {MODEL_SPEC_HELP}.")
+@click.option("--policy-base-url", default=None, help="Server URL for an openai:MODEL policy.")
+@click.option("--samples", type=int, default=2, show_default=True, help="Policy samples per instruction.")
+@click.option("--temperature", type=float, default=0.7, show_default=True, help="Policy sampling temperature.")
+@click.option("--max-tokens", type=int, default=256, show_default=True, help="Policy output length cap.")
+@click.option("--limit", type=int, default=None, help="With --instructions: only the first N instructions.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the datasets.")
 @click.option("--pool", "pool_path", type=click.Path(path_type=Path), default=None, help="Pool TOML file.")
 @click.option(
@@ -59,6 +72,13 @@ from pasture.store import Store
 )
 def command(
     outputs: tuple[Path, ...],
+    instructions: str | None,
+    policy: str | None,
+    policy_base_url: str | None,
+    samples: int,
+    temperature: float,
+    max_tokens: int,
+    limit: int | None,
     out_dir: Path,
     pool_path: Path | None,
     judge: str,
@@ -73,11 +93,15 @@ def command(
     measure: bool,
     gold_path: Path | None,
 ) -> None:
-    """Label pairs of OUTPUTS (model outputs files; several generators or samples per instruction) with
-    an annotator pool and write TRL / HF / AlpacaFarm preference datasets to --out.
+    """Label pairs of outputs with an annotator pool and write TRL / HF / AlpacaFarm preference datasets.
 
-    Generation from a policy is not part of this command yet: produce outputs first, then simulate.
+    The outputs are OUTPUTS (model outputs files; several generators or samples per instruction), or
+    --samples outputs per instruction of --instructions sampled from --policy (stored and resumable).
     """
+    if bool(outputs) == bool(instructions):
+        raise click.UsageError("give OUTPUTS files or --instructions with --policy, not both and not neither")
+    if instructions and not policy:
+        raise click.UsageError("--instructions needs --policy")
     if gold_path is not None and not measure:
         raise click.UsageError("--gold needs --measure")
     overrides = {"base_url": base_url} if base_url else {}
@@ -93,12 +117,33 @@ def command(
             seed=0 if seed is None else seed,
             **overrides,
         )
-    rows = [o for path in outputs for o in read_model_outputs(path)]
-    if not rows:
-        raise InputError("the outputs files hold no rows")
     with Store(store_path) as store:
+        if instructions:
+            assert policy is not None
+            eval_set = resolve_eval_set(instructions, limit=limit)
+            sampled = sample_policy_outputs(
+                store,
+                eval_set,
+                provider_from_spec(policy, base_url=policy_base_url),
+                generator=policy,
+                samples=samples,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=pool.seed,
+                concurrency=concurrency,
+                progress=True,
+            )
+            rows = sampled.outputs
+            click.echo(
+                f"policy {policy}: {len(rows)} outputs for {len(eval_set)} instructions "
+                f"({sampled.n_failed} generations failed: rerun to retry them)"
+            )
+        else:
+            rows = [o for path in outputs for o in read_model_outputs(path)]
+        if not rows:
+            raise InputError("no outputs to pair")
         sim = simulate_preferences(
-            rows, pool, store, pairs_per_instruction=pairs_per_instruction, concurrency=concurrency
+            rows, pool, store, pairs_per_instruction=pairs_per_instruction, concurrency=concurrency, progress=True
         )
         paths = write_simulation(sim, out_dir, formats=formats or FORMATS)  # type: ignore[arg-type]
         run = sim.run
@@ -111,7 +156,7 @@ def command(
         for name, path in paths.items():
             click.echo(f"wrote {name}: {path}")
         if measure:
-            cross = cross_annotate(sim.sample.pairs, pool, store, concurrency=concurrency)
+            cross = cross_annotate(sim.sample.pairs, pool, store, concurrency=concurrency, progress=True)
             gold = None
             if gold_path is not None:
                 gold = gold_for_pairs(sim.sample.pairs, read_annotations(gold_path))

@@ -1,21 +1,23 @@
-"""Cached judging for the simulator until the annotation engine (``pasture.annotate``) lands.
+"""The simulator's adapter to the annotation engine (``pasture.annotate``).
 
-It does what the simulator needs from the engine and nothing more: look each question up in the store by
-its judgment key, ask the judge only for the missing ones, and store every verdict as soon as it arrives,
-so a killed run resumes where it stopped. A failed call is stored with status 'error' (a rerun retries it).
+The engine owns keys, the store cache, claims, retries and resume; the simulator only needs each question
+asked in the order its pool drew (``shown_first`` per example). The engine takes a position policy per
+call, so questions are sent in two batches: those shown slot 1 first (``reference_first``) and those shown
+slot 2 first (``model_first``). Keys, and so cached verdicts, are the same as for any other caller.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pasture.judges.base import Judge, JudgeRequest, PermanentError, TransientError
+from pasture.annotate import PairToJudge, annotate_async
+from pasture.judges.base import Judge
 from pasture.records import Judgment, judgment_key
 from pasture.store import Store
+
+_POSITION = {1: "reference_first", 2: "model_first"}
 
 
 @dataclass(frozen=True)
@@ -33,79 +35,37 @@ class Question:
     def key(self, judge_digest: str) -> str:
         return judgment_key(judge_digest, self.instruction, self.output_1, self.output_2, self.shown_first)
 
-
-async def _ask(judge: Judge, q: Question, judge_digest: str, sem: asyncio.Semaphore) -> Judgment:
-    request = JudgeRequest(
-        instruction=q.instruction, output_1=q.output_1, output_2=q.output_2, shown_first=q.shown_first
-    )
-    base = {
-        "judge_digest": judge_digest,
-        "judge_name": judge.name,
-        "instruction": q.instruction,
-        "output_1": q.output_1,
-        "generator_1": q.generator_1,
-        "output_2": q.output_2,
-        "generator_2": q.generator_2,
-        "shown_first": q.shown_first,
-        "dataset": q.dataset,
-    }
-    async with sem:
-        start = time.perf_counter()
-        try:
-            verdict = await judge.judge(request)
-        except (TransientError, PermanentError) as exc:
-            return Judgment(**base, status="error", error=f"{type(exc).__name__}: {exc}")
-    return Judgment(
-        **base,
-        status=verdict.status,
-        preference=verdict.preference if verdict.status == "ok" else None,
-        raw_completion=verdict.raw_completion,
-        prompt_tokens=verdict.prompt_tokens,
-        completion_tokens=verdict.completion_tokens,
-        cost_usd=verdict.cost_usd,
-        latency_s=verdict.latency_s if verdict.latency_s is not None else time.perf_counter() - start,
-        error=verdict.error,
-    )
-
-
-async def _judge_missing(
-    store: Store, judge: Judge, judge_digest: str, todo: list[Question], concurrency: int, flush_every: int
-) -> list[Judgment]:
-    sem = asyncio.Semaphore(concurrency)
-    pending: list[Judgment] = []
-    done: list[Judgment] = []
-    for coro in asyncio.as_completed([_ask(judge, q, judge_digest, sem) for q in todo]):
-        pending.append(await coro)
-        if len(pending) >= flush_every:
-            store.put_judgments(pending)
-            done += pending
-            pending = []
-    if pending:
-        store.put_judgments(pending)
-        done += pending
-    return done
+    def pair(self) -> PairToJudge:
+        return PairToJudge(
+            instruction=self.instruction,
+            output_1=self.output_1,
+            generator_1=self.generator_1,
+            output_2=self.output_2,
+            generator_2=self.generator_2,
+            dataset=self.dataset,
+        )
 
 
 async def judge_cached(
-    store: Store, judge: Judge, questions: Sequence[Question], *, concurrency: int = 1, flush_every: int = 1
-) -> tuple[list[Judgment], int]:
-    """Judgments for ``questions`` (in order) and how many judge calls were made (the rest came from the store).
-
-    ``flush_every`` verdicts are written per store transaction: 1 loses nothing on a kill; larger values are
-    faster for in-process judges that answer in microseconds.
-    """
-    fingerprint = judge.fingerprint
-    judge_digest = store.put_judge(judge.name, fingerprint)
-    keys = [q.key(judge_digest) for q in questions]
-    stored = store.get_judgments_by_key(keys)
-    todo: dict[str, Question] = {}
-    for k, q in zip(keys, questions, strict=True):
-        found = stored.get(k)
-        if (found is None or found.status != "ok") and k not in todo:
-            todo[k] = q
-    if todo:
-        fresh = await _judge_missing(
-            store, judge, judge_digest, list(todo.values()), max(1, concurrency), max(1, flush_every)
+    store: Store, judge: Judge, questions: Sequence[Question], *, concurrency: int = 1, progress: bool = False
+) -> tuple[list[Judgment | None], int]:
+    """Judgments for ``questions`` (in order; None where the run left one unresolved) and the judge calls
+    this process made (retries included; what the store already held costs none)."""
+    digest = judge.fingerprint.digest
+    found: dict[str, Judgment] = {}
+    calls = 0
+    for shown_first, position in _POSITION.items():
+        batch = [q.pair() for q in questions if q.shown_first == shown_first]
+        if not batch:
+            continue
+        report = await annotate_async(
+            store,
+            judge,
+            batch,
+            position=position,
+            concurrency=concurrency,
+            progress=progress,  # type: ignore[arg-type]
         )
-        stored.update({j.key: j for j in fresh})
-    return [stored[k] for k in keys], len(todo)
+        calls += report.calls
+        found.update({j.key: j for j in report.judgments})
+    return [found.get(q.key(digest)) for q in questions], calls

@@ -157,7 +157,7 @@ async def _label_with(
     pairs: Sequence[OutputPair],
     *,
     concurrency: int,
-    flush_every: int,
+    progress: bool,
 ) -> tuple[list[SimulatedLabel], int]:
     keys = [p.key for p in pairs]
     questions = [
@@ -172,23 +172,23 @@ async def _label_with(
         )
         for p, k in zip(pairs, keys, strict=True)
     ]
-    judgments, n_calls = await judge_cached(
-        store, member.judge, questions, concurrency=concurrency, flush_every=flush_every
-    )
+    judgments, n_calls = await judge_cached(store, member.judge, questions, concurrency=concurrency, progress=progress)
+    digest = member.judge.fingerprint.digest
     labels = []
     for p, k, q, j in zip(pairs, keys, questions, judgments, strict=True):
         flipped = pool.flips(k, member.name)
-        clean = j.preference if j.status == "ok" else None
+        status: JudgmentStatus = "error" if j is None else j.status  # None: the run stopped before it
+        clean = j.preference if j is not None and j.status == "ok" else None
         noisy = None if clean is None else (flip_label(clean) if flipped else clean)
         labels.append(
             SimulatedLabel(
                 pair=p,
                 example_key=k,
                 annotator=member.name,
-                judge_digest=j.judge_digest,
-                judgment_key=j.key,
+                judge_digest=digest,
+                judgment_key=q.key(digest),
                 shown_first=q.shown_first,
-                status=j.status,
+                status=status,
                 clean_preference=clean,
                 flipped=flipped,
                 preference=noisy,
@@ -203,12 +203,14 @@ def label_pairs(
     store: Store,
     *,
     concurrency: int = 1,
-    flush_every: int = 1,
+    progress: bool = False,
 ) -> LabelRun:
     """Label each pair with the one pool member it is assigned to (the simulated crowd).
 
-    Clean verdicts are cached in ``store`` (a rerun makes no calls for what is stored, and resumes after a
-    kill); noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time.
+    Clean verdicts come from the annotation engine (``pasture.annotate``): cached in ``store`` (a rerun
+    makes no calls for what is stored, and resumes after a kill), retried, shareable between processes.
+    Noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time. ``concurrency`` is the
+    number of calls in flight; ``progress`` shows the engine's progress bar per member.
     """
     by_member: dict[int, list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
@@ -225,7 +227,7 @@ def label_pairs(
                 pool.members[m_index],
                 [pairs[i] for i in idx],
                 concurrency=concurrency,
-                flush_every=flush_every,
+                progress=progress,
             )
             calls += n
             for i, lab in zip(idx, labels, strict=True):
@@ -242,7 +244,7 @@ def cross_annotate(
     store: Store,
     *,
     concurrency: int = 1,
-    flush_every: int = 1,
+    progress: bool = False,
 ) -> LabelRun:
     """Every member labels every pair (for measuring the pool): labels grouped by member, in pool order.
 
@@ -254,7 +256,7 @@ def cross_annotate(
         labels: list[SimulatedLabel] = []
         calls = 0
         for member in pool.members:
-            got, n = await _label_with(store, pool, member, pairs, concurrency=concurrency, flush_every=flush_every)
+            got, n = await _label_with(store, pool, member, pairs, concurrency=concurrency, progress=progress)
             labels += got
             calls += n
         return labels, calls

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pasture.errors import InputError
-from pasture.records import ModelOutput, canonical_json, sha256_text
+from pasture.judges.base import Provider
+from pasture.records import EvalSet, ModelOutput, canonical_json, sha256_text
 from pasture.simulate.datasets import FORMATS, DatasetFormat, DatasetSummary, write_labels, write_preference_dataset
 from pasture.simulate.labels import LabelRun, PairSample, label_pairs, sample_pairs
 from pasture.simulate.pool import AnnotatorPool
@@ -66,7 +67,7 @@ def simulate_preferences(
     *,
     pairs_per_instruction: int = 1,
     concurrency: int = 1,
-    flush_every: int = 1,
+    progress: bool = False,
 ) -> Simulation:
     """Sample pairs of outputs per instruction (seeded by ``pool.seed``) and label them with ``pool``.
 
@@ -82,11 +83,11 @@ def simulate_preferences(
         Pairs sampled per instruction among its distinct outputs.
     concurrency:
         Judge calls in flight at once.
-    flush_every:
-        Verdicts per store transaction (1 loses nothing on a kill).
+    progress:
+        Show the annotation engine's progress bar (stderr).
     """
     sample = sample_pairs(outputs, seed=pool.seed, pairs_per_instruction=pairs_per_instruction)
-    run = label_pairs(sample.pairs, pool, store, concurrency=concurrency, flush_every=flush_every)
+    run = label_pairs(sample.pairs, pool, store, concurrency=concurrency, progress=progress)
     return Simulation(
         pool=pool,
         sample=sample,
@@ -122,3 +123,45 @@ def write_simulation(
     paths["manifest"] = out / "manifest.json"
     paths["manifest"].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return paths
+
+
+@dataclass(frozen=True)
+class PolicySamples:
+    """Outputs sampled from a policy for simulation, and the generations that failed (not stored)."""
+
+    outputs: list[ModelOutput]
+    n_failed: int
+
+
+def sample_policy_outputs(
+    store: Store,
+    eval_set: EvalSet,
+    provider: Provider,
+    *,
+    generator: str,
+    samples: int = 2,
+    temperature: float = 0.7,
+    max_tokens: int = 256,
+    seed: int = 0,
+    concurrency: int = 1,
+    progress: bool = False,
+) -> PolicySamples:
+    """``samples`` outputs per instruction from a policy (``pasture.generate``), stored and resumable.
+
+    Sample ``k`` uses seed ``seed + k`` where the provider honours seeds; ``temperature`` must be > 0 so
+    samples differ. Identical samples of an instruction are never paired (see :func:`sample_pairs`).
+    """
+    from pasture.generate import GenerationSettings, generate
+
+    if samples < 2:
+        raise InputError(f"simulation needs at least 2 samples per instruction, got {samples}")
+    report = generate(
+        store,
+        eval_set,
+        provider,
+        generator=generator,
+        settings=GenerationSettings(samples=samples, temperature=temperature, max_tokens=max_tokens, seed=seed),
+        concurrency=concurrency,
+        progress=progress,
+    )
+    return PolicySamples(outputs=list(report.outputs), n_failed=report.n_failed)
