@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     # command name -> module in pasture.cli (each module defines a click command named `command`)
     "analyze-judge": "analyze_judge",
     "import": "import_",
+    "judges": "judges",
     "score": "score",
     "simulate": "simulate",
 }

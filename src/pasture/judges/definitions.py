@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pasture.errors import InputError, JudgeError
 from pasture.judges.base import Judge
 from pasture.judges.judge import PROTOCOL_FIELDS, LLMJudge, ProgrammaticJudge
@@ -201,7 +203,7 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             template=NEEDS_PATH,
             decoding=dict(OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"].decoding),
             parser={"kind": "logprob", "labels": ["m", "M"], "loose": False},
-            description="AlpacaEval 2's official judge; pass template=<alpaca_eval_clf.txt>; reuses imported annotations",
+            description="AlpacaEval 2's official judge (template: alpaca_eval_clf.txt); reuses imported annotations",
         ),
         JudgeSpec(
             name="gpt-4o-mini-logprob",
@@ -245,7 +247,7 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             provider_args={"model": "claude-haiku-4-5"},
             protocol="pairwise_graded",
             template="pairwise_graded_v1",
-            decoding=_GRADED_DECODING,
+            decoding={"max_tokens": 512},
             description="Anthropic Claude Haiku 4.5, reasoning then A>>B..B>>A (needs ANTHROPIC_API_KEY)",
         ),
         JudgeSpec(
@@ -327,3 +329,34 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         get_judge("gpt-4o-mini-graded", model="gpt-4o")
     """
     return get_spec(name_or_path).with_overrides(**overrides).build()
+
+
+def list_judges(template: str | Path | None = None) -> pd.DataFrame:
+    """The built-in judges as a table: provider, model, protocol, fingerprint digest (first 12 hex), notes.
+
+    A judge that cannot be built here (a missing optional package or file) is listed with the reason in
+    ``notes`` and an empty digest. The official AlpacaEval judge needs its template file: with
+    ``template`` it is built from that file; without, its documented alias digest is shown.
+    """
+    rows = []
+    for name, spec in BUILTIN_JUDGES.items():
+        notes = spec.description
+        digest = ""
+        try:
+            if spec.template == NEEDS_PATH and spec.provider != "python":
+                if template is None:
+                    alias = OFFICIAL_JUDGE_ALIASES.get(name)
+                    digest = alias.digest[:12] if alias else ""
+                    notes += " [digest of the documented alias; build it with --template PATH]"
+                else:
+                    digest = spec.with_overrides(template=str(template)).build().fingerprint.digest[:12]
+            else:
+                digest = spec.build().fingerprint.digest[:12]
+        except (JudgeError, InputError) as exc:
+            notes = f"unavailable here: {exc}"
+        model = str(spec.provider_args.get("model") or spec.provider_args.get("function", ""))
+        rows.append(
+            {"judge": name, "provider": spec.provider, "model": model, "protocol": spec.protocol,
+             "fingerprint": digest, "notes": notes}
+        )  # fmt: skip
+    return pd.DataFrame(rows).set_index("judge")
