@@ -123,13 +123,15 @@ def cohen_kappa(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     return float("nan") if pe == 1 else (po - pe) / (1 - pe)
 
 
-def loo_agreement(labels: pd.DataFrame) -> tuple[float, float, int]:
+def loo_agreement(labels: pd.DataFrame, *, by_order: bool = False) -> tuple[float, float, int]:
     """Leave-one-out agreement over pairs with >= 2 parsed labels: each label against the median of the
-    pair's other labels, scored 1 - |difference| (AlpacaEval's 'absolute' rule). Returns
-    (agreement in %, variance = 100 - agreement, pairs used)."""
+    pair's other labels, scored 1 - |difference| (AlpacaEval's 'absolute' rule). With ``by_order`` the
+    groups are (pair, shown_first), so only replicates in the same order are compared and position bias
+    does not count as variance. Returns (agreement in %, variance = 100 - agreement, groups used)."""
     ok = labels.dropna(subset=["preference"])
+    keys = [*PAIR_KEY, "shown_first"] if by_order else PAIR_KEY
     per_pair = []
-    for _, grp in ok.groupby(PAIR_KEY, sort=False):
+    for _, grp in ok.groupby(keys, sort=False, dropna=False):
         p = grp["preference"].to_numpy(dtype=float)
         if p.size < 2:
             continue
@@ -268,10 +270,14 @@ def analyze_judge(
         judge_median = _pair_median(jl)
         mm = pd.concat([judge_median.rename("j"), gold_median.rename("g")], axis=1, join="inner")
         row["Bias"] = 100 * float((mm["j"] - mm["g"]).abs().mean())
-        _, variance, _ = loo_agreement(jl)
+    else:
+        notes.append("'Bias' absent: no pair was judged more than once")
+    has_order = "shown_first" in jl.columns and jl["shown_first"].notna().all()
+    _, variance, n_groups = loo_agreement(jl, by_order=has_order)
+    if n_groups:
         row["Variance"] = variance
     else:
-        notes.append("'Bias' and 'Variance' absent: no pair was judged more than once")
+        notes.append("'Variance' absent: no pair was judged more than once in the same order (replicates)")
 
     row["Proba. prefer longer"] = prefer_longer(jl, significant_length_delta)
     row["Proba. prefer lists"] = prefer_lists(jl)
