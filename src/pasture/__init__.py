@@ -11,6 +11,7 @@ from pasture.io import (
     write_annotations,
     write_model_outputs,
 )
+from pasture.judges import get_judge, get_provider
 from pasture.metrics.pairs import pair_table
 from pasture.metrics.winrate import win_rate, win_rates
 from pasture.records import (
@@ -46,6 +47,8 @@ __all__ = [
     "WinRateResult",
     "__version__",
     "export_annotations",
+    "get_judge",
+    "get_provider",
     "import_annotations",
     "import_outputs",
     "judgment_key",
