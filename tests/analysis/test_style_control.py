@@ -82,12 +82,15 @@ def test_feature_subsets_and_bad_selections(shared_pairs: pd.DataFrame) -> None:
         style_controlled_leaderboard(sub, features=("bold", "bold"))
 
 
+@pytest.mark.parametrize("pooling", ["per_model", "anchored"])
 @pytest.mark.parametrize("added", GAMED)
-def test_adding_a_gamed_model_moves_no_other_score(shared_pairs: pd.DataFrame, added: str) -> None:
+def test_adding_a_gamed_model_moves_no_other_score(shared_pairs: pd.DataFrame, added: str, pooling: str) -> None:
     base = shared_pairs[~shared_pairs.generator_2.isin(GAMED)]
-    before = style_controlled_leaderboard(base, n_bootstrap=20).table["score"]
+    anchors = sorted(base.generator_2.unique()) if pooling == "anchored" else []
+    kw = {"pooling": pooling, "anchors": anchors, "n_bootstrap": 0}
+    before = style_controlled_leaderboard(base, **kw).table["score"]
     with_it = shared_pairs[shared_pairs.generator_2.isin([*base.generator_2.unique(), added])]
-    after = style_controlled_leaderboard(with_it, n_bootstrap=20).table["score"]
+    after = style_controlled_leaderboard(with_it, **kw).table["score"]
     assert added in after.index and len(before) == 8
     delta = (after.drop(added) - before.reindex(after.drop(added).index)).abs()
     assert delta.max() < 0.1, delta.sort_values().tail(3)
@@ -123,3 +126,29 @@ def test_verbose_concise_spreads(shared_pairs: pd.DataFrame, official_board: pd.
         assert sc.table.loc[m, "ci_low"] <= scores[m] <= sc.table.loc[m, "ci_high"]
     assert 0 < sc.table.loc["gpt-3.5-turbo-1106_concise", "support"] < sc.table.loc["gpt-3.5-turbo-1106", "support"]
     assert np.isfinite(sc.separability)
+
+
+def test_anchored_pooling_scores_others_with_the_anchors_coefficients(shared_pairs: pd.DataFrame) -> None:
+    anchors = sorted(m for m in shared_pairs.generator_2.unique() if m not in GAMED)
+    anchored = style_controlled_leaderboard(shared_pairs, pooling="anchored", anchors=anchors, n_bootstrap=10)
+    only_anchors = shared_pairs[shared_pairs.generator_2.isin(anchors)]
+    shared = style_controlled_leaderboard(only_anchors, pooling="shared", n_bootstrap=0)
+    # the anchors' coefficients and scores are exactly the shared fit over the anchors alone
+    np.testing.assert_allclose(anchored.coefficients.to_numpy(), shared.coefficients.to_numpy(), rtol=1e-6)
+    pd.testing.assert_series_equal(
+        anchored.table["score"].reindex(anchors), shared.table["score"].reindex(anchors), rtol=1e-6
+    )
+    # a non-anchor model is fit with those coefficients held fixed: its own one-parameter fit
+    sub = shared_pairs[shared_pairs.generator_2 == "gpt4_gamed"]
+    feats = style_features(sub)
+    gamma = anchored.coefficients.iloc[0][feats.columns].to_numpy()
+    manual = fit_bradley_terry(sub)  # without style control
+    assert manual.strengths.iloc[0] < anchored.table.loc["gpt4_gamed", "strength"]
+    y = sub.preference.to_numpy() - 1
+    s = anchored.table.loc["gpt4_gamed", "strength"]
+    p = 1 / (1 + np.exp(-(s + feats.to_numpy() @ gamma)))
+    assert abs(np.mean(y - p)) < 1e-6  # the score equation of the one-parameter fit
+    with pytest.raises(InputError, match="anchor"):
+        style_controlled_leaderboard(shared_pairs, pooling="anchored", anchors=["nobody"], n_bootstrap=0)
+    with pytest.raises(InputError, match="anchors"):
+        style_controlled_leaderboard(shared_pairs, pooling="anchored", n_bootstrap=0)

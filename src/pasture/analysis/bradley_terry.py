@@ -64,11 +64,15 @@ def logistic_fit(
     y: np.ndarray,
     weights: np.ndarray | None = None,
     *,
+    offset: np.ndarray | None = None,
     l2: float = 1e-6,
     max_iter: int = 100,
     tol: float = 1e-10,
 ) -> tuple[np.ndarray, bool]:
     """Weighted logistic regression without intercept on soft labels ``y`` in [0, 1] (Newton's method).
+
+    ``offset`` is a fixed per-row term added to the linear predictor (used to score a model with style
+    coefficients held fixed).
 
     ``l2`` is a ridge penalty (on the mean log-likelihood scale) that only keeps the fit finite when a model
     wins or loses every battle; at the default it moves a strength by far less than 0.01 points.
@@ -78,9 +82,10 @@ def logistic_fit(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     total = w.sum()
     beta = np.zeros(k)
+    off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
     converged = False
     for _ in range(max_iter):
-        p = _sigmoid(X @ beta)
+        p = _sigmoid(X @ beta + off)
         grad = X.T @ (w * (y - p)) / total - l2 * beta
         hess = (X * (w * p * (1 - p))[:, None]).T @ X / total + l2 * np.eye(k)
         step = np.linalg.solve(hess, grad)

@@ -17,7 +17,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pasture.analysis.bradley_terry import bradley_terry_leaderboard, infer_reference, separability
+from pasture.analysis.bradley_terry import (
+    bradley_terry_leaderboard,
+    fit_bradley_terry,
+    infer_reference,
+    instruction_bootstrap_weights,
+    logistic_fit,
+    separability,
+)
 from pasture.errors import InputError
 
 StyleFeature = Literal["length", "headers", "lists", "bold"]
@@ -91,7 +98,7 @@ SUPPORT_LENGTH = 0.25
 """A battle "supports" reading a score at zero style difference when |length feature| <= this, i.e. the
 two outputs' lengths are within a factor of (1 + 0.25) / (1 - 0.25) = 5/3 of each other."""
 
-Pooling = Literal["per_model", "shared"]
+Pooling = Literal["per_model", "shared", "anchored"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ def style_controlled_leaderboard(
     features: Sequence[StyleFeature] = STYLE_FEATURES,
     reference: str | None = None,
     pooling: Pooling = "per_model",
+    anchors: Sequence[str] = (),
     n_bootstrap: int = 100,
     confidence: float = 0.95,
     seed: int = 0,
@@ -141,6 +149,10 @@ def style_controlled_leaderboard(
     * ``"shared"``: one set of coefficients for all models (the judge's style sensitivity). More data per
       coefficient and less extrapolation for models far from the reference's style, but every score then
       depends on the model set through the shared coefficients.
+    * ``"anchored"``: one set of coefficients estimated from the ``anchors`` (a fixed, named list of models,
+      e.g. a trusted release's models) and held fixed to score every other model. Non-anchor models then
+      never move each other or the anchors, and a model far from the reference's style borrows the
+      anchors' coefficients instead of extrapolating its own.
 
     Only battles with ``reference`` in one slot are used (other battles belong to
     :func:`~pasture.analysis.bradley_terry.bradley_terry_leaderboard`). Intervals resample instructions.
@@ -148,8 +160,10 @@ def style_controlled_leaderboard(
     chosen = check_features(features)
     if not chosen:
         raise InputError("choose at least one style feature (the plain leaderboard is bradley_terry_leaderboard)")
-    if pooling not in ("per_model", "shared"):
-        raise InputError(f"pooling must be 'per_model' or 'shared', got {pooling!r}")
+    if pooling not in ("per_model", "shared", "anchored"):
+        raise InputError(f"pooling must be 'per_model', 'shared' or 'anchored', got {pooling!r}")
+    if (pooling == "anchored") != bool(anchors):
+        raise InputError("anchors are given exactly when pooling='anchored'")
     reference = reference if reference is not None else infer_reference(pairs)
     against_ref = (pairs["generator_1"] == reference) | (pairs["generator_2"] == reference)
     pairs = pairs.loc[against_ref]
@@ -161,7 +175,10 @@ def style_controlled_leaderboard(
     kwargs = {"reference": reference, "feature_columns": cols, "n_bootstrap": n_bootstrap, "confidence": confidence}
     near = (feats["style_length"].abs() <= SUPPORT_LENGTH) if "length" in chosen else None
     other = battles["generator_2"].where(battles["generator_1"] == reference, battles["generator_1"])
-    if pooling == "shared":
+    if pooling == "anchored":
+        table, coefficients = _anchored(battles, other, tuple(anchors), reference, cols, n_bootstrap, confidence, seed)
+        notes = []
+    elif pooling == "shared":
         board = bradley_terry_leaderboard(battles, seed=seed, **kwargs)  # type: ignore[arg-type]
         table = board.table
         coefficients = board.coefficients_ci["coefficient"].to_frame().T
@@ -192,3 +209,72 @@ def style_controlled_leaderboard(
         confidence=confidence,
         notes=tuple(notes),
     )
+
+
+def _anchored(
+    battles: pd.DataFrame,
+    other: pd.Series,
+    anchors: tuple[str, ...],
+    reference: str,
+    cols: list[str],
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coefficients from the anchors' battles (one joint fit), every other model scored with them fixed."""
+    missing = sorted(set(anchors) - set(other))
+    if missing:
+        raise InputError(f"anchor model(s) without battles against {reference!r}: {missing}")
+    is_anchor = other.isin(anchors).to_numpy()
+    models = sorted(str(m) for m in other.unique())
+    sign = np.where(battles["generator_2"].to_numpy() == reference, -1.0, 1.0)
+    F = battles[cols].to_numpy(dtype=float)
+    y = battles["preference"].to_numpy(dtype=float) - 1.0
+    ok = ~np.isnan(y)
+
+    def estimate(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        use = is_anchor & ok & (w > 0)
+        fit = fit_bradley_terry(battles.loc[use], reference=reference, feature_columns=cols, weights=w[use])
+        gamma = fit.coefficients.to_numpy()
+        strengths = np.full(len(models), np.nan)
+        for i, m in enumerate(models):
+            if m in anchors:
+                strengths[i] = fit.strengths.get(m, np.nan)
+                continue
+            rows = (other == m).to_numpy() & ok & (w > 0)
+            if not rows.any():
+                continue
+            beta, _ = logistic_fit(sign[rows, None], y[rows], w[rows], offset=F[rows] @ gamma)
+            strengths[i] = beta[0]
+        return strengths, gamma
+
+    point, gamma = estimate(np.ones(len(battles)))
+    boot = np.full((n_bootstrap, len(models)), np.nan)
+    if n_bootstrap:
+        codes, counts = instruction_bootstrap_weights(battles["instruction"], n_bootstrap, seed=seed)
+        for b in range(n_bootstrap):
+            try:
+                boot[b], _ = estimate(counts[b][codes])
+            except InputError:
+                continue
+    alpha = (1 - confidence) / 2
+    with np.errstate(all="ignore"):
+        scores = 100 / (1 + np.exp(-boot))
+        lo = np.nanquantile(scores, alpha, axis=0) if n_bootstrap else np.full(len(models), np.nan)
+        hi = np.nanquantile(scores, 1 - alpha, axis=0) if n_bootstrap else np.full(len(models), np.nan)
+    n_battles = pd.Series(ok).groupby(other.to_numpy()).sum().reindex(models)
+    table = pd.DataFrame(
+        {
+            "score": 100 / (1 + np.exp(-point)),
+            "ci_low": lo,
+            "ci_high": hi,
+            "strength": point,
+            "n_battles": n_battles.fillna(0).astype(int).to_numpy(),
+            "n_failed": (
+                pd.Series(~ok).groupby(other.to_numpy()).sum().reindex(models).fillna(0).astype(int)
+            ).to_numpy(),
+        },
+        index=pd.Index(models, name="model"),
+    ).sort_values("score", ascending=False)
+    coefficients = pd.DataFrame([gamma], columns=cols, index=pd.Index(["(anchors)"], name="model"))
+    return table, coefficients
