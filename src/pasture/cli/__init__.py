@@ -16,11 +16,21 @@ from pasture.errors import PastureError
 COMMANDS: dict[str, str] = {
     # command name -> module in pasture.cli (each module defines a click command named `command`)
     "analyze-judge": "analyze_judge",
+    "audit": "audit",
+    "bradley-terry": "bradley_terry",
+    "style-control": "style_control",
+    "demo": "demo",
+    "evaluate": "evaluate",
+    "generate": "generate",
     "annotate": "annotate",
     "import": "import_",
     "judges": "judges",
+    "leaderboard": "leaderboard",
+    "report": "report",
     "score": "score",
     "simulate": "simulate",
+    "train": "train",
+    "methods": "methods",
 }
 """Registry of commands; adding one touches this dict and one new module."""
 
