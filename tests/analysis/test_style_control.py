@@ -152,3 +152,37 @@ def test_anchored_pooling_scores_others_with_the_anchors_coefficients(shared_pai
         style_controlled_leaderboard(shared_pairs, pooling="anchored", anchors=["nobody"], n_bootstrap=0)
     with pytest.raises(InputError, match="anchors"):
         style_controlled_leaderboard(shared_pairs, pooling="anchored", n_bootstrap=0)
+
+
+DOCUMENTED = {  # docs/trust.md §2, all four features
+    "per_model": {
+        "gpt-3.5-turbo-1106": 26.04,
+        "gpt-3.5-turbo-1106_verbose": 28.53,
+        "gpt-3.5-turbo-1106_concise": 35.82,
+        "NullModel": 81.80,
+        "gpt4_gamed": 76.55,
+    },
+    "shared": {
+        "gpt-3.5-turbo-1106": 25.02,
+        "gpt-3.5-turbo-1106_verbose": 23.79,
+        "gpt-3.5-turbo-1106_concise": 30.02,
+        "NullModel": 87.35,
+        "gpt4_gamed": 29.55,
+    },
+    "anchored": {
+        "gpt-3.5-turbo-1106": 24.75,
+        "gpt-3.5-turbo-1106_verbose": 23.84,
+        "gpt-3.5-turbo-1106_concise": 29.44,
+        "NullModel": 86.30,
+        "gpt4_gamed": 27.49,
+    },
+}
+
+
+@pytest.mark.parametrize("pooling", list(DOCUMENTED))
+def test_documented_scores(shared_pairs: pd.DataFrame, pooling: str) -> None:
+    anchors = sorted(m for m in shared_pairs.generator_2.unique() if m not in GAMED) if pooling == "anchored" else []
+    board = style_controlled_leaderboard(shared_pairs, pooling=pooling, anchors=anchors, n_bootstrap=0)
+    for model, value in DOCUMENTED[pooling].items():
+        assert board.table.loc[model, "score"] == pytest.approx(value, abs=0.005), model
+    assert board.table.loc["gpt4_gamed", "support"] == pytest.approx(0.037, abs=0.001)
