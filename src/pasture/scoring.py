@@ -2,39 +2,146 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from pasture.io import read_annotations
+from pasture.metrics.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    bootstrap_lc,
+    bootstrap_win_rate,
+    resample_counts,
+)
+from pasture.metrics.difficulty import MIN_MODELS_FOR_DIFFICULTY
+from pasture.metrics.lc import LCInputs, length_controlled_winrate
+from pasture.metrics.lc_inputs import prepare_lc_inputs
 from pasture.metrics.pairs import pair_table
 from pasture.metrics.winrate import win_rates
 from pasture.records import Judgment
 from pasture.store import Store
 
+LC_COLUMNS = ["length_controlled_winrate", "lc_standard_error", "lc_method"]
+CI_COLUMNS = ["win_rate_ci_low", "win_rate_ci_high", "lc_ci_low", "lc_ci_high"]
 
-def score_judgments(judgments: Iterable[Judgment]) -> pd.DataFrame:
-    """One row per model (``generator_2``) with AlpacaEval 2's leaderboard columns plus ``n_failed``.
 
-    Sorted by win rate, best first. The frame's index is the model name, as on AlpacaEval's board.
-    """
-    pairs = pair_table(judgments)
+def score_pairs(
+    pairs: pd.DataFrame,
+    *,
+    lc: bool = True,
+    difficulty: str | Path | pd.Series | None = None,
+    gamed: str | Path | pd.DataFrame | None = None,
+    eval_set: str | Path | Sequence[str] | None = None,
+    glm_weights: str | Path | pd.DataFrame | None = None,
+    gamed_outputs: Mapping[str, str | Path] | None = None,
+    estimate_difficulty: bool = True,
+    min_models: int = MIN_MODELS_FOR_DIFFICULTY,
+    lc_inputs: LCInputs | None = None,
+    bootstrap_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """Leaderboard rows from a :func:`~pasture.metrics.pairs.pair_table` (see :func:`score_judgments`)."""
     if pairs.empty:
         return pd.DataFrame(columns=["win_rate"])
     frame = pd.DataFrame([r.model_dump() for r in win_rates(pairs)]).set_index("generator")
     frame.index.name = "model"
+    if lc:
+        inputs = lc_inputs or prepare_lc_inputs(
+            pairs,
+            difficulty=difficulty,
+            gamed=gamed,
+            eval_set=eval_set,
+            glm_weights=glm_weights,
+            gamed_outputs=dict(gamed_outputs) if gamed_outputs else None,
+            estimate=estimate_difficulty,
+            min_models=min_models,
+        )
+        order = pd.Index(sorted(pairs["instruction"].unique()))
+        counts = resample_counts(len(order), bootstrap_resamples, seed) if bootstrap_resamples > 0 else None
+        extra = []
+        for gen, rows in pairs.groupby("generator_2", sort=True):
+            is_ref = bool((rows["generator_1"] == gen).all())
+            res = length_controlled_winrate(rows, inputs, generator=str(gen), is_reference=is_ref)
+            row: dict[str, object] = {
+                "model": gen,
+                "length_controlled_winrate": res.length_controlled_winrate,
+                "lc_standard_error": res.lc_standard_error,
+                "lc_method": res.method,
+            }
+            if counts is not None:
+                wr, _ = bootstrap_win_rate(rows, counts, order, generator=str(gen), level=level, seed=seed)
+                lcb, _ = bootstrap_lc(rows, inputs, res, counts, order, level=level, seed=seed)
+                row.update(win_rate_ci_low=wr.low, win_rate_ci_high=wr.high, lc_ci_low=lcb.low, lc_ci_high=lcb.high)
+            extra.append(row)
+        frame = frame.join(pd.DataFrame(extra).set_index("model"))
+        frame.attrs["lc_inputs"] = inputs.describe()
+        if counts is not None:
+            frame.attrs["bootstrap"] = f"{bootstrap_resamples} paired resamples over instructions, seed {seed}"
     return frame.sort_values("win_rate", ascending=False)
 
 
-def score_files(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz)."""
+def score_judgments(
+    judgments: Iterable[Judgment],
+    *,
+    lc: bool = True,
+    difficulty: str | Path | pd.Series | None = None,
+    gamed: str | Path | pd.DataFrame | None = None,
+    eval_set: str | Path | Sequence[str] | None = None,
+    glm_weights: str | Path | pd.DataFrame | None = None,
+    gamed_outputs: Mapping[str, str | Path] | None = None,
+    estimate_difficulty: bool = True,
+    min_models: int = MIN_MODELS_FOR_DIFFICULTY,
+    lc_inputs: LCInputs | None = None,
+    bootstrap_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """One row per model (``generator_2``) with AlpacaEval 2's leaderboard columns plus ``n_failed``, LC and
+    bootstrap intervals. Sorted by win rate, best first; the index is the model name, as on AlpacaEval's board.
+
+    LC columns (``lc=True``): ``length_controlled_winrate``, ``lc_standard_error`` (AlpacaEval's definition)
+    and ``lc_method``. Their inputs, chosen by :func:`pasture.metrics.lc_inputs.prepare_lc_inputs`:
+    ``difficulty`` (Series, CSV path or ``"hub"``), ``gamed`` (AlpacaEval's ``df_gamed.csv`` path, ``"hub"``
+    or rows), ``eval_set`` (aligns those positional files by text), ``glm_weights`` + ``gamed_outputs``
+    (rebuild the gamed baselines offline), ``estimate_difficulty``/``min_models`` (joint fit over the models
+    present; below ``min_models`` LC is the length-only GLM), or a ready ``lc_inputs``. Which inputs were
+    used is in ``frame.attrs["lc_inputs"]``.
+
+    CI columns (``bootstrap_resamples > 0``): percentile intervals at ``level`` from a paired bootstrap over
+    instructions with ``seed`` (``win_rate_ci_*``, ``lc_ci_*``; see docs/metrics.md).
+    """
+    return score_pairs(
+        pair_table(judgments),
+        lc=lc,
+        difficulty=difficulty,
+        gamed=gamed,
+        eval_set=eval_set,
+        glm_weights=glm_weights,
+        gamed_outputs=gamed_outputs,
+        estimate_difficulty=estimate_difficulty,
+        min_models=min_models,
+        lc_inputs=lc_inputs,
+        bootstrap_resamples=bootstrap_resamples,
+        seed=seed,
+        level=level,
+    )
+
+
+def score_files(paths: Sequence[str | Path], **options: object) -> pd.DataFrame:
+    """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz); ``options`` as there."""
     judgments: list[Judgment] = []
     for path in paths:
         judgments += read_annotations(path)
-    return score_judgments(judgments)
+    return score_judgments(judgments, **options)  # type: ignore[arg-type]
 
 
-def score_store(store: Store, *, judge_digest: str | None = None) -> pd.DataFrame:
-    """:func:`score_judgments` over the judgments in a store (optionally one judge's)."""
-    return score_judgments(store.get_judgments(judge_digest=judge_digest))
+def score_store(store: Store, *, judge_digest: str | None = None, **options: object) -> pd.DataFrame:
+    """:func:`score_judgments` over the judgments in a store (optionally one judge's); ``options`` as there."""
+    return score_judgments(store.get_judgments(judge_digest=judge_digest), **options)  # type: ignore[arg-type]
+
+
+__all__ = ["CI_COLUMNS", "LC_COLUMNS", "score_files", "score_judgments", "score_pairs", "score_store"]

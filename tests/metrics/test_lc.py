@@ -1,0 +1,216 @@
+"""LC pinned on real data: AlpacaEval 0.6.6's own numbers on identical inputs, and the official board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pasture.errors import InputError
+from pasture.metrics.difficulty import estimate_difficulty, read_difficulty_file
+from pasture.metrics.gamed import read_glm_weights, read_official_gamed, write_official_gamed
+from pasture.metrics.lc import LCInputs, LCResult, length_controlled_winrate
+from pasture.metrics.lc_inputs import prepare_lc_inputs
+
+# AlpacaEval 0.6.6's get_length_controlled_winrate on each model's rows in file order, fed pasture's
+# estimated difficulty and rebuilt gamed rows (benchmarks/lc_exactness.py wrote these; the peer is not
+# needed to check them). For the six incomplete files AlpacaEval's positional lookup misaligns difficulty.
+PEER_LC = {
+    "FuseChat-Gemma-2-9B-Instruct": 69.9908383238,
+    "FuseChat-Llama-3.1-8B-Instruct": 65.4085421507,
+    "FuseChat-Llama-3.2-1B-Instruct": 24.6555482729,
+    "FuseChat-Llama-3.2-3B-Instruct": 53.8066676042,
+    "FuseChat-Qwen-2.5-7B-Instruct": 63.31549775,
+    "Mixtral-8x7B-Instruct-v0.1_concise": 25.171206301,
+    "NullModel": 87.0798932983,
+    "OpenHermes-2.5-Mistral-7B": 17.3262407757,
+    "Qwen-14B-Chat": 13.0690981753,
+    "alpaca-7b": 5.8216105468,
+    "alpaca-7b_concise": 4.6319425557,
+    "alpaca-7b_verbose": 7.1202819255,
+    "alpaca-farm-ppo-human": 6.7149306814,
+    "alpaca-farm-ppo-sim-gpt4-20k": 7.0972401438,
+    "baize-v2-13b": 7.0668765405,
+    "chatglm2-6b": 4.6169029899,
+    "claude": 29.8794311137,
+    "claude-2": 30.9806952876,
+    "claude-2.1": 27.6072582203,
+    "claude-2.1_concise": 19.4598763155,
+    "claude-instant-1.2": 27.6288115346,
+    "falcon-40b-instruct": 5.8937630011,
+    "falcon-7b-instruct": 3.9436505681,
+    "gemma-2b-it": 5.6463026632,
+    "gemma-7b-it": 10.7365268894,
+    "gpt-3.5-turbo-0301": 19.1918182969,
+    "gpt-3.5-turbo-1106": 20.9521389018,
+    "gpt-3.5-turbo-1106_concise": 15.9886297341,
+    "gpt-3.5-turbo-1106_verbose": 24.4696848715,
+    "gpt35_turbo_instruct": 18.3623582579,
+    "gpt4_0613_concise": 23.3200797651,
+    "gpt4_1106_preview": 50.0,
+    "gpt4_gamed": 14.1172650524,
+    "humpback-llama2-70b": 17.4344439038,
+    "jina-chat": 17.0994066415,
+    "minichat-3b": 5.8596188051,
+    "minotaur-13b": 11.9619972412,
+    "nous-hermes-13b": 10.1085111749,
+    "oasst-rlhf-llama-33b": 8.2486588449,
+    "oasst-sft-llama-33b": 10.0914162901,
+    "oasst-sft-pythia-12b": 3.448004626,
+    "openbuddy-falcon-40b-v9": 9.4884963667,
+    "openbuddy-llama-30b-v7.1": 10.5840045057,
+    "openbuddy-llama2-13b-v11.1": 9.6289935631,
+    "openbuddy-llama2-70b-v10.1": 13.0408924007,
+    "phi-2": 4.5329464435,
+    "phi-2-sft": 6.0057701185,
+    "pythia-12b-mix-sft": 4.2474497275,
+    "text_davinci_001": 9.4274280574,
+    "text_davinci_003": 4.4292068865,
+    "ultralm-13b": 7.4905361058,
+    "vicuna-13b": 9.5772440744,
+    "vicuna-13b-v1.5": 11.1195200977,
+    "vicuna-13b-v1.5-togetherai": 12.1570460415,
+    "vicuna-7b": 6.6041341876,
+    "vicuna-7b-v1.3": 7.6238755106,
+    "vicuna-7b-v1.5": 7.8850162152,
+    "wizardlm-13b": 10.4351877886,
+}
+
+INCOMPLETE = {
+    "alpaca-7b_concise",
+    "alpaca-7b_verbose",
+    "gpt35_turbo_instruct",
+    "minotaur-13b",
+    "phi-2",
+    "text_davinci_001",
+}
+
+
+def test_equals_alpacaeval_on_complete_ordered_models(
+    shared_lc: dict[str, LCResult], shared_pairs: pd.DataFrame, shared_texts: list[str]
+) -> None:
+    complete = 0
+    for model, rows in shared_pairs.groupby("generator_2"):
+        ordered = len(rows) == len(shared_texts) and bool((rows["ref_pos"].to_numpy() == np.arange(805)).all())
+        assert ordered == (model not in INCOMPLETE), model
+        if ordered:
+            assert shared_lc[model].length_controlled_winrate == pytest.approx(PEER_LC[model], abs=1e-6), model
+            complete += 1
+    assert complete == 52
+
+
+@pytest.mark.parametrize("model", sorted(INCOMPLETE))
+def test_incomplete_files_differ_only_by_alpacaevals_positional_lookup(
+    model: str,
+    shared_lc: dict[str, LCResult],
+    shared_pairs: pd.DataFrame,
+    shared_inputs: LCInputs,
+    shared_texts: list[str],
+) -> None:
+    rows = shared_pairs[shared_pairs["generator_2"] == model].sort_values("index")
+    # relabel row k as eval-set instruction k: what AlpacaEval's positional lookup does
+    positional = rows.assign(instruction=[shared_texts[k] for k in range(len(rows))])
+    again = length_controlled_winrate(positional, shared_inputs, generator=model)
+    assert again.length_controlled_winrate == pytest.approx(PEER_LC[model], abs=1e-6)
+    assert shared_lc[model].length_controlled_winrate != pytest.approx(PEER_LC[model], abs=1e-3)
+
+
+def test_close_to_the_board_from_shared_inputs_only(
+    shared_lc: dict[str, LCResult], official_board: pd.DataFrame
+) -> None:
+    diffs = pd.Series(
+        {
+            m: r.length_controlled_winrate - official_board.loc[m, "length_controlled_winrate"]
+            for m, r in shared_lc.items()
+            if m in official_board.index
+        }
+    )
+    assert len(diffs) == 57
+    assert diffs.abs().median() <= 0.5
+    assert diffs.abs().mean() <= 1.0
+    assert diffs.abs().max() <= 3.5
+    assert all(r.difficulty_source == "estimated" and r.gamed_source == "rebuilt" for r in shared_lc.values())
+
+
+def test_shuffled_rows_give_identical_lc(shared_pairs: pd.DataFrame, shared_inputs: LCInputs) -> None:
+    rows = shared_pairs[shared_pairs["generator_2"] == "claude-2"]
+    first = length_controlled_winrate(rows, shared_inputs, generator="claude-2")
+    shuffled = rows.sample(frac=1.0, random_state=7)
+    second = length_controlled_winrate(shuffled, shared_inputs, generator="claude-2")
+    assert second.length_controlled_winrate == first.length_controlled_winrate
+    assert (second.coef_length, second.C) == (first.coef_length, first.C)
+
+
+def test_too_few_models_falls_back_to_length_only_and_says_so(shared_pairs: pd.DataFrame) -> None:
+    few = shared_pairs[shared_pairs["generator_2"].isin(["claude-2", "alpaca-7b", "vicuna-7b"])]
+    inputs = prepare_lc_inputs(few)
+    assert inputs.difficulty is None
+    assert any("3 model(s) < 5 needed" in n and "length-only" in n for n in inputs.notes)
+    result = length_controlled_winrate(few[few["generator_2"] == "claude-2"], inputs, generator="claude-2")
+    assert result.method == "length_only"
+    assert result.coef_difficulty == 0.0
+    assert any("length-only GLM" in n for n in result.notes)
+    assert "length_only" in inputs.describe()
+    assert 0 < result.length_controlled_winrate < 100
+
+
+def test_no_inputs_at_all_is_the_length_only_glm_with_a_note(shared_pairs: pd.DataFrame) -> None:
+    result = length_controlled_winrate(shared_pairs[shared_pairs["generator_2"] == "alpaca-7b"])
+    assert result.method == "length_only" and result.difficulty_source == "none"
+    assert result.notes
+
+
+def test_reference_against_itself_is_50(shared_lc: dict[str, LCResult]) -> None:
+    ref = shared_lc["gpt4_1106_preview"]
+    assert ref.method == "reference" and ref.length_controlled_winrate == 50.0
+
+
+def test_missing_difficulty_is_an_error_not_a_guess(shared_pairs: pd.DataFrame, shared_inputs: LCInputs) -> None:
+    assert shared_inputs.difficulty is not None
+    partial = LCInputs(difficulty=shared_inputs.difficulty.iloc[:800], difficulty_source="user")
+    with pytest.raises(InputError, match="5 instruction\\(s\\) have no difficulty"):
+        length_controlled_winrate(shared_pairs[shared_pairs["generator_2"] == "claude-2"], partial)
+
+
+def test_official_file_layout_round_trips(
+    tmp_path: Path,
+    shared_pairs: pd.DataFrame,
+    shared_inputs: LCInputs,
+    shared_texts: list[str],
+    shared_lc: dict[str, LCResult],
+) -> None:
+    """Rows written in AlpacaEval's df_gamed.csv layout and read back as the 'official' file give the same LC."""
+    assert shared_inputs.gamed is not None
+    path = write_official_gamed(shared_inputs.gamed, shared_texts, tmp_path / "df_gamed.csv")
+    inputs = prepare_lc_inputs(shared_pairs, gamed=path, eval_set=shared_texts)
+    assert (inputs.difficulty_source, inputs.gamed_source) == ("official", "official")
+    gamed, difficulty = read_official_gamed(path, shared_texts)
+    assert len(gamed) == 2 * 805 and set(gamed["model"]) == {"gpt4_1106_preview_verbose", "gpt4_1106_preview_concise"}
+    assert np.allclose(difficulty.loc[shared_texts].to_numpy(), shared_inputs.difficulty.loc[shared_texts].to_numpy())
+    rows = shared_pairs[shared_pairs["generator_2"] == "vicuna-7b"]
+    again = length_controlled_winrate(rows, inputs, generator="vicuna-7b")
+    assert again.length_controlled_winrate == pytest.approx(shared_lc["vicuna-7b"].length_controlled_winrate, abs=1e-9)
+    assert again.difficulty_source == "official"
+
+
+def test_positional_difficulty_file_needs_the_eval_set(tmp_path: Path, shared_texts: list[str]) -> None:
+    path = tmp_path / "instruction_difficulty.csv"
+    pd.DataFrame({"instruction_difficulty": np.linspace(-1, 1, 805)}).to_csv(path)
+    with pytest.raises(InputError, match="pass the eval set"):
+        read_difficulty_file(path)
+    series = read_difficulty_file(path, shared_texts)
+    assert series.loc[shared_texts[-1]] == pytest.approx(1.0)
+    with pytest.raises(InputError, match="805 rows, the eval set 3"):
+        read_difficulty_file(path, shared_texts[:3])
+
+
+def test_difficulty_estimate_is_calibrated_to_published_coefficients(
+    alpacaeval: Path, shared_pairs: pd.DataFrame, shared_texts: list[str]
+) -> None:
+    weights = read_glm_weights(alpacaeval / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv")
+    est = estimate_difficulty(shared_pairs, instructions=shared_texts, coefficients=weights)
+    assert est.n_models == 57 and len(est.calibrated_on) == 56
+    assert est.difficulty is not None and list(est.difficulty.index) == shared_texts
+    assert 1.2 < est.scale < 1.6  # the published difficulty term spreads wider than the raw joint-fit effect
