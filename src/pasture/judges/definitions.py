@@ -76,7 +76,8 @@ class JudgeSpec:
         for key in ("name", "protocol", "template", "parser", "description"):
             if key in overrides:
                 value = overrides.pop(key)
-                spec = replace(spec, **{key: str(value) if key == "template" else value})
+                changes: dict[str, Any] = {key: str(value) if key == "template" else value}
+                spec = replace(spec, **changes)
         if "decoding" in overrides:
             spec = replace(spec, decoding={**spec.decoding, **overrides.pop("decoding")})
         args.update({k: v for k, v in overrides.items() if v is not None})
@@ -161,7 +162,7 @@ def _programmatic(spec: JudgeSpec) -> ProgrammaticJudge:
     return ProgrammaticJudge(obj, name=spec.name, version=str(version) if version is not None else None)
 
 
-_LOGPROB_DECODING = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 10}
+_LOGPROB_DECODING = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20}
 _GRADED_DECODING = {"max_tokens": 512, "temperature": 0}
 _SMALL_GRADED_DECODING = {"max_tokens": 96, "temperature": 0}
 

@@ -25,8 +25,11 @@ class ParseFailure(ValueError):
 
 
 class Parser(Protocol):
-    name: str
-    version: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
 
     def parse(self, completion: Completion) -> float: ...
 

@@ -138,7 +138,8 @@ class TransformersProvider:
             kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
             if self.dtype is not None:
                 kwargs["dtype"] = getattr(torch, self.dtype)
-            model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).to(self.device)
+            model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+            model = model.to(self.device)  # type: ignore[arg-type]
             model.eval()
             self._loaded = (tok, model)
         return self._loaded
