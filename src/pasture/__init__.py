@@ -3,6 +3,7 @@
 The public API is what this module exports; everything else may move between releases.
 """
 
+from pasture.analysis import analyze_judge, audit, bradley_terry_leaderboard, style_controlled_leaderboard
 from pasture.errors import InputError, JudgeError, PastureError, StoreError
 from pasture.io import (
     read_annotations,
@@ -46,6 +47,9 @@ __all__ = [
     "StoreError",
     "WinRateResult",
     "__version__",
+    "analyze_judge",
+    "audit",
+    "bradley_terry_leaderboard",
     "export_annotations",
     "get_judge",
     "get_provider",
@@ -60,6 +64,7 @@ __all__ = [
     "score_files",
     "score_judgments",
     "score_store",
+    "style_controlled_leaderboard",
     "win_rate",
     "win_rates",
     "write_annotations",

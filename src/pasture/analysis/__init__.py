@@ -5,6 +5,7 @@ All pure functions over pair tables / judgments with typed results; definitions 
 
 from pasture.analysis.bradley_terry import BTFit, BTLeaderboard, bradley_terry_leaderboard, fit_bradley_terry
 from pasture.analysis.gaming import CheckThresholds, audit, verbosity_spreads
+from pasture.analysis.judge_analysis import JudgeAnalysis, analyze_judge, labels_from_judgments, read_gold_labels
 from pasture.analysis.style import (
     STYLE_FEATURES,
     StyleLeaderboard,
@@ -17,10 +18,14 @@ __all__ = [
     "BTFit",
     "BTLeaderboard",
     "CheckThresholds",
+    "JudgeAnalysis",
     "StyleLeaderboard",
+    "analyze_judge",
     "audit",
     "bradley_terry_leaderboard",
     "fit_bradley_terry",
+    "labels_from_judgments",
+    "read_gold_labels",
     "style_controlled_leaderboard",
     "style_features",
     "verbosity_spreads",

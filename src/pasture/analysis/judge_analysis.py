@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
 
 from pasture.analysis.style import markdown_counts
 from pasture.errors import InputError
@@ -258,6 +257,8 @@ def analyze_judge(
     )
     boards = pd.concat([judge_board.rename("judge"), ref_board.rename("reference")], axis=1, join="inner").dropna()
     if len(boards) >= MIN_LEADERBOARD_MODELS and boards.nunique().min() > 1:
+        from scipy.stats import pearsonr, spearmanr  # scipy.stats is slow to import; only needed here
+
         row["Spearman corr."] = float(spearmanr(boards["judge"], boards["reference"]).statistic)
         row["Pearson corr."] = float(pearsonr(boards["judge"], boards["reference"]).statistic)
     else:
