@@ -53,7 +53,12 @@ def _call(url: str, **kw):
         (Scripted.json(500, {"error": {"message": "boom"}}), TransientError, None),
         (Scripted.json(503, {"error": {"message": "loading"}}), TransientError, None),
         (Scripted(502, b"<html>bad gateway</html>", {"content-type": "text/html"}), TransientError, None),
-        (Scripted.json(401, {"error": {"message": "bad key"}}), PermanentError, None),
+        (Scripted.json(401, {"error": {"message": f"Incorrect API key provided: {SECRET}"}}), PermanentError, None),
+        (
+            Scripted.json(401, {"error": {"message": "Incorrect API key provided: sk-proj-****************6789"}}),
+            PermanentError,
+            None,
+        ),
         (Scripted.json(404, {"error": {"message": "no such model"}}), PermanentError, None),
         (Scripted.json(400, {"error": {"message": "bad request"}}), PermanentError, None),
     ],
@@ -67,7 +72,7 @@ def test_status_mapping_without_sdk_retries(monkeypatch, scripted, kind, retry_a
         assert server.requests[0][1]["authorization"] == f"Bearer {SECRET}"
     if kind is TransientError:
         assert info.value.retry_after == retry_after
-    assert SECRET not in str(info.value)
+    assert SECRET not in str(info.value) and "6789" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -55,8 +56,11 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
-def status_error(status: int, message: str, headers: Mapping[str, str] | None) -> Exception:
-    """TransientError for 408/409/425/429/5xx (with Retry-After), PermanentError for other statuses."""
+def status_error(status: int, message: str, headers: Mapping[str, str] | None, secret: str | None = None) -> Exception:
+    """TransientError for 408/409/425/429/5xx (with Retry-After), PermanentError for other statuses.
+
+    The message is redacted (:func:`redact`)."""
+    message = short(redact(message, secret))
     if status >= 500 or status in TRANSIENT_STATUS:
         return TransientError(f"HTTP {status}: {message}", retry_after=retry_after_seconds(headers))
     return PermanentError(f"HTTP {status}: {message}")
@@ -65,3 +69,17 @@ def status_error(status: int, message: str, headers: Mapping[str, str] | None) -
 def short(text: object, limit: int = 300) -> str:
     s = str(text).replace("\n", " ")
     return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+_KEY_LIKE = re.compile(r"\b(sk|pk|rk|key)[-_][A-Za-z0-9_*\-]{6,}")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with the secret and anything key-shaped (``sk-...``, masked or not) replaced.
+
+    Servers echo keys in error messages (OpenAI: "Incorrect API key provided: sk-proj-****abcd"); error
+    messages end up in stored judgments and logs, so they are scrubbed before they leave the provider.
+    """
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)

@@ -19,7 +19,7 @@ from typing import Any
 from pasture.judges.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.judges.pricing import Price, price_for
 from pasture.judges.providers import register_provider
-from pasture.judges.providers._common import check_decoding, short, status_error, stop_list
+from pasture.judges.providers._common import check_decoding, redact, short, status_error, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 UNSUPPORTED = ("logprobs", "top_logprobs", "seed", "presence_penalty", "frequency_penalty")
@@ -79,6 +79,9 @@ class AnthropicProvider:
     def price(self) -> Price | None:
         return price_for(self.name, self.model, hosted_by_vendor=self.hosted_by_vendor)
 
+    def _key(self) -> str | None:
+        return self._api_key or os.environ.get(self.api_key_env)
+
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._client_obj is not None:
@@ -129,14 +132,15 @@ class AnthropicProvider:
             raw = await client.messages.with_raw_response.create(**kwargs)
             body = raw.http_response.text
         except anthropic.APIStatusError as exc:
-            raise status_error(exc.status_code, short(exc.message), exc.response.headers) from None
+            raise status_error(exc.status_code, exc.message, exc.response.headers, self._key()) from None
         except anthropic.APITimeoutError:
             raise TransientError(f"timed out after {self.timeout_s:g}s") from None
         except anthropic.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            raise TransientError(f"connection failed: {short(type(cause).__name__ + ': ' + str(cause))}") from None
+            detail = short(redact(type(cause).__name__ + ": " + str(cause), self._key()))
+            raise TransientError(f"connection failed: {detail}") from None
         except anthropic.AnthropicError as exc:
-            raise TransientError(f"bad response: {short(exc)}") from None
+            raise TransientError(f"bad response: {short(redact(str(exc), self._key()))}") from None
         latency = time.perf_counter() - start
         try:
             data = json.loads(body)

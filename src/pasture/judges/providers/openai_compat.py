@@ -21,7 +21,7 @@ from pasture.errors import JudgeError
 from pasture.judges.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.judges.pricing import Price, price_for
 from pasture.judges.providers import register_provider
-from pasture.judges.providers._common import check_decoding, short, status_error, stop_list
+from pasture.judges.providers._common import check_decoding, redact, short, status_error, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 """Sent as the API key to a user's own server (base_url set) when the key variable is unset: local
@@ -103,6 +103,9 @@ class OpenAIProvider:
     def price(self) -> Price | None:
         return price_for(self.name, self.model, hosted_by_vendor=self.hosted_by_vendor)
 
+    def _key(self) -> str | None:
+        return self._api_key or os.environ.get(self.api_key_env)
+
     def _client(self) -> Any:
         """One AsyncOpenAI per event loop (an httpx client must not cross loops)."""
         loop = asyncio.get_running_loop()
@@ -133,14 +136,15 @@ class OpenAIProvider:
                 raw = await client.completions.with_raw_response.create(**kwargs)
             body = raw.http_response.text
         except openai.APIStatusError as exc:
-            raise status_error(exc.status_code, short(exc.message), exc.response.headers) from None
+            raise status_error(exc.status_code, exc.message, exc.response.headers, self._key()) from None
         except openai.APITimeoutError:
             raise TransientError(f"timed out after {self.timeout_s:g}s") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            raise TransientError(f"connection failed: {short(type(cause).__name__ + ': ' + str(cause))}") from None
+            detail = short(redact(type(cause).__name__ + ": " + str(cause), self._key()))
+            raise TransientError(f"connection failed: {detail}") from None
         except openai.OpenAIError as exc:
-            raise TransientError(f"bad response: {short(exc)}") from None
+            raise TransientError(f"bad response: {short(redact(str(exc), self._key()))}") from None
         latency = time.perf_counter() - start
         return self._completion(body, latency)
 
