@@ -315,3 +315,42 @@ def missing_outputs(outputs: Sequence[ModelOutput], eval_set: EvalSet, samples: 
     """How many (instruction, sample) slots of ``eval_set`` have no output: 0 means complete."""
     have = {(o.instruction, o.sample_index) for o in outputs}
     return sum((i.instruction, k) not in have for i in eval_set.instructions for k in range(samples))
+
+
+MODEL_SPEC_HELP = (
+    "the model: 'smollm2' (the bundled SmolLM2-135M-Instruct GGUF), a .gguf path (llama.cpp in process), "
+    "'hf:ID_OR_PATH' (transformers), 'openai:MODEL' (any OpenAI-compatible server; see --base-url) or "
+    "'anthropic:MODEL'"
+)
+
+
+def provider_from_spec(spec: str, *, base_url: str | None = None, **provider_args: Any) -> Provider:
+    """A provider from a one-string model spec (see :data:`MODEL_SPEC_HELP`); extra arguments go to it.
+
+    Why one string: ``--model smollm2``, ``--model ./my.gguf`` or ``--model openai:gpt-4o-mini`` cover the
+    three ways to run a model (in process, local checkpoint, endpoint) without a flag for each.
+    """
+    from pasture.judges.providers import get_provider
+    from pasture.local_models import smollm2_gguf_path
+
+    spec = spec.strip()
+    if not spec:
+        raise InputError("empty model spec; " + MODEL_SPEC_HELP)
+    if spec == "smollm2":
+        return get_provider("llama_cpp", model_path=smollm2_gguf_path(), model="SmolLM2-135M-Instruct", **provider_args)
+    kind, _, rest = spec.partition(":")
+    if kind in {"openai", "anthropic"} and rest:
+        args = dict(provider_args)
+        if base_url is not None:
+            args["base_url"] = base_url
+        return get_provider(kind, model=rest, **args)
+    if kind == "hf" and rest:
+        return get_provider("transformers", model=rest, **provider_args)
+    if kind == "gguf" and rest:
+        spec = rest
+    if spec.lower().endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise InputError("GGUF file not found", path=path)
+        return get_provider("llama_cpp", model_path=path, **provider_args)
+    raise InputError(f"cannot read model spec {spec!r}: " + MODEL_SPEC_HELP)

@@ -58,7 +58,7 @@ def _judgments() -> list[Judgment]:
 
 
 def _board(judgments: list[Judgment]) -> pd.DataFrame:
-    board = score_judgments(judgments)
+    board = score_judgments(judgments, lc=False, bootstrap_resamples=0)
     board["win_rate_ci_low"] = board["win_rate"] - 5
     board["win_rate_ci_high"] = board["win_rate"] + 5
     return board
@@ -105,7 +105,7 @@ def test_write_report_writes_html_and_the_same_figures_as_png(tmp_path: Path) ->
 def test_lc_figure_appears_only_with_lc_columns(tmp_path: Path) -> None:
     judgments = _judgments()
     board = _board(judgments)
-    board["lc_win_rate"] = board["win_rate"] + 3
+    board["length_controlled_winrate"] = board["win_rate"] + 3
     files = write_report(board, judgments, tmp_path / "r.html")
     assert "lc_vs_raw.png" in {p.name for p in files.pngs}
 
@@ -161,7 +161,7 @@ def test_report_on_real_alpacaeval_annotations(alpacaeval: Path, tmp_path: Path)
         judgments += read_annotations(
             alpacaeval / "results" / model / "weighted_alpaca_eval_gpt4_turbo/annotations.json.gz"
         )
-    board = score_judgments(judgments)
+    board = score_judgments(judgments, lc=False, bootstrap_resamples=0)
     files = write_report(board, judgments, tmp_path / "r.html")
     data = json.loads(
         re.search(r'id="browser-data">(.*?)</script>', files.html.read_text(encoding="utf-8"), re.S).group(1)  # type: ignore[union-attr]

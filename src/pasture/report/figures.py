@@ -65,14 +65,14 @@ def ci_bars(board: pd.DataFrame) -> FigureSpec | None:
     fig = Figure(figsize=(7.5, 1.2 + 0.38 * len(frame)))
     ax = fig.add_subplot()
     series = [("win_rate", "win_rate_ci_low", "win_rate_ci_high", "win rate", "#3b6ea5")]
-    if _has(frame, "lc_win_rate"):
-        series.append(("lc_win_rate", "lc_ci_low", "lc_ci_high", "LC win rate", "#c2602a"))
+    if _has(frame, "length_controlled_winrate"):
+        series.append(("length_controlled_winrate", "lc_ci_low", "lc_ci_high", "LC win rate", "#c2602a"))
     offset = 0.18 if len(series) == 2 else 0.0
     for k, (col, lo, hi, label, color) in enumerate(series):
         vals = frame[col].to_numpy(dtype=float)
         if _has(frame, lo) and _has(frame, hi):
             err = np.vstack([vals - frame[lo].to_numpy(dtype=float), frame[hi].to_numpy(dtype=float) - vals])
-            err = np.nan_to_num(err, nan=0.0)
+            err = np.clip(np.nan_to_num(err, nan=0.0), 0.0, None)  # a percentile interval may exclude the estimate
         else:
             err = None
         ax.errorbar(vals, y + (offset if k == 0 else -offset), xerr=err, fmt="o", color=color, capsize=3, label=label)
@@ -87,16 +87,16 @@ def ci_bars(board: pd.DataFrame) -> FigureSpec | None:
 
 def lc_vs_raw(board: pd.DataFrame) -> FigureSpec | None:
     """LC win rate against raw win rate: points above the diagonal gain from length control."""
-    if board.empty or not _has(board, "lc_win_rate"):
+    if board.empty or not _has(board, "length_controlled_winrate"):
         return None
     _, Figure = _matplotlib()
     fig = Figure(figsize=(6, 5.2))
     ax = fig.add_subplot()
-    frame = board[board["lc_win_rate"].notna()]
+    frame = board[board["length_controlled_winrate"].notna()]
     ax.plot([0, 100], [0, 100], color="#888", lw=0.8, ls=":")
-    ax.scatter(frame["win_rate"], frame["lc_win_rate"], color="#3b6ea5", zorder=3)
+    ax.scatter(frame["win_rate"], frame["length_controlled_winrate"], color="#3b6ea5", zorder=3)
     for name, row in frame.iterrows():
-        ax.annotate(_short(str(name), 22), (row["win_rate"], row["lc_win_rate"]), fontsize=7, xytext=(4, 3),
+        ax.annotate(_short(str(name), 22), (row["win_rate"], row["length_controlled_winrate"]), fontsize=7, xytext=(4, 3),
                     textcoords="offset points")  # fmt: skip
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
@@ -114,8 +114,10 @@ def winrate_vs_length(board: pd.DataFrame) -> FigureSpec | None:
     fig = Figure(figsize=(6, 5.2))
     ax = fig.add_subplot()
     ax.scatter(board["avg_length"], board["win_rate"], color="#3b6ea5", zorder=3, label="win rate")
-    if _has(board, "lc_win_rate"):
-        ax.scatter(board["avg_length"], board["lc_win_rate"], color="#c2602a", marker="s", zorder=3, label="LC")
+    if _has(board, "length_controlled_winrate"):
+        ax.scatter(
+            board["avg_length"], board["length_controlled_winrate"], color="#c2602a", marker="s", zorder=3, label="LC"
+        )
     for name, row in board.iterrows():
         ax.annotate(_short(str(name), 22), (row["avg_length"], row["win_rate"]), fontsize=7, xytext=(4, 3),
                     textcoords="offset points")  # fmt: skip

@@ -30,7 +30,7 @@ from pasture.records import Judgment
 from pasture.report.figures import FigureSpec, all_figures, write_pngs
 
 BOARD_COLUMNS: dict[str, str] = {
-    "lc_win_rate": "LC win rate",
+    "length_controlled_winrate": "LC win rate",
     "win_rate": "win rate",
     "standard_error": "SE",
     "discrete_win_rate": "discrete",
@@ -39,6 +39,7 @@ BOARD_COLUMNS: dict[str, str] = {
     "n_failed": "failed",
     "judge_cost_usd": "judge cost ($)",
     "gaming_flags": "gaming flags",
+    "lc_method": "LC method",
 }
 """Leaderboard columns shown in the report (when present), with their headers; intervals are merged in."""
 
@@ -167,7 +168,7 @@ def board_html(board: pd.DataFrame) -> str:
             text = _fmt(row[c], c)
             lo, hi = {
                 "win_rate": ("win_rate_ci_low", "win_rate_ci_high"),
-                "lc_win_rate": ("lc_ci_low", "lc_ci_high"),
+                "length_controlled_winrate": ("lc_ci_low", "lc_ci_high"),
             }.get(c, ("", ""))
             if lo in board.columns and hi in board.columns and pd.notna(row[lo]) and pd.notna(row[hi]):
                 text += f' <span class="ci">[{row[lo]:.1f}, {row[hi]:.1f}]</span>'

@@ -1,0 +1,150 @@
+"""``pasture leaderboard``: every model on one (eval set, reference, judge), recomputed from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pasture.cli.common import print_frame, write_frame
+from pasture.errors import InputError
+from pasture.leaderboard import SORT_COLUMNS, boards, external_correlation, leaderboard, resolve_key
+from pasture.store import Store
+
+SHOWN = [
+    "length_controlled_winrate",
+    "lc_ci_low",
+    "lc_ci_high",
+    "lc_method",
+    "win_rate",
+    "win_rate_ci_low",
+    "win_rate_ci_high",
+    "standard_error",
+    "discrete_win_rate",
+    "avg_length",
+    "n_total",
+    "n_failed",
+    "judge_cost_usd",
+    "gaming_flags",
+]
+
+
+def board_options(fn):  # type: ignore[no-untyped-def]
+    for option in reversed(
+        [
+            click.option(
+                "--store",
+                "store_path",
+                type=click.Path(path_type=Path),
+                default=Path("pasture.db"),
+                show_default=True,
+                help="The SQLite store.",
+            ),
+            click.option("--eval-set", "eval_set", default=None, help="Eval set name or digest prefix."),
+            click.option("--reference", default=None, help="Reference generator name or outputs-digest prefix."),
+            click.option("--judge", default=None, help="Judge name or fingerprint-digest prefix."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def open_store(store_path: Path) -> Store:
+    if not store_path.exists():
+        raise InputError("store not found (run `pasture evaluate` first or pass --store)", path=store_path)
+    return Store(store_path)
+
+
+@click.command("leaderboard")
+@board_options
+@click.option("--list", "list_boards", is_flag=True, help="List the leaderboards in the store and exit.")
+@click.option(
+    "--sort-by",
+    type=click.Choice(SORT_COLUMNS),
+    default="length_controlled_winrate",
+    show_default=True,
+    help="Sort column (win_rate when LC is not available).",
+)
+@click.option("--ascending", is_flag=True, help="Sort ascending instead of descending.")
+@click.option(
+    "--resamples",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Paired bootstrap resamples over instructions for the intervals (0: no intervals).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the full table (with run manifests in JSON); format from the suffix: .csv, .json, .md.",
+)
+@click.option(
+    "--correlate",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="External ranking file (CSV/JSON/...), e.g. Chatbot Arena Elo: Spearman and Kendall with the board.",
+)
+@click.option("--correlate-column", default="elo", show_default=True, help="Score column of the ranking file.")
+@click.option("--correlate-model-column", default="model", show_default=True, help="Model-name column of that file.")
+def command(
+    store_path: Path,
+    eval_set: str | None,
+    reference: str | None,
+    judge: str | None,
+    list_boards: bool,
+    sort_by: str,
+    ascending: bool,
+    resamples: int,
+    seed: int,
+    output: Path | None,
+    correlate: Path | None,
+    correlate_column: str,
+    correlate_model_column: str,
+) -> None:
+    """Show all models evaluated on one (eval set, reference, judge): win rates, LC, intervals, costs, flags.
+
+    Numbers are recomputed from the stored judgments (no judge call). With several leaderboards in the store,
+    pick one with --eval-set/--reference/--judge (names or digest prefixes; --list shows them).
+
+    \b
+    Examples:
+      pasture leaderboard --store pasture.db
+      pasture leaderboard --sort-by win_rate -o board.md
+      pasture leaderboard --correlate arena.csv --correlate-column elo
+    """
+    with open_store(store_path) as store:
+        if list_boards:
+            table = boards(store)
+            if table.empty:
+                click.echo("no leaderboards yet")
+                return
+            for col in ("eval_set_digest", "reference_digest", "judge_digest"):
+                table[col] = table[col].str[:12]
+            print_frame(table.set_index("eval_set"), title=f"leaderboards in {store_path}")
+            return
+        key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
+        if resamples < 0:
+            raise InputError(f"--resamples must be >= 0, got {resamples}")
+        board = leaderboard(store, key, sort_by=sort_by, ascending=ascending, bootstrap_resamples=resamples, seed=seed)
+    frame = board.frame
+    print_frame(frame[[c for c in SHOWN if c in frame.columns]], title=board.title())
+    for note in board.notes:
+        click.echo(f"note: {note}")
+    if correlate is not None:
+        for corr in external_correlation(
+            frame, correlate, column=correlate_column, model_column=correlate_model_column
+        ):
+            click.echo(
+                f"{corr.metric} vs {corr.reference} over {corr.n} models: "
+                f"Spearman {corr.spearman:.3f}, Kendall {corr.kendall:.3f}"
+            )
+    if output is not None:
+        full = frame.copy()
+        import json
+
+        full["manifest"] = [json.dumps(board.manifests.get(str(m), {}), default=str) for m in full.index]
+        write_frame(full if output.suffix.lower() != ".md" else frame, output)
+        click.echo(f"wrote {output}")

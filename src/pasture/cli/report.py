@@ -1,0 +1,58 @@
+"""``pasture report``: the self-contained HTML report (and PNG figures) of one leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pasture.cli.leaderboard import board_options, open_store
+from pasture.leaderboard import leaderboard, resolve_key
+from pasture.report import write_report
+
+
+@click.command("report")
+@board_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("pasture-report.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option(
+    "--png-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the PNG figures (default: <output stem>_figures next to the HTML).",
+)
+@click.option("--title", default=None, help="Report title (default: eval set, reference and judge).")
+def command(
+    store_path: Path,
+    eval_set: str | None,
+    reference: str | None,
+    judge: str | None,
+    output: Path,
+    png_dir: Path | None,
+    title: str | None,
+) -> None:
+    """Write one HTML file that opens offline: leaderboard, figures and a per-instruction browser.
+
+    Every model- or user-written text is escaped; the same figures are written as PNG for papers.
+    """
+    with open_store(store_path) as store:
+        key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
+        board = leaderboard(store, key)
+    notes = sorted({n for m in board.manifests.values() for n in m.get("notes", [])}) + list(board.notes)
+    files = write_report(
+        board.frame,
+        board.judgments,
+        output,
+        title=title or board.title(),
+        manifest={"board": board.key.__dict__, "runs": board.manifests},
+        notes=notes,
+        png_dir=png_dir,
+    )
+    click.echo(f"report: {files.html}")
+    click.echo(f"figures: {', '.join(str(p) for p in files.pngs)}")

@@ -1,0 +1,324 @@
+"""Leaderboards: every model evaluated on one (eval set, reference outputs, judge), recomputed from judgments.
+
+Why recompute: metrics are pure functions of stored judgments (docs/metrics.md), so a leaderboard is always
+consistent with the judgments it shows, and a better metric never needs a judge call. A model belongs to a
+board once ``pasture evaluate`` has recorded a run for it (kind ``evaluate``); the board then takes exactly
+the judgments whose instruction is in the eval set, whose slot-1 text is the stored reference output for
+that instruction and whose slot-2 text is one of the model's stored outputs for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pasture.errors import InputError
+from pasture.io import read_rows
+from pasture.metrics.correlation import CorrelationResult, rank_correlation
+from pasture.metrics.pairs import pair_table
+from pasture.records import Judgment
+from pasture.scoring import score_judgments
+from pasture.store import Store
+
+EVALUATE_RUN_KIND = "evaluate"
+"""Kind of the run that ``pasture evaluate`` records for each model (the board's membership list)."""
+
+LC_MIN_INSTRUCTIONS = 10
+"""Below this many instructions the LC fit (5-fold cross-validation over instructions) is not attempted."""
+
+SORT_COLUMNS = (
+    "length_controlled_winrate",
+    "win_rate",
+    "discrete_win_rate",
+    "avg_length",
+    "n_total",
+    "n_failed",
+    "judge_cost_usd",
+)
+
+
+@dataclass(frozen=True)
+class BoardKey:
+    """A leaderboard's identity: the digests of its eval set, reference outputs and judge fingerprint."""
+
+    eval_set_digest: str
+    reference_digest: str
+    judge_digest: str
+
+    def short(self) -> str:
+        return f"{self.eval_set_digest[:12]}/{self.reference_digest[:12]}/{self.judge_digest[:12]}"
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A computed leaderboard: the table, the judgments behind it, and each model's run manifest."""
+
+    key: BoardKey
+    eval_set_name: str
+    reference: str
+    judge_name: str
+    frame: pd.DataFrame
+    judgments: tuple[Judgment, ...]
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def title(self) -> str:
+        return f"{self.eval_set_name}: models vs {self.reference}, judged by {self.judge_name}"
+
+
+def boards(store: Store) -> pd.DataFrame:
+    """Every leaderboard in the store: key digests, eval-set name, reference, judge and number of models."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    names = {d: n for d, n, _ in store.eval_sets()}
+    judges = dict(store.judges())
+    for es, ref, judge, gen, manifest in _evaluate_runs(store):
+        row = rows.setdefault(
+            (es, ref, judge),
+            {
+                "eval_set": names.get(es, "?"),
+                "reference": manifest.get("inputs", {}).get("reference_generator", "?"),
+                "judge": judges.get(judge, "?"),
+                "models": set(),
+            },
+        )
+        row["models"].add(gen)
+    out = [
+        {
+            "eval_set_digest": k[0],
+            "reference_digest": k[1],
+            "judge_digest": k[2],
+            **{**v, "models": len(v["models"])},
+        }
+        for k, v in rows.items()
+    ]
+    return pd.DataFrame(
+        out, columns=["eval_set_digest", "reference_digest", "judge_digest", "eval_set", "reference", "judge", "models"]
+    )
+
+
+def _evaluate_runs(store: Store) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    import json
+
+    rows = store._conn.execute(
+        "SELECT eval_set, reference, judge, generator, manifest FROM runs WHERE kind=? ORDER BY id",
+        (EVALUATE_RUN_KIND,),
+    ).fetchall()
+    return [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+
+def resolve_key(
+    store: Store,
+    *,
+    eval_set: str | None = None,
+    reference: str | None = None,
+    judge: str | None = None,
+) -> BoardKey:
+    """The one board matching the given digest prefixes or names; an InputError lists the candidates otherwise."""
+    table = boards(store)
+    if table.empty:
+        raise InputError(f"{store.path}: no leaderboard yet; run `pasture evaluate` first")
+    mask = np.ones(len(table), dtype=bool)
+    for value, digest_col, name_col in (
+        (eval_set, "eval_set_digest", "eval_set"),
+        (reference, "reference_digest", "reference"),
+        (judge, "judge_digest", "judge"),
+    ):
+        if value:
+            mask &= table[digest_col].str.startswith(value).to_numpy() | (table[name_col] == value).to_numpy()
+    found = table[mask]
+    if len(found) != 1:
+        listing = "; ".join(
+            f"eval set {r.eval_set} ({r.eval_set_digest[:12]}), reference {r.reference} ({r.reference_digest[:12]}), "
+            f"judge {r.judge} ({r.judge_digest[:12]})"
+            for r in (found if len(found) else table).itertuples()
+        )
+        what = "no leaderboard matches" if found.empty else "several leaderboards match"
+        raise InputError(f"{what}; pick one with --eval-set/--reference/--judge: {listing}")
+    r = found.iloc[0]
+    return BoardKey(r.eval_set_digest, r.reference_digest, r.judge_digest)
+
+
+def board_judgments(
+    store: Store,
+    key: BoardKey,
+    reference_generator: str,
+    models: Sequence[str],
+    *,
+    position: str = "alpaca_eval",
+    replicates: int = 1,
+) -> list[Judgment]:
+    """The judgments that make up ``models``' rows on the board ``key``, found by their content keys.
+
+    Why by key, not by generator: a judgment's key has no generator in it (docs/conventions.md), so when two
+    models give the same output for an instruction, one stored judgment answers both. Each judgment is
+    returned relabelled with the model (slot 2) and reference (slot 1) it is asked for here. Keys follow the
+    position policy and replicates the models were evaluated with.
+    """
+    from pasture.annotate import PairToJudge, build_tasks
+
+    eval_set = store.get_eval_set(key.eval_set_digest)
+    datasets = {i.instruction: i.dataset for i in eval_set.instructions}
+    reference = {
+        o.instruction: o.output
+        for o in store.get_outputs(key.eval_set_digest, reference_generator)
+        if o.sample_index == 0 and o.instruction in datasets
+    }
+    out: list[Judgment] = []
+    for model in models:
+        pairs = [
+            PairToJudge(
+                instruction=o.instruction,
+                output_1=reference[o.instruction],
+                generator_1=reference_generator,
+                output_2=o.output,
+                generator_2=model,
+                dataset=o.dataset if o.dataset is not None else datasets[o.instruction],
+            )
+            for o in store.get_outputs(key.eval_set_digest, model)
+            if o.instruction in reference
+        ]
+        tasks = build_tasks(key.judge_digest, pairs, position=position, replicates=replicates)  # type: ignore[arg-type]
+        found = store.get_judgments_by_key(t.key for t in tasks)
+        for t in tasks:
+            j = found.get(t.key)
+            if j is not None:
+                out.append(
+                    j.model_copy(
+                        update={"generator_1": reference_generator, "generator_2": model, "dataset": t.pair.dataset}
+                    )
+                )
+    return out
+
+
+def leaderboard(
+    store: Store,
+    key: BoardKey,
+    *,
+    sort_by: str = "length_controlled_winrate",
+    ascending: bool = False,
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+    lc: bool = True,
+) -> Leaderboard:
+    """The leaderboard ``key``: one row per evaluated model, recomputed from the stored judgments.
+
+    Columns (definitions in docs/metrics.md and docs/evaluate.md): the win-rate columns of
+    :func:`pasture.scoring.score_judgments` (``win_rate``, ``standard_error``, counts, ``avg_length``,
+    ``n_failed``, and the LC and interval columns where the scoring provides them), plus ``judge_cost_usd``
+    (sum of the recorded price of the model's judgments; imported ones carry AlpacaEval's price),
+    ``gaming_flags`` (names of the gaming-audit checks that fired, ``pasture.analysis.gaming``) and
+    ``evaluated_at`` (the latest ``evaluate`` run). Sorted by ``sort_by`` (falls back to ``win_rate`` when
+    the column is absent, which the notes say).
+
+    ``bootstrap_resamples`` and ``seed`` set the paired bootstrap over instructions behind the intervals
+    (0 resamples: no intervals); ``lc`` switches the LC columns. LC needs at least
+    :data:`LC_MIN_INSTRUCTIONS` instructions; on smaller eval sets it is left out and a note says so.
+    """
+    runs = [r for r in store.latest_runs(
+        eval_set_digest=key.eval_set_digest, reference_digest=key.reference_digest, judge_digest=key.judge_digest
+    ) if r["kind"] == EVALUATE_RUN_KIND]  # fmt: skip
+    if not runs:
+        raise InputError(f"no models evaluated on leaderboard {key.short()}")
+    manifests = {r["generator"]: r["manifest"] for r in runs}
+    ref_names = {m.get("inputs", {}).get("reference_generator") for m in manifests.values()}
+    if len(ref_names) != 1 or None in ref_names:
+        raise InputError(f"leaderboard {key.short()}: runs disagree on the reference generator ({ref_names})")
+    reference = str(next(iter(ref_names)))
+    models = sorted(manifests)
+    inputs = next(iter(manifests.values())).get("inputs", {})
+    judgments = board_judgments(
+        store,
+        key,
+        reference,
+        models,
+        position=str(inputs.get("position", "alpaca_eval")),
+        replicates=int(inputs.get("replicates", 1)),
+    )
+    notes: list[str] = []
+    n_instructions = len(store.get_eval_set(key.eval_set_digest))
+    if lc and n_instructions < LC_MIN_INSTRUCTIONS:
+        notes.append(f"LC not computed: {n_instructions} instructions < {LC_MIN_INSTRUCTIONS}")
+        lc = False
+    frame = score_judgments(judgments, lc=lc, bootstrap_resamples=bootstrap_resamples, seed=seed)
+    for attr in ("lc_inputs", "bootstrap"):
+        if attr in frame.attrs:
+            notes.append(str(frame.attrs[attr]))
+    if frame.empty:
+        frame = pd.DataFrame(index=pd.Index([], name="model"))
+    costs: dict[str, float] = {}
+    for j in judgments:
+        costs[j.generator_2] = costs.get(j.generator_2, 0.0) + (j.cost_usd or 0.0)
+    frame["judge_cost_usd"] = [costs.get(str(m), 0.0) for m in frame.index]
+    frame["gaming_flags"] = _gaming_flags(judgments, frame)
+    run_ids = {r["generator"]: r for r in runs}
+    frame["evaluated_at"] = [run_ids[str(m)]["created_at"] if str(m) in run_ids else "" for m in frame.index]
+    missing = [m for m in models if m not in frame.index]
+    if missing:
+        notes.append(f"no judgments found for: {', '.join(missing)}")
+    column = sort_by if sort_by in frame.columns else "win_rate"
+    if column != sort_by:
+        notes.append(f"sorted by win_rate: no {sort_by} column")
+    if column in frame.columns:
+        frame = frame.sort_values(column, ascending=ascending, na_position="last")
+    judges = dict(store.judges())
+    return Leaderboard(
+        key=key,
+        eval_set_name=store.get_eval_set(key.eval_set_digest).name,
+        reference=reference,
+        judge_name=judges.get(key.judge_digest, key.judge_digest[:12]),
+        frame=frame,
+        judgments=tuple(judgments),
+        manifests=manifests,
+        notes=tuple(notes),
+    )
+
+
+def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> list[str]:
+    """Comma-joined audit flags per model row (empty string when clean)."""
+    if frame.empty:
+        return []
+    from pasture.analysis.gaming import audit
+
+    headline = None
+    if "length_controlled_winrate" in frame.columns:
+        headline = {str(m): float(v) for m, v in frame["length_controlled_winrate"].items() if pd.notna(v)}
+    pairs = pair_table(judgments)
+    result = audit(pairs.dropna(subset=["preference"]), headline=headline, headline_name="LC win rate")
+    return [", ".join(result.at[m, "flags"]) if m in result.index else "" for m in frame.index]
+
+
+def read_ranking(path: str | Path, *, column: str, model_column: str = "model") -> pd.Series:
+    """An external ranking (e.g. Chatbot Arena Elo) from any table file: score per model name, NaNs dropped."""
+    rows = read_rows(path)
+    if rows and model_column not in rows[0]:
+        raise InputError(f"no column {model_column!r} in the ranking file", path=path)
+    if rows and column not in rows[0]:
+        raise InputError(f"no column {column!r} in the ranking file", path=path)
+    values = pd.to_numeric(pd.Series({str(r[model_column]): r[column] for r in rows}, dtype=object), errors="coerce")
+    return values.dropna().astype(float)
+
+
+def external_correlation(
+    frame: pd.DataFrame,
+    ranking_path: str | Path,
+    *,
+    column: str,
+    model_column: str = "model",
+    metrics: Sequence[str] = ("win_rate", "length_controlled_winrate"),
+) -> list[CorrelationResult]:
+    """Spearman and Kendall (tau-b) correlation of each board metric with ``column`` of an external ranking.
+
+    Models are matched by exact name; only models present in both with a value count
+    (:func:`pasture.metrics.correlation.rank_correlation`; fewer than 3 is an InputError).
+    """
+    reference = read_ranking(ranking_path, column=column, model_column=model_column)
+    return [
+        rank_correlation(frame[m].astype(float), reference, metric=m, reference_name=column)
+        for m in metrics
+        if m in frame.columns
+    ]
