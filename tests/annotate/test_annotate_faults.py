@@ -27,7 +27,7 @@ def test_every_fault_kind_is_retried_and_nothing_is_paid_twice(proxy: FaultProxy
     # the first six calls fail, one of each kind; every failure costs exactly one more call
     proxy.set_schedule({0: "429", 1: "500", 2: "truncate", 3: "garbage", 4: "unparsable", 5: "hang"})
     proxy.retry_after_s = 1.0
-    proxy.hang_s = 8.0
+    proxy.hang_s = 18.0
     judge = get_judge(JUDGE, base_url=proxy.base_url)
     with Store(tmp_path / "s.db") as store:
         dry = plan(store, judge, pairs)
@@ -38,7 +38,7 @@ def test_every_fault_kind_is_retried_and_nothing_is_paid_twice(proxy: FaultProxy
             judge,
             pairs,
             concurrency=2,
-            timeout_s=6.0,
+            timeout_s=15.0,  # well above a real call, even on a loaded machine with 2 calls queued
             max_retries=6,
             parse_retries=1,
             backoff_base_s=0.05,

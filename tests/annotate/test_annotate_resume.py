@@ -78,8 +78,9 @@ def test_killed_run_resumes_with_only_the_missing_calls(proxy: FaultProxy, tmp_p
     with Store(killed_db) as store:
         stored = store.count_judgments()
         assert 6 <= stored < 12
-        # at most the one call in flight was lost: it reached the server but its answer never got stored
-        assert calls_before_kill - stored <= 1
+        # lost: at most the call in flight (it reached the server, its answer never got stored) and one
+        # judgment waiting for the store's writer thread at the moment of the kill
+        assert calls_before_kill - stored <= 2
 
         # the rerun waits for the dead process's claims to expire, then makes exactly the missing calls
         proxy.set_schedule({})

@@ -23,19 +23,22 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import queue
 import random
 import socket
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from pasture.annotate.limits import RateLimiter, backoff_delay
 from pasture.annotate.pairs import PairToJudge
 from pasture.annotate.progress import ProgressBar
-from pasture.errors import InputError
+from pasture.errors import InputError, StoreError
 from pasture.judges.base import Judge, JudgeRequest, PermanentError, TransientError, Verdict
 from pasture.position import alpaca_eval_shown_first
 from pasture.records import Judgment, judgment_key
@@ -192,7 +195,7 @@ def plan(
 # -- the run ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AnnotationReport:
     """What a run did. Every judgment asked for is in exactly one of the outcome counts.
 
@@ -261,6 +264,12 @@ class AnnotationReport:
     def failed(self) -> list[Judgment]:
         return [j for j in self.judgments if j.status != "ok"]
 
+    def __repr__(self) -> str:  # short: a report can hold thousands of judgments
+        return (
+            f"AnnotationReport(judge={self.judge_name!r}, n_judgments={self.n_judgments}, n_cached={self.n_cached}, "
+            f"n_new={self.n_new}, n_by_others={self.n_by_others}, n_failed={self.n_failed}, calls={self.calls})"
+        )
+
     def summary(self) -> str:
         lines = [
             f"judge {self.judge_name} ({self.judge_digest[:12]}): {self.n_judgments} judgments: "
@@ -300,6 +309,7 @@ class EngineSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     poll_s: float = 0.5
+    store_timeout_s: float = 60.0
     abort_after_permanent: int = 5
     owner: str = field(default_factory=lambda: default_owner())
 
@@ -325,8 +335,64 @@ def _snapshot(j: Judgment | None) -> tuple[str, int, str] | None:
     return None if j is None else (j.status, j.attempts, j.created_at.isoformat())
 
 
+class _Writer:
+    """Writes completed judgments to the store from a thread with its own connection.
+
+    Why a thread: a SQLite commit costs milliseconds on some disks; on the event loop it would stall every
+    call in flight. The thread writes each judgment as soon as it arrives; judgments that complete while a
+    commit is running go into the next commit together, so batches grow only under load. A SIGKILL loses
+    the calls in flight and at most the judgments waiting for the commit in progress.
+    """
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        self._queue: queue.SimpleQueue[Judgment | None] = queue.SimpleQueue()
+        self._path = path
+        self._timeout_s = timeout_s
+        self.error: BaseException | None = None
+        self.written = 0
+        self._thread = threading.Thread(target=self._work, name="pasture-annotate-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, judgments: Iterable[Judgment]) -> None:
+        if self.error is not None:
+            raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
+        for j in judgments:
+            self._queue.put(j)
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread; raises if a write failed."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
+
+    def _work(self) -> None:
+        store: Store | None = None
+        try:
+            store = Store(self._path, timeout_s=self._timeout_s)
+            done = False
+            while not done:
+                batch: list[Judgment] = []
+                item = self._queue.get()
+                while item is not None:
+                    batch.append(item)
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                done = item is None
+                if batch:
+                    store.put_judgments(batch)  # also drops the claims on them
+                    self.written += len(batch)
+        except BaseException as exc:  # reported by put()/close() on the event loop's side
+            self.error = exc
+        finally:
+            if store is not None:
+                store.close()
+
+
 class _Run:
-    """State of one engine run (one event loop, one store connection)."""
+    """State of one engine run (one event loop, one store connection for reads and claims)."""
 
     def __init__(self, store: Store, judge: Judge, tasks: list[JudgmentTask], settings: EngineSettings) -> None:
         self.store = store
@@ -343,6 +409,7 @@ class _Run:
         self.others: set[str] = set()  # resolved by another process during the run
         self.aborted: str | None = None
         self.n_failed = 0  # own judgments with a status other than 'ok'
+        self.writer = _Writer(store.path, settings.store_timeout_s)
 
     # -- one judgment ---------------------------------------------------------------------------------
     async def judge_one(self, task: JudgmentTask) -> Judgment:
@@ -453,7 +520,8 @@ class _Run:
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
         waiting: list[str] = []  # claimed by another live process
-        active: dict[asyncio.Task[Judgment], str] = {}
+        active: dict[asyncio.Future[Judgment], str] = {}
+        completed: asyncio.Queue[asyncio.Future[Judgment]] = asyncio.Queue()  # O(1) per completion
         last_renew = time.monotonic()
         resolved_base = len(self.tasks) - len(todo_keys)
 
@@ -494,7 +562,9 @@ class _Run:
                             ready.extend(k for k in got if k not in done_elsewhere)
                             continue
                         key = ready.popleft()
-                        active[asyncio.ensure_future(self.judge_one(self.by_key[key]))] = key
+                        fut = asyncio.ensure_future(self.judge_one(self.by_key[key]))
+                        fut.add_done_callback(completed.put_nowait)
+                        active[fut] = key
                 elif ready or todo:
                     self.store.release(list(ready), owner)
                     ready.clear()
@@ -509,9 +579,14 @@ class _Run:
                         waiting = []
                         show()
                     continue
-                done, _ = await asyncio.wait(
-                    active, timeout=max(s.claim_ttl_s / 3, 0.05), return_when=asyncio.FIRST_COMPLETED
-                )
+                done: list[asyncio.Future[Judgment]] = []
+                try:
+                    async with asyncio.timeout(max(s.claim_ttl_s / 3, 0.05)):  # wake up to renew claims
+                        done.append(await completed.get())
+                except TimeoutError:
+                    pass
+                while not completed.empty():
+                    done.append(completed.get_nowait())
                 finished = []
                 crash: BaseException | None = None
                 for fut in done:
@@ -526,7 +601,7 @@ class _Run:
                     self.own[key] = judgment
                     self.n_failed += judgment.status != "ok"
                 if finished:
-                    self.store.put_judgments(finished)  # also drops our claims on them
+                    self.writer.put(finished)
                     show()
                 if crash is not None:
                     raise crash
@@ -590,9 +665,12 @@ async def annotate_async(
         for k, j in store.get_judgments_by_key(stored_before).items():
             snapshot[k] = _snapshot(j)
     run = _Run(store, judge, tasks, settings)
-    with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
-        bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
-        await run.run(todo, snapshot, bar)
+    try:
+        with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
+            bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
+            await run.run(todo, snapshot, bar)
+    finally:
+        run.writer.close()  # every completed judgment is in the store before the report is built
     # collect final judgments: ours from memory, the rest (cached, other processes') from the store
     from_store = store.get_judgments_by_key([k for k in keys if k not in run.own])
     judgments: list[Judgment] = []

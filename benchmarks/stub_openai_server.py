@@ -1,0 +1,173 @@
+"""An instant OpenAI-compatible stub server for engine throughput benchmarks (standard library only).
+
+It answers ``POST /v1/chat/completions`` and ``POST /v1/completions`` at once with one fixed, well-formed
+completion whose top logprobs hold the labels both pasture's logprob judges ("A"/"B") and AlpacaEval's
+weighted judge ("m"/"M") read, plus usage counts. ``GET /v1/models`` lists one model, ``GET /stats`` returns
+``{"requests": n}`` (POST completions served since start or the last ``POST /reset``). HTTP/1.1 keep-alive,
+no chunked bodies. Run: ``python benchmarks/stub_openai_server.py --port 8765``; prints ``ready`` when up.
+
+Why a raw asyncio server: it must never be the bottleneck of what it measures; parsing and answering a
+request costs it a few tens of microseconds, far below an HTTP client's per-call cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+_LOGPROBS = [
+    {"token": "A", "logprob": -0.40, "bytes": None},
+    {"token": "B", "logprob": -1.30, "bytes": None},
+    {"token": "m", "logprob": -0.60, "bytes": None},
+    {"token": "M", "logprob": -0.90, "bytes": None},
+    {"token": "The", "logprob": -4.00, "bytes": None},
+]
+
+
+def _chat_body(prompt_tokens: int) -> bytes:
+    top = [dict(x) for x in _LOGPROBS]
+    return json.dumps(
+        {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "stub",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "A"},
+                    "logprobs": {"content": [{"token": "A", "logprob": -0.40, "bytes": None, "top_logprobs": top}]},
+                    "finish_reason": "length",
+                }
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
+        }
+    ).encode()
+
+
+def _text_body(prompt_tokens: int) -> bytes:
+    return json.dumps(
+        {
+            "id": "cmpl-stub",
+            "object": "text_completion",
+            "created": 0,
+            "model": "stub",
+            "choices": [
+                {
+                    "index": 0,
+                    "text": "A",
+                    "logprobs": {
+                        "tokens": ["A"],
+                        "token_logprobs": [-0.40],
+                        "top_logprobs": [{x["token"]: x["logprob"] for x in _LOGPROBS}],
+                        "text_offset": [0],
+                    },
+                    "finish_reason": "length",
+                }
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
+        }
+    ).encode()
+
+
+class StubServer:
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                first, _, rest = head.partition(b"\r\n")
+                method, path, _ = first.decode("latin-1").split(" ", 2)
+                length = 0
+                for line in rest.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:].strip())
+                body = await reader.readexactly(length) if length else b""
+                status, payload = self.route(method, path, body)
+                writer.write(
+                    b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (status, len(payload), payload)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def route(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        path = path.split("?", 1)[0]
+        if method == "POST" and path.endswith("/chat/completions"):
+            self.requests += 1
+            return 200, _chat_body(len(body) // 4)
+        if method == "POST" and path.endswith("/completions"):
+            self.requests += 1
+            return 200, _text_body(len(body) // 4)
+        if method == "GET" and path.endswith("/models"):
+            return 200, b'{"object": "list", "data": [{"id": "stub", "object": "model"}]}'
+        if path == "/stats":
+            return 200, json.dumps({"requests": self.requests}).encode()
+        if method == "POST" and path == "/reset":
+            self.requests = 0
+            return 200, b"{}"
+        return 404, b'{"error": {"message": "not found"}}'
+
+
+async def serve(port: int) -> None:
+    stub = StubServer()
+    server = await asyncio.start_server(stub.handle, "127.0.0.1", port, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+class StubProcess:
+    """The stub in a child process (so it never shares the measured client's interpreter), as a context manager."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def requests(self) -> int:
+        """POST completions served since start or the last reset."""
+        return int(httpx.get(f"http://127.0.0.1:{self.port}/stats").json()["requests"])
+
+    def reset(self) -> None:
+        httpx.post(f"http://127.0.0.1:{self.port}/reset")
+
+    def __enter__(self) -> StubProcess:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--port", str(self.port)]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("stub server did not start")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    asyncio.run(serve(parser.parse_args().port))
+
+
+if __name__ == "__main__":
+    main()
