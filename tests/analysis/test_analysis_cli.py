@@ -53,6 +53,14 @@ def test_commands_read_a_store(alpacaeval: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["bradley-terry", "--store", str(db), "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
     assert "claude-2" in res.output
+    res = CliRunner().invoke(
+        main,
+        ["analyze-judge", "--store", str(db), "--judge", "weighted_alpaca_eval_gpt4_turbo", "--gold-judge", "a32a87"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Gold agreement" in res.output and "(gold)" in res.output
+    res = CliRunner().invoke(main, ["analyze-judge", "--store", str(db), "--judge", "nobody", "--gold-judge", "x"])
+    assert res.exit_code == 2 and "0 judges match 'nobody'" in res.output
     res = CliRunner().invoke(main, ["audit", "--store", str(tmp_path / "missing.db")])
     assert res.exit_code == 2 and "no such store" in res.output
 

@@ -24,6 +24,11 @@ def _judge_digest(store: Store, name_or_digest: str) -> str:
     return matches[0]
 
 
+def _from_store(path: Path, name_or_digest: str) -> list[Judgment]:
+    with Store(path) as store:
+        return store.get_judgments(judge_digest=_judge_digest(store, name_or_digest))
+
+
 def _reference_board(path: Path, column: str) -> dict[str, float]:
     frame = pd.read_csv(path, index_col=0)
     if column not in frame.columns:
@@ -83,30 +88,24 @@ def command(
         raise click.UsageError("give exactly one gold: --gold-judge, --gold-annotations or --gold-labels")
     if (judge or gold_judge) and store_path is None:
         raise click.UsageError("--judge and --gold-judge need --store")
-    judgments: list[Judgment] = []
-    gold: list[Judgment] | pd.DataFrame
-    judge_name = "judge"
-    gold_name = "gold"
     if store_path is not None and not store_path.exists():
         raise InputError("no such store", path=store_path)
-    with Store(store_path) if store_path is not None else _NoStore() as store:
-        if judge:
-            digest = _judge_digest(store, judge)
-            judgments = store.get_judgments(judge_digest=digest)
-            judge_name = judgments[0].judge_name if judgments else judge
-        else:
-            judgments = [j for f in annotation_files for j in read_annotations(f)]
-            judge_name = judgments[0].judge_name if judgments else "judge"
-        if gold_judge:
-            gdigest = _judge_digest(store, gold_judge)
-            gold = store.get_judgments(judge_digest=gdigest)
-            gold_name = gold[0].judge_name if gold else gold_judge
-        elif gold_annotations:
-            gold = [j for f in gold_annotations for j in read_annotations(f)]
-            gold_name = gold[0].judge_name if gold else "gold"
-        else:
-            gold = read_gold_labels(gold_labels)  # type: ignore[arg-type]
-            gold_name = "humans"
+    gold: list[Judgment] | pd.DataFrame
+    judgments = (
+        _from_store(store_path, judge)
+        if judge and store_path is not None
+        else [j for f in annotation_files for j in read_annotations(f)]
+    )
+    judge_name = judgments[0].judge_name if judgments else "judge"
+    if gold_judge and store_path is not None:
+        gold = _from_store(store_path, gold_judge)
+        gold_name = gold[0].judge_name if gold else gold_judge
+    elif gold_annotations:
+        gold = [j for f in gold_annotations for j in read_annotations(f)]
+        gold_name = gold[0].judge_name if gold else "gold"
+    else:
+        gold = read_gold_labels(gold_labels)  # type: ignore[arg-type]
+        gold_name = "humans"
     if not judgments:
         raise InputError("the judge has no judgments")
     board = _reference_board(reference_board, reference_column) if reference_board is not None else None
@@ -127,11 +126,3 @@ def command(
     if output is not None:
         write_frame(result.table, output)
         click.echo(f"wrote {output}")
-
-
-class _NoStore:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
