@@ -1,0 +1,33 @@
+"""The demo end to end on a tiny slice (the full one is `make demo`): real generation, real judging, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pasture.cli import main
+from pasture.demo import REFERENCE, SETTINGS, run_demo
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_demo_runs_offline_prints_the_caveat_and_reruns_for_free(tmp_path: Path, smollm2_gguf: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["demo", "--workdir", str(tmp_path), "-n", "3", "--max-tokens", "8", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    for text in ("smollm2-default", "smollm2-verbose", "to try the tool", "--judge gpt-4o-mini-logprob", "report:"):
+        assert text in result.output
+    assert "3 outputs (3 new" in result.output
+    # the rerun reuses the store: no generation and no judge call, the same board
+    again = run_demo(tmp_path, n=3, max_tokens=8, progress=False)
+    assert [g.generator for g in again.generations] == list(SETTINGS)
+    assert all(len(g.outputs) == 3 and g.n_new == 0 for g in again.generations)
+    assert again.evaluation.annotation.calls == 0
+    board = again.evaluation.board
+    assert board.reference == REFERENCE and set(board.frame.index) == set(SETTINGS) - {REFERENCE}
+    assert ((board.frame["n_total"] + board.frame["n_failed"]) == 3).all()
+    html = again.report.html.read_text(encoding="utf-8")
+    assert "SmolLM2-135M" in html and "try the tool" in html
