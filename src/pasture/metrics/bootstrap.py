@@ -116,44 +116,46 @@ def fit_l1_logistic_batch(
     """
     B, k = S.shape[0], X.shape[1]
     W = np.tile(np.asarray(beta0, float), (B, 1))
+    XX = (X[:, :, None] * X[:, None, :]).reshape(len(X), k * k)
 
-    def objective(Wc: np.ndarray, Sc: np.ndarray) -> np.ndarray:
+    def objective(Wc: np.ndarray, Sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = Wc @ X.T
-        return C * np.sum(Sc * (np.logaddexp(0.0, Z) - p * Z), axis=1) + np.abs(Wc).sum(axis=1)
+        loss = np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z))) - p * Z
+        return C * np.einsum("bn,bn->b", Sc, loss) + np.abs(Wc).sum(axis=1), Z
 
-    f = objective(W, S)
+    f, Zall = objective(W, S)
     active = np.ones(B, dtype=bool)
     for _ in range(max_iter):
         if not active.any():
             break
-        Wa, Sa = W[active], S[active]
-        Z = Wa @ X.T
+        Wa, Sa, Z = W[active], S[active], Zall[active]
         Q = expit(Z)
         G = C * ((Sa * (Q - p)) @ X)
-        H = C * np.einsum("bn,nk,nl->bkl", Sa * Q * (1 - Q), X, X) + 1e-12 * np.eye(k)
+        H = (C * ((Sa * Q * (1 - Q)) @ XX)).reshape(-1, k, k) + 1e-12 * np.eye(k)
         D = np.zeros_like(Wa)
         for _sweep in range(25):
             for j in range(k):
                 hjj = H[:, j, j]
-                r = G[:, j] + np.einsum("bl,bl->b", H[:, j, :], D) - hjj * D[:, j]
+                r = G[:, j] + (H[:, j, :] * D).sum(axis=1) - hjj * D[:, j]
                 u = Wa[:, j] - r / hjj
                 u = np.sign(u) * np.maximum(np.abs(u) - 1.0 / hjj, 0.0)
                 D[:, j] = u - Wa[:, j]
-        decrease = np.einsum("bk,bk->b", G, D) + np.abs(Wa + D).sum(1) - np.abs(Wa).sum(1)
+        decrease = (G * D).sum(axis=1) + np.abs(Wa + D).sum(1) - np.abs(Wa).sum(1)
         step = np.ones(len(Wa))
         fa = f[active]
-        new = objective(Wa + D, Sa)
+        new, Znew = objective(Wa + D, Sa)
         for _ls in range(30):
             bad = new > fa + 1e-4 * step * decrease + 1e-12
             if not bad.any():
                 break
             step[bad] *= 0.5
-            new[bad] = objective(Wa[bad] + step[bad, None] * D[bad], Sa[bad])
+            new[bad], Znew[bad] = objective(Wa[bad] + step[bad, None] * D[bad], Sa[bad])
         Wn = Wa + step[:, None] * D
         done = np.abs(fa - new) <= tol * np.maximum(1.0, np.abs(new))
         idx = np.flatnonzero(active)
         W[idx] = Wn
         f[idx] = new
+        Zall[idx] = Znew
         active[idx[done]] = False
     return W
 
