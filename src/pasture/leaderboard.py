@@ -211,7 +211,8 @@ def leaderboard(
     :func:`pasture.scoring.score_judgments` (``win_rate``, ``standard_error``, counts, ``avg_length``,
     ``n_failed``, and the LC and interval columns where the scoring provides them), plus ``judge_cost_usd``
     (sum of the recorded price of the model's judgments; imported ones carry AlpacaEval's price),
-    ``gaming_flags`` (names of the gaming-audit checks that fired, ``pasture.analysis.gaming``) and
+    ``gaming_flags`` (names of the gaming-audit checks that fired, ``pasture.analysis.gaming``),
+    ``gaming_explanations`` (one sentence per flag, with its threshold; docs/trust.md) and
     ``evaluated_at`` (the latest ``evaluate`` run). Sorted by ``sort_by`` (falls back to ``win_rate`` when
     the column is absent, which the notes say).
 
@@ -254,7 +255,7 @@ def leaderboard(
     for j in judgments:
         costs[j.generator_2] = costs.get(j.generator_2, 0.0) + (j.cost_usd or 0.0)
     frame["judge_cost_usd"] = [costs.get(str(m), 0.0) for m in frame.index]
-    frame["gaming_flags"] = _gaming_flags(judgments, frame)
+    frame["gaming_flags"], frame["gaming_explanations"] = _gaming_flags(judgments, frame)
     run_ids = {r["generator"]: r for r in runs}
     frame["evaluated_at"] = [run_ids[str(m)]["created_at"] if str(m) in run_ids else "" for m in frame.index]
     missing = [m for m in models if m not in frame.index]
@@ -278,10 +279,10 @@ def leaderboard(
     )
 
 
-def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> list[str]:
-    """Comma-joined audit flags per model row (empty string when clean)."""
+def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Comma-joined audit flags per model row (empty string when clean), and their explanations ('; '-joined)."""
     if frame.empty:
-        return []
+        return [], []
     from pasture.analysis.gaming import audit
 
     headline = None
@@ -289,7 +290,9 @@ def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> list[st
         headline = {str(m): float(v) for m, v in frame["length_controlled_winrate"].items() if pd.notna(v)}
     pairs = pair_table(judgments)
     result = audit(pairs.dropna(subset=["preference"]), headline=headline, headline_name="LC win rate")
-    return [", ".join(result.at[m, "flags"]) if m in result.index else "" for m in frame.index]
+    flags = [", ".join(result.at[m, "flags"]) if m in result.index else "" for m in frame.index]
+    explanations = ["; ".join(result.at[m, "explanations"]) if m in result.index else "" for m in frame.index]
+    return flags, explanations
 
 
 def read_ranking(path: str | Path, *, column: str, model_column: str = "model") -> pd.Series:

@@ -35,6 +35,8 @@ def test_gamed_models_are_flagged_by_named_checks(flags: pd.DataFrame) -> None:
     assert flags.loc["NullModel", "injection_share"] == 1.0
     assert flags.loc["gpt4_gamed", "length_ratio"] < 0.01
     assert flags.loc["gpt4_gamed", "headline"] == pytest.approx(12.19, abs=0.01)
+    assert flags.loc["gpt4_gamed", "headline_lift"] == pytest.approx(3.26, abs=0.01)
+    assert flags.loc["gpt4_gamed", "median_lift"] == pytest.approx(1.91, abs=0.01)
 
 
 def test_no_other_shared_model_is_flagged(flags: pd.DataFrame) -> None:
@@ -79,12 +81,14 @@ def test_each_check_fires_on_a_small_constructed_table() -> None:
         rows.append((f"q{i}", "ref", "fine_verbose", r, r + " And more.", 1.9))
     columns = ["instruction", "generator_1", "generator_2", "output_1", "output_2", "preference"]
     pairs = pd.DataFrame(rows, columns=columns)
-    out = audit(pairs, headline={"same": 70.0, "fine": 55.0})
+    out = audit(pairs, headline={"same": 90.0, "fine": 55.0})
     assert out.loc["same", "flags"] == ["constant_output", "headline_inflation"]
     assert out.loc["long", "flags"] == ["extreme_length"]
     assert out.loc["inj", "flags"] == ["judge_injection"]
     assert out.loc["fine", "flags"] == ["verbosity_sensitive"]
     assert out.loc["fine_verbose", "flags"] == ["verbosity_sensitive"]
+    # a lift that is the board's typical lift is not inflation, however large
+    assert "headline_inflation" not in audit(pairs, headline={"same": 90.0, "fine": 200.0}).loc["same", "flags"]
     strict = audit(pairs, thresholds=CheckThresholds(injection_share=0.1))
     assert strict.loc["inj", "flags"] == []
 

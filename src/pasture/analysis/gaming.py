@@ -31,7 +31,12 @@ HEADLINE_RATIO = 3.0
 """`headline_inflation`: flagged when headline >= this x raw win rate ..."""
 
 HEADLINE_MIN_GAIN = 5.0
-"""... and headline - raw win rate >= this many points."""
+"""... and headline - raw win rate >= this many points ..."""
+
+HEADLINE_RELATIVE = 1.5
+"""... and the model's headline/raw ratio >= this x the median ratio over the audited models. Length control
+lifts every model when the reference writes long answers (and more so when LC's inputs are estimated from few
+models); gaming shows as a lift far beyond the board's typical one."""
 
 INJECTION_SHARE = 0.02
 """`judge_injection`: flagged when at least this share of outputs (and at least INJECTION_MIN_COUNT) match."""
@@ -82,6 +87,7 @@ class CheckThresholds:
     long_length_ratio: float = LONG_LENGTH_RATIO
     headline_ratio: float = HEADLINE_RATIO
     headline_min_gain: float = HEADLINE_MIN_GAIN
+    headline_relative: float = HEADLINE_RELATIVE
     injection_share: float = INJECTION_SHARE
     injection_min_count: int = INJECTION_MIN_COUNT
     verbosity_spread: float = VERBOSITY_SPREAD
@@ -166,13 +172,23 @@ def audit(
 
     Returns a DataFrame indexed by model with ``flags`` (list of flag names, empty when clean),
     ``explanations`` (one sentence per flag) and each check's measurement: ``modal_share``,
-    ``length_ratio``, ``injection_share``, ``win_rate``, ``headline`` and ``verbosity_spread``.
+    ``length_ratio``, ``injection_share``, ``win_rate``, ``headline``, ``headline_lift`` (headline / raw),
+    ``median_lift`` (median lift over the audited models) and ``verbosity_spread``.
     """
     t = thresholds or CheckThresholds()
     for col in ("generator_2", "output_1", "output_2", "preference"):
         if col not in pairs.columns:
             raise InputError(f"the audit needs a pair table with column {col!r}")
     raw = (pairs.groupby("generator_2")["preference"].mean() - 1) * 100
+    ratios = pd.Series(
+        {
+            str(m): float(headline[str(m)]) / float(w)
+            for m, w in raw.items()
+            if headline is not None and str(m) in headline and pd.notna(headline[str(m)]) and w > 0
+        },
+        dtype=float,
+    )
+    median_ratio = float(ratios.median()) if len(ratios) else np.nan
     all_metrics: dict[str, Mapping[str, float]] = {"win_rate": raw.to_dict()}
     all_metrics.update(metrics or {})
     spreads = verbosity_spreads(all_metrics, present_models={str(m) for m in raw.index})
@@ -213,11 +229,20 @@ def audit(
 
         wr = float(raw.get(model, np.nan))
         head = float(headline[model]) if headline is not None and model in headline else np.nan
-        if pd.notna(head) and pd.notna(wr) and head - wr >= t.headline_min_gain and head >= t.headline_ratio * wr:
+        ratio_h = head / wr if pd.notna(head) and pd.notna(wr) and wr > 0 else (np.inf if head > 0 else np.nan)
+        if (
+            pd.notna(head)
+            and pd.notna(wr)
+            and head - wr >= t.headline_min_gain
+            and ratio_h >= t.headline_ratio
+            and not ratio_h < t.headline_relative * median_ratio
+        ):
             flags.append("headline_inflation")
             why.append(
-                f"{headline_name} {head:.1f} is {head / wr if wr > 0 else float('inf'):.1f}x the raw win rate "
-                f"{wr:.1f} (threshold {t.headline_ratio:g}x and +{t.headline_min_gain:g} points)"
+                f"{headline_name} {head:.1f} is {ratio_h:.1f}x the raw win rate {wr:.1f}, "
+                f"{ratio_h / median_ratio:.1f}x the board's median lift of {median_ratio:.2f}x "
+                f"(thresholds {t.headline_ratio:g}x, +{t.headline_min_gain:g} points, "
+                f"{t.headline_relative:g}x the median)"
             )
 
         base = base_model(model)
@@ -244,6 +269,8 @@ def audit(
                 "injection_share": inj_share,
                 "win_rate": wr,
                 "headline": head,
+                "headline_lift": ratio_h,
+                "median_lift": median_ratio,
                 "verbosity_spread": worst,
             }
         )

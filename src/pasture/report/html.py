@@ -176,7 +176,10 @@ def board_html(board: pd.DataFrame) -> str:
             else:
                 cell = html.escape(text)
             if c == "gaming_flags" and text != "–":
-                cell = f'<span class="flag">{html.escape(text)}</span>'
+                why = str(row.get("gaming_explanations", "") or "")
+                cell = f'<span class="flag" title="{html.escape(why)}">{html.escape(text)}</span>'
+                if why:
+                    cell += f'<div class="flag-why">{html.escape(why)}</div>'
             num = _sort_key(row[c])
             cells.append(f'<td data-v="{html.escape(num)}">{cell}</td>')
         lines.append("<tr>" + "".join(cells) + "</tr>")
