@@ -31,3 +31,11 @@ def test_demo_runs_offline_prints_the_caveat_and_reruns_for_free(tmp_path: Path,
     assert ((board.frame["n_total"] + board.frame["n_failed"]) == 3).all()
     html = again.report.html.read_text(encoding="utf-8")
     assert "SmolLM2-135M" in html and "try the tool" in html
+    # the one-option switch to another judge re-judges the same stored outputs (no generation)
+    switched = CliRunner().invoke(
+        main,
+        ["demo", "--workdir", str(tmp_path), "-n", "3", "--max-tokens", "8", "--judge", "longer-wins", "--no-progress"],
+    )
+    assert switched.exit_code == 0, switched.output
+    assert "judged by longer-wins" in switched.output and "to try the tool" not in switched.output
+    assert "3 outputs (0 new, 3 already stored)" in switched.output

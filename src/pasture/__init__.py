@@ -4,7 +4,10 @@ The public API is what this module exports; everything else may move between rel
 """
 
 from pasture.analysis import analyze_judge, audit, bradley_terry_leaderboard, style_controlled_leaderboard
+from pasture.demo import run_demo
 from pasture.errors import InputError, JudgeError, PastureError, StoreError
+from pasture.evalsets import demo_eval_set, resolve_eval_set
+from pasture.generate import GenerationSettings
 from pasture.io import (
     read_annotations,
     read_eval_set,
@@ -13,6 +16,10 @@ from pasture.io import (
     write_model_outputs,
 )
 from pasture.judges import get_judge, get_provider
+from pasture.metrics.bootstrap import BootstrapInterval, predicted_win_rate, predicted_win_rate_matrix
+from pasture.metrics.correlation import CorrelationResult, rank_correlation
+from pasture.metrics.lc import LCInputs, LCResult, length_controlled_winrate, length_controlled_winrates
+from pasture.metrics.lc_inputs import prepare_lc_inputs
 from pasture.metrics.pairs import pair_table
 from pasture.metrics.winrate import win_rate, win_rates
 from pasture.records import (
@@ -26,7 +33,8 @@ from pasture.records import (
     WinRateResult,
     judgment_key,
 )
-from pasture.scoring import score_files, score_judgments, score_store
+from pasture.report import write_report
+from pasture.scoring import score_files, score_judgments, score_pairs, score_store
 from pasture.store import Store
 from pasture.transfer import export_annotations, import_annotations, import_outputs, load_eval_set
 
@@ -34,12 +42,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OFFICIAL_JUDGE_ALIASES",
+    "BootstrapInterval",
+    "CorrelationResult",
     "EvalSet",
+    "GenerationSettings",
     "InputError",
     "Instruction",
     "JudgeError",
     "JudgeFingerprint",
     "Judgment",
+    "LCInputs",
+    "LCResult",
     "ModelOutput",
     "PastureError",
     "RunManifest",
@@ -50,23 +63,34 @@ __all__ = [
     "analyze_judge",
     "audit",
     "bradley_terry_leaderboard",
+    "demo_eval_set",
     "export_annotations",
     "get_judge",
     "get_provider",
     "import_annotations",
     "import_outputs",
     "judgment_key",
+    "length_controlled_winrate",
+    "length_controlled_winrates",
     "load_eval_set",
     "pair_table",
+    "predicted_win_rate",
+    "predicted_win_rate_matrix",
+    "prepare_lc_inputs",
+    "rank_correlation",
     "read_annotations",
     "read_eval_set",
     "read_model_outputs",
+    "resolve_eval_set",
+    "run_demo",
     "score_files",
     "score_judgments",
+    "score_pairs",
     "score_store",
     "style_controlled_leaderboard",
     "win_rate",
     "win_rates",
     "write_annotations",
     "write_model_outputs",
+    "write_report",
 ]

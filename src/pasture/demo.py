@@ -16,8 +16,8 @@ What it runs, stated so every printed number can be traced:
 A 135M judge is for trying the tool, not for measuring models: it picks the answer it is shown first almost
 every time (99.6% measured on this project), so its win rates mostly reflect the position draw. For real
 numbers, change one option: ``--judge gpt-4o-mini-logprob`` (an OpenAI key), ``--judge claude-graded``
-(an Anthropic key) or ``--judge smollm2-logprob-server --judge-base-url URL`` style definitions for any
-OpenAI-compatible endpoint (docs/evaluate.md).
+(an Anthropic key), or ``--judge-base-url URL --judge-model MODEL`` for any OpenAI-compatible endpoint
+(docs/evaluate.md). The generated outputs stay in the store, so switching judges re-judges only.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from pasture.evalsets import demo_eval_set
 from pasture.evaluate import EvaluationResult, evaluate
 from pasture.generate import GenerationReport, GenerationSettings, generate
+from pasture.judges.base import Judge
 from pasture.report import ReportFiles, write_report
 from pasture.store import Store
 
@@ -54,8 +55,9 @@ JUDGE_CAVEAT = (
     "shown first almost every time (99.6% measured), so these win rates mostly reflect the position draw."
 )
 STRONG_JUDGE_HINT = (
-    "For real numbers change one option, e.g. `pasture evaluate ... --judge gpt-4o-mini-logprob` "
-    "(OPENAI_API_KEY) or `--judge claude-graded` (ANTHROPIC_API_KEY); see docs/evaluate.md."
+    "For real numbers change one option: `pasture demo --judge gpt-4o-mini-logprob` (OPENAI_API_KEY), "
+    "`--judge claude-graded` (ANTHROPIC_API_KEY), or any OpenAI-compatible endpoint with "
+    "`--judge gpt-4o-mini-logprob --judge-base-url URL --judge-model MODEL`; see docs/evaluate.md."
 )
 
 
@@ -76,6 +78,7 @@ def run_demo(
     n: int = DEMO_N,
     max_tokens: int = DEMO_MAX_TOKENS,
     n_threads: int | None = None,
+    judge: Judge | None = None,
     progress: bool = True,
 ) -> DemoResult:
     """Run the demo into ``workdir`` (store, report, figures); a rerun reuses what is already there.
@@ -90,6 +93,9 @@ def run_demo(
         Token cap per generated output.
     n_threads:
         CPU threads for llama.cpp (None: its default).
+    judge:
+        The judge; default SmolLM2-135M in process (``smollm2-logprob``), a toy. Pass a strong one, e.g.
+        ``pasture.judges.get_judge("gpt-4o-mini-logprob")``, for real numbers on the same outputs.
     progress:
         Progress bars on stderr.
     """
@@ -104,7 +110,9 @@ def run_demo(
     provider = get_provider(
         "llama_cpp", model_path=smollm2_gguf_path(), model="SmolLM2-135M-Instruct", n_ctx=2048, n_threads=n_threads
     )
-    judge = get_judge(DEMO_JUDGE, n_threads=n_threads) if n_threads else get_judge(DEMO_JUDGE)
+    if judge is None:
+        judge = get_judge(DEMO_JUDGE, n_threads=n_threads) if n_threads else get_judge(DEMO_JUDGE)
+    toy_judge = judge.name == DEMO_JUDGE
     generations = []
     with Store(store_path) as store:
         for name, system_prompt in SETTINGS.items():
@@ -127,7 +135,7 @@ def run_demo(
             judge=judge,
             concurrency=1,
             progress=progress,
-            notes=(JUDGE_CAVEAT,),
+            notes=(JUDGE_CAVEAT,) if toy_judge else (),
             inputs={"demo": f"{n} instructions of the embedded demo set, max {max_tokens} tokens, greedy"},
         )
     board = evaluation.board
@@ -137,7 +145,7 @@ def run_demo(
         workdir / "report.html",
         title=f"pasture demo: {board.title()}",
         manifest={"board": board.key.__dict__, "runs": board.manifests},
-        notes=(JUDGE_CAVEAT, STRONG_JUDGE_HINT),
+        notes=(JUDGE_CAVEAT, STRONG_JUDGE_HINT) if toy_judge else (),
     )
     return DemoResult(
         store_path=store_path,

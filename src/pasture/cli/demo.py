@@ -7,7 +7,17 @@ from pathlib import Path
 import click
 
 from pasture.cli.common import print_frame
-from pasture.demo import DEMO_MAX_TOKENS, DEMO_N, JUDGE_CAVEAT, REFERENCE, SETTINGS, STRONG_JUDGE_HINT, run_demo
+from pasture.cli.evaluate import build_judge, judge_options
+from pasture.demo import (
+    DEMO_JUDGE,
+    DEMO_MAX_TOKENS,
+    DEMO_N,
+    JUDGE_CAVEAT,
+    REFERENCE,
+    SETTINGS,
+    STRONG_JUDGE_HINT,
+    run_demo,
+)
 
 SHOWN = ["length_controlled_winrate", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "standard_error", "avg_length",
          "n_total", "n_failed", "gaming_flags"]  # fmt: skip
@@ -24,8 +34,20 @@ SHOWN = ["length_controlled_winrate", "win_rate", "win_rate_ci_low", "win_rate_c
 @click.option("-n", "--instructions", "n", type=int, default=DEMO_N, show_default=True, help="Instructions used.")
 @click.option("--max-tokens", type=int, default=DEMO_MAX_TOKENS, show_default=True, help="Token cap per output.")
 @click.option("--threads", "n_threads", type=int, default=None, help="CPU threads for llama.cpp.")
+@judge_options
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def command(workdir: Path, n: int, max_tokens: int, n_threads: int | None, no_progress: bool) -> None:
+def command(
+    workdir: Path,
+    n: int,
+    max_tokens: int,
+    n_threads: int | None,
+    judge_name: str,
+    judge_template: Path | None,
+    judge_base_url: str | None,
+    judge_model: str | None,
+    judge_args: tuple[str, ...],
+    no_progress: bool,
+) -> None:
     """Generate, judge, rank and report offline with SmolLM2-135M-Instruct; no API key, no network.
 
     \b
@@ -33,19 +55,24 @@ def command(workdir: Path, n: int, max_tokens: int, n_threads: int | None, no_pr
     (greedy, outputs capped at --max-tokens): smollm2-concise (the reference), smollm2-default and
     smollm2-verbose (system prompts in pasture.demo.SETTINGS), judged by SmolLM2 itself (smollm2-logprob).
     A 135M judge is for trying the tool: it picks the answer shown first almost every time.
+    For real numbers change one option, e.g. --judge gpt-4o-mini-logprob (needs OPENAI_API_KEY).
     """
+    judge = None
+    if judge_name != DEMO_JUDGE or judge_base_url or judge_model or judge_args or judge_template:
+        judge = build_judge(judge_name, judge_template, judge_base_url, judge_model, judge_args)
     click.echo(
         f"pasture demo: {n} instructions of the embedded demo set, SmolLM2-135M-Instruct (llama.cpp, in process), "
         f"greedy, max {max_tokens} tokens; models {', '.join(s for s in SETTINGS if s != REFERENCE)} "
-        f"vs reference {REFERENCE}; judge smollm2-logprob"
+        f"vs reference {REFERENCE}; judge {judge.name if judge else DEMO_JUDGE}"
     )
-    result = run_demo(workdir, n=n, max_tokens=max_tokens, n_threads=n_threads, progress=not no_progress)
+    result = run_demo(workdir, n=n, max_tokens=max_tokens, n_threads=n_threads, judge=judge, progress=not no_progress)
     for g in result.generations:
         click.echo(g.summary())
     click.echo(result.evaluation.annotation.summary())
     board = result.evaluation.board
     print_frame(board.frame[[c for c in SHOWN if c in board.frame.columns]], title=board.title())
-    click.echo(f"\nNOTE: {JUDGE_CAVEAT}\n{STRONG_JUDGE_HINT}\n")
+    if judge is None:
+        click.echo(f"\nNOTE: {JUDGE_CAVEAT}\n{STRONG_JUDGE_HINT}\n")
     click.echo(f"store:  {result.store_path}")
     click.echo(f"report: {result.report.html}")
     click.echo(f"demo finished in {result.wall_s:.0f} s")
