@@ -40,6 +40,8 @@ def test_dry_run_then_run_then_rerun(tmp_path: Path) -> None:
     assert {r["preference"] for r in rows} == {1.5, 2.0}  # "A pear" ties "Apple." (6 chars) at i=0, then wins
     rerun = CliRunner().invoke(main, [*base, "--position", "both", "--dry-run"])
     assert "calls: 0" in rerun.output
+    again = CliRunner().invoke(main, [*base, "--position", "both"])  # with the progress bar
+    assert again.exit_code == 0 and "10 cached, 0 new" in again.output
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -186,3 +186,15 @@ def test_token_bucket_waits_once_the_minute_quota_is_spent() -> None:
     assert asyncio.run(scenario()) >= 0.25
     with pytest.raises(ValueError):
         TokenBucket(0)
+
+
+def test_requests_per_minute_limit_throttles_a_run(tmp_path: Path) -> None:
+    judge = ProgrammaticJudge(longer_output_wins, name="longer")
+    pairs = short_pairs(620)
+    with Store(tmp_path / "s.db") as store:
+        start = time.monotonic()
+        report = annotate(store, judge, pairs, requests_per_minute=600, concurrency=16, progress=False)
+        elapsed = time.monotonic() - start
+    # the bucket holds one minute (600 calls); the 20 calls beyond it wait for 10 per second of refill
+    assert report.ok and report.calls == 620
+    assert elapsed >= 1.8
