@@ -47,7 +47,13 @@ class Question:
 
 
 async def judge_cached(
-    store: Store, judge: Judge, questions: Sequence[Question], *, concurrency: int = 1, progress: bool = False
+    store: Store,
+    judge: Judge,
+    questions: Sequence[Question],
+    *,
+    concurrency: int = 1,
+    progress: bool = False,
+    claim_ttl_s: float = 120.0,
 ) -> tuple[list[Judgment | None], int]:
     """Judgments for ``questions`` (in order; None where the run left one unresolved) and the judge calls
     this process made (retries included; what the store already held costs none)."""
@@ -62,9 +68,10 @@ async def judge_cached(
             store,
             judge,
             batch,
-            position=position,
+            position=position,  # type: ignore[arg-type]
             concurrency=concurrency,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
+            claim_ttl_s=claim_ttl_s,
         )
         calls += report.calls
         found.update({j.key: j for j in report.judgments})

@@ -158,6 +158,7 @@ async def _label_with(
     *,
     concurrency: int,
     progress: bool,
+    claim_ttl_s: float,
 ) -> tuple[list[SimulatedLabel], int]:
     keys = [p.key for p in pairs]
     questions = [
@@ -172,7 +173,9 @@ async def _label_with(
         )
         for p, k in zip(pairs, keys, strict=True)
     ]
-    judgments, n_calls = await judge_cached(store, member.judge, questions, concurrency=concurrency, progress=progress)
+    judgments, n_calls = await judge_cached(
+        store, member.judge, questions, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s
+    )
     digest = member.judge.fingerprint.digest
     labels = []
     for p, k, q, j in zip(pairs, keys, questions, judgments, strict=True):
@@ -204,13 +207,15 @@ def label_pairs(
     *,
     concurrency: int = 1,
     progress: bool = False,
+    claim_ttl_s: float = 120.0,
 ) -> LabelRun:
     """Label each pair with the one pool member it is assigned to (the simulated crowd).
 
     Clean verdicts come from the annotation engine (``pasture.annotate``): cached in ``store`` (a rerun
     makes no calls for what is stored, and resumes after a kill), retried, shareable between processes.
     Noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time. ``concurrency`` is the
-    number of calls in flight; ``progress`` shows the engine's progress bar per member.
+    number of calls in flight; ``progress`` shows the engine's progress bar per member; ``claim_ttl_s`` is
+    how long the engine's claim on a question outlives a killed process (a rerun waits at most that long).
     """
     by_member: dict[int, list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
@@ -228,6 +233,7 @@ def label_pairs(
                 [pairs[i] for i in idx],
                 concurrency=concurrency,
                 progress=progress,
+                claim_ttl_s=claim_ttl_s,
             )
             calls += n
             for i, lab in zip(idx, labels, strict=True):
@@ -245,6 +251,7 @@ def cross_annotate(
     *,
     concurrency: int = 1,
     progress: bool = False,
+    claim_ttl_s: float = 120.0,
 ) -> LabelRun:
     """Every member labels every pair (for measuring the pool): labels grouped by member, in pool order.
 
@@ -256,7 +263,9 @@ def cross_annotate(
         labels: list[SimulatedLabel] = []
         calls = 0
         for member in pool.members:
-            got, n = await _label_with(store, pool, member, pairs, concurrency=concurrency, progress=progress)
+            got, n = await _label_with(
+                store, pool, member, pairs, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s
+            )
             labels += got
             calls += n
         return labels, calls

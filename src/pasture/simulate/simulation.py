@@ -68,6 +68,7 @@ def simulate_preferences(
     pairs_per_instruction: int = 1,
     concurrency: int = 1,
     progress: bool = False,
+    claim_ttl_s: float = 120.0,
 ) -> Simulation:
     """Sample pairs of outputs per instruction (seeded by ``pool.seed``) and label them with ``pool``.
 
@@ -85,9 +86,11 @@ def simulate_preferences(
         Judge calls in flight at once.
     progress:
         Show the annotation engine's progress bar (stderr).
+    claim_ttl_s:
+        Lifetime of the engine's claims: after a kill, a rerun takes over unfinished questions after this.
     """
     sample = sample_pairs(outputs, seed=pool.seed, pairs_per_instruction=pairs_per_instruction)
-    run = label_pairs(sample.pairs, pool, store, concurrency=concurrency, progress=progress)
+    run = label_pairs(sample.pairs, pool, store, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s)
     return Simulation(
         pool=pool,
         sample=sample,
