@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(PIP) install -q -e '.[local,report]'
 
 install-test: $(BIN)/python
-	$(PIP) install -q -e '.[local,report,test]'
+	$(PIP) install -q -e '.[local,report,train,test]'
 
 demo: install
 	$(BIN)/pasture demo

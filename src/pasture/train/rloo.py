@@ -1,0 +1,117 @@
+"""RLOO: REINFORCE with a leave-one-out baseline (Ahmadian et al. 2024), k samples per prompt.
+
+For each prompt, sample k responses y_1..y_k from the current policy. Each gets the sequence-level reward
+``R_i = score(y_i) − β · Σ_t (log π(y_i,t) − log π_ref(y_i,t))``; its advantage is R_i minus the mean reward of the
+other k − 1 samples of the same prompt, so no value model is needed. The loss is −mean_i(A_i · log π(y_i)), one
+gradient step per rollout (on-policy). ``stats.metrics``: ``mean_score`` and ``mean_kl`` of the last rollout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from pasture.errors import InputError
+from pasture.train.core import (
+    Loop,
+    LoraSettings,
+    OptimSettings,
+    Reference,
+    TrainStats,
+    apply_lora,
+    cycle_batches,
+    generate,
+    set_seed,
+    timed,
+    token_logprobs,
+)
+from pasture.train.ppo import rollout_batch
+from pasture.train.reward import RewardModel
+
+
+@dataclass(frozen=True)
+class RLOOSettings:
+    """``k`` samples per prompt (≥ 2), KL coefficient β, sampling temperature and length budget."""
+
+    k: int = 4
+    kl_coef: float = 0.05
+    temperature: float = 1.0
+    max_new_tokens: int = 64
+    normalize_advantages: bool = True
+
+
+def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    """[P, k] rewards → [P, k] advantages R_i − mean_{j≠i} R_j."""
+    k = rewards.shape[1]
+    if k < 2:
+        raise InputError("RLOO needs k >= 2 samples per prompt")
+    baseline = (rewards.sum(dim=1, keepdim=True) - rewards) / (k - 1)
+    return rewards - baseline
+
+
+def train_rloo(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    reward_model: RewardModel,
+    *,
+    settings: RLOOSettings | None = None,
+    optim: OptimSettings | None = None,
+    lora: LoraSettings | None = None,
+    seed: int = 0,
+    accelerator: Any = None,
+) -> tuple[nn.Module, TrainStats]:
+    """RLOO against ``reward_model``; ``optim.steps`` rollouts of ``optim.batch_size`` prompts × k samples."""
+    if not prompts:
+        raise InputError("RLOO needs prompts")
+    settings = settings or RLOOSettings()
+    optim = optim or OptimSettings(lr=1e-5, batch_size=16, steps=20)
+    set_seed(seed)
+    stats = TrainStats(method="rloo")
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    k = settings.k
+    model = apply_lora(model, lora)  # type: ignore[arg-type]
+    reward_model = reward_model.eval()
+    for p in reward_model.parameters():
+        p.requires_grad_(False)
+    with timed(stats):
+        loop = Loop(model, optim, stats, accelerator=accelerator)
+        reference = Reference(loop.model, use_adapter_off=lora is not None)
+        reward_model.to(loop.device)
+        for it, idx in enumerate(cycle_batches(len(prompts), optim.batch_size, optim.steps, seed)):
+            chunk = [prompts[i] for i in idx]
+            gens = [
+                g
+                for per in generate(
+                    loop.model,
+                    tokenizer,
+                    chunk,
+                    n=k,
+                    max_new_tokens=settings.max_new_tokens,
+                    temperature=settings.temperature,
+                    seed=seed * 100003 + it,
+                )
+                for g in per
+            ]
+            stats.generated_tokens += sum(len(g.response_ids) for g in gens)
+            batch = rollout_batch(gens, pad).to(loop.device)
+            loop.model.train()
+            logp = token_logprobs(loop.model, batch).sum(dim=1)
+            with torch.no_grad():
+                scores = torch.tensor(
+                    reward_model.score(tokenizer, [g.prompt for g in gens], [g.text for g in gens]), device=loop.device
+                )
+                kl = logp.detach() - reference.token_logprobs(batch).sum(dim=1)
+                rewards = (scores - settings.kl_coef * kl).view(len(chunk), k)
+                adv = leave_one_out_advantages(rewards).view(-1)
+                if settings.normalize_advantages and adv.numel() > 1:
+                    adv = adv / adv.std().clamp(min=1e-8)
+            loop.step(-(adv * logp).mean(), n_tokens=batch.n_tokens)
+            stats.metrics["mean_score"] = float(scores.mean().item())
+            stats.metrics["mean_kl"] = float(kl.mean().item())
+    return loop.accelerator.unwrap_model(loop.model), stats

@@ -1,0 +1,107 @@
+"""`pasture train` and `pasture methods report` end to end on the tiny model: stored, resumable, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pasture.cli import main
+from pasture.train.core import checkpoint_done
+from pasture.train.synthetic import demonstrations, make_prompts, task_tokenizer
+from pasture.train.tiny import tiny_llama
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.slow
+def test_synthetic_train_then_methods_report(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    code, text = _run("train", "dpo", "--task", "synthetic", "--quick", "-o", str(out))
+    assert code == 0, text
+    row = json.loads((out / "dpo" / "row.json").read_text())
+    assert row["method"] == "dpo" and row["train_tokens"] > 0 and 0 <= row["win_rate_vs_start"] <= 100
+    assert checkpoint_done(out / "dpo" / "checkpoint") and (out / "setup" / "setup.json").is_file()
+    mtime = (out / "dpo" / "row.json").stat().st_mtime
+    code, _ = _run("train", "dpo", "--task", "synthetic", "--quick", "-o", str(out))  # resumes: nothing redone
+    assert code == 0 and (out / "dpo" / "row.json").stat().st_mtime == mtime
+    code, text = _run("train", "sft", "--task", "synthetic", "--quick", "-o", str(out))
+    assert code == 0, text
+    code, text = _run("methods", "report", str(out), "-o", str(tmp_path / "t.html"))
+    assert code == 0, text
+    page = (tmp_path / "t.html").read_text()
+    assert "<td>dpo</td>" in page and "<td>sft</td>" in page and "KL to reference" in page
+    code, text = _run("methods", "report", str(out), "-o", str(tmp_path / "t.csv"))
+    assert code == 0
+    assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("method,win_rate_vs_start,lc_vs_start")
+
+
+def test_train_from_files_on_a_tiny_checkpoint(tmp_path: Path) -> None:
+    tok = task_tokenizer()
+    ckpt = tmp_path / "tiny"
+    tiny_llama(tok).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    prompts = make_prompts(16, seed=1)
+    a, b = demonstrations(prompts, seed=1), demonstrations(prompts, seed=2)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        "".join(
+            json.dumps({"prompt": p, "chosen": x, "rejected": y}) + "\n" for p, x, y in zip(prompts, a, b, strict=True)
+        )
+    )
+    out = tmp_path / "dpo"
+    code, text = _run(
+        "train", "dpo", "--model", str(ckpt), "--pairs", str(pairs), "--steps", "2", "--batch-size", "4", "-o", str(out)
+    )
+    assert code == 0, text
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["steps"] == 2 and abs(stats["metrics"]["initial_loss"] - 0.6931) < 1e-3
+    code, text = _run(
+        "train", "reward_model", "--model", str(ckpt), "--pairs", str(pairs), "--steps", "2", "-o", str(tmp_path / "rm")
+    )
+    assert code == 0, text
+    prompts_file = tmp_path / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps({"instruction": p}) + "\n" for p in prompts[:8]))
+    code, text = _run(
+        "train",
+        "rloo",
+        "--model",
+        str(ckpt),
+        "--prompts",
+        str(prompts_file),
+        "--reward-model",
+        str(tmp_path / "rm"),
+        "--steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "4",
+        "-o",
+        str(tmp_path / "rloo"),
+    )
+    assert code == 0, text
+    assert checkpoint_done(tmp_path / "rloo")
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    code, text = _run("methods", "report", str(tmp_path))
+    assert code == 2 and "pasture: error:" in text and "row.json" in text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\nnot json\n')
+    tok = task_tokenizer()
+    ckpt = tmp_path / "tiny"
+    tiny_llama(tok).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    code, text = _run("train", "dpo", "--model", str(ckpt), "--pairs", str(bad), "-o", str(tmp_path / "o"))
+    assert code == 2 and "row 2" in text and "invalid JSON" in text
+    assert not (tmp_path / "o").exists()
+    code, text = _run("train", "dpo", "--model", str(tmp_path / "nope"), "--pairs", str(bad), "-o", str(tmp_path / "o"))
+    assert code == 2 and "no config.json" in text
+    code, text = _run("train", "ppo", "--model", str(ckpt), "-o", str(tmp_path / "o"))
+    assert code == 2 and "--prompts" in text
