@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from pasture.cli.common import print_frame
 from pasture.cli.evaluate import build_judge, judge_options
+from pasture.cli.leaderboard import show_board
 from pasture.demo import (
     DEMO_JUDGE,
     DEMO_MAX_TOKENS,
@@ -18,9 +18,6 @@ from pasture.demo import (
     STRONG_JUDGE_HINT,
     run_demo,
 )
-
-SHOWN = ["length_controlled_winrate", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "standard_error", "avg_length",
-         "n_total", "n_failed", "gaming_flags"]  # fmt: skip
 
 
 @click.command("demo")
@@ -70,7 +67,7 @@ def command(
         click.echo(g.summary())
     click.echo(result.evaluation.annotation.summary())
     board = result.evaluation.board
-    print_frame(board.frame[[c for c in SHOWN if c in board.frame.columns]], title=board.title())
+    show_board(board.frame, board.title(), board.notes)
     if judge is None:
         click.echo(f"\nNOTE: {JUDGE_CAVEAT}\n{STRONG_JUDGE_HINT}\n")
     click.echo(f"store:  {result.store_path}")

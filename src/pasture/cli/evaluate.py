@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from pasture.annotate import POSITIONS
-from pasture.cli.common import print_frame
 from pasture.cli.generate import (
     eval_set_options,
     load_eval_set_option,
@@ -16,6 +15,7 @@ from pasture.cli.generate import (
     sampling_options,
     settings_from_options,
 )
+from pasture.cli.leaderboard import show_board
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.evaluate import evaluate
@@ -24,19 +24,6 @@ from pasture.io import read_model_outputs
 from pasture.judges.base import Judge
 from pasture.records import ModelOutput
 from pasture.store import Store
-
-BOARD_SHOWN = [
-    "length_controlled_winrate",
-    "win_rate",
-    "win_rate_ci_low",
-    "win_rate_ci_high",
-    "standard_error",
-    "avg_length",
-    "n_total",
-    "n_failed",
-    "judge_cost_usd",
-    "gaming_flags",
-]
 
 
 def judge_options(fn: Any) -> Any:
@@ -231,10 +218,7 @@ def command(
         )
         click.echo(result.annotation.summary())
         board = result.board
-        shown = board.frame[[c for c in BOARD_SHOWN if c in board.frame.columns]]
-        print_frame(shown, title=board.title())
-        for note in board.notes:
-            click.echo(f"note: {note}")
+        show_board(board.frame, board.title(), board.notes)
         if report_path is not None:
             from pasture.report import write_report
 

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
+import pandas as pd
+from rich.console import Console
 
 from pasture.cli.common import print_frame, write_frame
 from pasture.errors import InputError
 from pasture.leaderboard import SORT_COLUMNS, boards, external_correlation, leaderboard, resolve_key
 from pasture.store import Store
 
-SHOWN = [
-    "length_controlled_winrate",
-    "lc_ci_low",
-    "lc_ci_high",
-    "lc_method",
-    "win_rate",
-    "win_rate_ci_low",
-    "win_rate_ci_high",
-    "standard_error",
-    "discrete_win_rate",
-    "avg_length",
-    "n_total",
-    "n_failed",
-    "judge_cost_usd",
-    "gaming_flags",
-]
+DISPLAY: dict[str, str] = {
+    "length_controlled_winrate": "LC",
+    "lc_ci_low": "LC lo",
+    "lc_ci_high": "LC hi",
+    "win_rate": "WR",
+    "win_rate_ci_low": "WR lo",
+    "win_rate_ci_high": "WR hi",
+    "standard_error": "SE",
+    "discrete_win_rate": "discrete",
+    "avg_length": "length",
+    "n_total": "n",
+    "n_failed": "failed",
+    "judge_cost_usd": "judge $",
+    "gaming_flags": "gaming flags",
+}
+"""Terminal headers (short, so a wide board fits); files keep the full column names."""
+
+LEGEND = (
+    "LC = length-controlled win rate, WR = win rate (% against the reference); lo/hi = bootstrap interval; "
+    "SE = standard error; length = mean characters; failed = judgments not scored; definitions: docs/evaluate.md"
+)
+
+
+def show_board(frame: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> None:
+    """The board on the terminal with short headers, a legend and its notes."""
+    shown = frame[[c for c in DISPLAY if c in frame.columns]].rename(columns=DISPLAY)
+    print_frame(shown, title=title)
+    click.echo(LEGEND)
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 def board_options(fn):  # type: ignore[no-untyped-def]
@@ -128,11 +145,12 @@ def command(
         key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
         if resamples < 0:
             raise InputError(f"--resamples must be >= 0, got {resamples}")
-        board = leaderboard(store, key, sort_by=sort_by, ascending=ascending, bootstrap_resamples=resamples, seed=seed)
+        with Console(stderr=True).status(f"computing LC and {resamples} bootstrap resamples"):
+            board = leaderboard(
+                store, key, sort_by=sort_by, ascending=ascending, bootstrap_resamples=resamples, seed=seed
+            )
     frame = board.frame
-    print_frame(frame[[c for c in SHOWN if c in frame.columns]], title=board.title())
-    for note in board.notes:
-        click.echo(f"note: {note}")
+    show_board(frame, board.title(), board.notes)
     if correlate is not None:
         for corr in external_correlation(
             frame, correlate, column=correlate_column, model_column=correlate_model_column
