@@ -25,7 +25,7 @@ def test_audit_command_flags_the_null_model(alpacaeval: Path, tmp_path: Path) ->
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, index_col=0, keep_default_na=False)
     # NullModel's file names its generator 'example'
-    assert table.loc["example", "flags"] == "constant_output, judge_injection"
+    assert table.loc["example", "flags"] == "constant_output, repeated_block, judge_injection"
     # with NullModel unnamed on the board ('example'), only two lifts remain (claude-2 1.6x, gpt4_gamed 3.3x):
     # gpt4_gamed's is 1.3x their median, below the relative threshold, so only extreme_length fires here
     assert table.loc["gpt4_gamed", "flags"] == "extreme_length"

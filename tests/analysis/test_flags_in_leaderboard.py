@@ -48,7 +48,7 @@ def test_leaderboard_shows_flags_with_explanations(alpacaeval: Path, tmp_path: P
         assert result.annotation.calls == 0
         board = leaderboard(store, resolve_key(store), bootstrap_resamples=0).frame
     # NullModel's outputs file names its generator 'example'
-    assert board.loc["example", "gaming_flags"] == "constant_output, judge_injection"
+    assert board.loc["example", "gaming_flags"] == "constant_output, repeated_block, judge_injection"
     assert board.loc["gpt4_gamed", "gaming_flags"].startswith("extreme_length")
     for clean in ("claude-2", "alpaca-7b", "gpt-3.5-turbo-1106"):
         assert board.loc[clean, "gaming_flags"] == "" and board.loc[clean, "gaming_explanations"] == ""

@@ -52,7 +52,7 @@ def test_audit_with_pasture_lc_flags_exactly_the_gamed_models(
     shared_pairs: pd.DataFrame, pasture_lc: dict[str, float]
 ) -> None:
     flags = audit(shared_pairs, headline=pasture_lc, headline_name="LC", metrics={"lc": pasture_lc})
-    assert set(flags.loc["NullModel", "flags"]) == {"constant_output", "judge_injection"}
+    assert set(flags.loc["NullModel", "flags"]) == {"constant_output", "repeated_block", "judge_injection"}
     assert set(flags.loc["gpt4_gamed", "flags"]) == {"extreme_length", "headline_inflation"}
     assert flags.drop(index=list(GAMED))["flags"].map(len).sum() == 0
 

@@ -21,6 +21,12 @@ from pasture.errors import InputError
 CONSTANT_SHARE = 0.2
 """`constant_output`: flagged when at least this share of a model's outputs are one same (normalised) text."""
 
+BLOCK_CHARS = 100
+"""`repeated_block`: length of the opening / closing block (normalised characters) compared across outputs."""
+
+BLOCK_SHARE = 0.2
+"""`repeated_block`: flagged when at least this share of outputs open or close with one same block."""
+
 SHORT_LENGTH_RATIO = 0.05
 """`extreme_length`: flagged when the median per-instruction length ratio model/reference is below this..."""
 
@@ -83,6 +89,8 @@ class CheckThresholds:
     """Every threshold of the audit, named; defaults are the documented ones (docs/trust.md)."""
 
     constant_share: float = CONSTANT_SHARE
+    block_chars: int = BLOCK_CHARS
+    block_share: float = BLOCK_SHARE
     short_length_ratio: float = SHORT_LENGTH_RATIO
     long_length_ratio: float = LONG_LENGTH_RATIO
     headline_ratio: float = HEADLINE_RATIO
@@ -171,7 +179,7 @@ def audit(
         Check thresholds; the documented defaults when None.
 
     Returns a DataFrame indexed by model with ``flags`` (list of flag names, empty when clean),
-    ``explanations`` (one sentence per flag) and each check's measurement: ``modal_share``,
+    ``explanations`` (one sentence per flag) and each check's measurement: ``modal_share``, ``block_share``,
     ``length_ratio``, ``injection_share``, ``win_rate``, ``headline``, ``headline_lift`` (headline / raw),
     ``median_lift`` (median lift over the audited models) and ``verbosity_spread``.
     """
@@ -200,11 +208,24 @@ def audit(
         outputs = sub["output_2"].astype(str)
         n = len(outputs)
 
-        counts = outputs.map(normalise_output).value_counts()
+        normalised = outputs.map(normalise_output)
+        counts = normalised.value_counts()
         modal_share = float(counts.iloc[0] / n) if n else np.nan
         if n and modal_share >= t.constant_share:
             flags.append("constant_output")
             why.append(f"{modal_share:.0%} of its {n} outputs are the same text (threshold {t.constant_share:.0%})")
+
+        long_enough = normalised[normalised.str.len() >= t.block_chars]
+        block_share = 0.0
+        for block in (long_enough.str[: t.block_chars], long_enough.str[-t.block_chars :]):
+            if len(block):
+                block_share = max(block_share, float(block.value_counts().iloc[0] / n))
+        if block_share >= t.block_share:
+            flags.append("repeated_block")
+            why.append(
+                f"{block_share:.0%} of its outputs open or close with the same {t.block_chars}-character block "
+                f"(threshold {t.block_share:.0%}): fixed text added to every answer"
+            )
 
         len1 = sub["output_1"].astype(str).str.len().to_numpy(dtype=float)
         len2 = outputs.str.len().to_numpy(dtype=float)
@@ -265,6 +286,7 @@ def audit(
                 "flags": flags,
                 "explanations": why,
                 "modal_share": modal_share,
+                "block_share": block_share,
                 "length_ratio": ratio,
                 "injection_share": inj_share,
                 "win_rate": wr,
