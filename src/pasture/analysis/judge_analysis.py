@@ -250,11 +250,7 @@ def analyze_judge(
 
     # rank correlation of the leaderboards
     judge_board = _win_rates(jl)
-    ref_board = (
-        pd.Series(reference_leaderboard, dtype=float)
-        if reference_leaderboard is not None
-        else _win_rates(gl.assign(generator_2=gl["generator_2"]))
-    )
+    ref_board = pd.Series(reference_leaderboard, dtype=float) if reference_leaderboard is not None else _win_rates(gl)
     boards = pd.concat([judge_board.rename("judge"), ref_board.rename("reference")], axis=1, join="inner").dropna()
     if len(boards) >= MIN_LEADERBOARD_MODELS and boards.nunique().min() > 1:
         from scipy.stats import pearsonr, spearmanr  # scipy.stats is slow to import; only needed here
