@@ -216,3 +216,14 @@ def test_difficulty_estimate_is_calibrated_to_published_coefficients(
     assert est.n_models == 57 and len(est.calibrated_on) == 56
     assert est.difficulty is not None and list(est.difficulty.index) == shared_texts
     assert 1.2 < est.scale < 1.6  # the published difficulty term spreads wider than the raw joint-fit effect
+
+
+def test_a_model_without_parsed_verdicts_gets_nan_and_a_reason() -> None:
+    rows = pd.DataFrame(
+        {"instruction": ["a", "b", "c"], "len_1": [10, 20, 30], "len_2": [5, 25, 40], "preference": [np.nan] * 3}
+    )
+    result = length_controlled_winrate(rows, generator="broken")
+    assert result.method == "not_fit" and np.isnan(result.length_controlled_winrate)
+    assert any("no parsed preference" in n for n in result.notes)
+    flat = rows.assign(len_2=rows["len_1"] - 3, preference=[1.2, 1.8, 1.5])
+    assert "does not vary" in length_controlled_winrate(flat).notes[-1]

@@ -175,6 +175,11 @@ def bootstrap_lc(
     A resample weights each of the model's rows by how often its instruction was drawn (in the fit and in
     the LC average); gamed-baseline rows keep their weights. Returns the interval and resampled values.
     """
+    if full.method == "not_fit":
+        values = np.full(counts.shape[0], np.nan)
+        return _interval(
+            values, full.length_controlled_winrate, full.generator, "length_controlled_winrate", level, seed
+        ), values
     if full.method == "reference":
         values = np.full(counts.shape[0], 50.0)
         return _interval(values, 50.0, full.generator, "length_controlled_winrate", level, seed), values

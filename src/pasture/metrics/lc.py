@@ -61,7 +61,7 @@ _L1_PENALTY: dict[str, object] = (
 LIBLINEAR_SEED = 123
 """random_state of every liblinear fit, as upstream (liblinear permutes coordinates with it)."""
 
-Method = Literal["length_controlled_v1", "length_only", "reference"]
+Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit"]
 DifficultySource = Literal["official", "estimated", "user", "none"]
 GamedSource = Literal["official", "rebuilt", "user", "none"]
 
@@ -88,7 +88,8 @@ class LCResult(_Record):
     C: float = Field(description="Inverse L1 strength chosen by grouped cross-validation (NaN when no fit ran).")
     method: Method = Field(
         description="'length_controlled_v1' (full GLM), 'length_only' (no difficulty term: the fallback when no "
-        "difficulty is available) or 'reference' (the model is the reference: LC = 50 by construction)."
+        "difficulty is available) or 'reference' (the model is the reference: LC = 50 by construction), or 'not_fit' (no parsed "
+        "preference or no length variation: LC is NaN and the notes say why)."
     )
     difficulty_source: DifficultySource = Field(
         description="Where d_i came from: 'official' file, 'estimated' by a joint fit, 'user' vector, or 'none'."
@@ -349,9 +350,24 @@ def length_controlled_winrate(
             n_gamed=0,
             notes=(*notes, "the reference against itself: LC is 50 by construction"),
         )
+    reason = _unfit_reason(rows)
+    if reason is not None:
+        nan = float("nan")
+        return LCResult(
+            **common,
+            length_controlled_winrate=nan,
+            lc_standard_error=nan,
+            coef_length=nan,
+            coef_difficulty=nan,
+            coef_model=nan,
+            length_sd=nan,
+            C=nan,
+            method="not_fit",
+            n_fit=int(rows["preference"].notna().sum()) if "preference" in rows.columns else 0,
+            n_gamed=0,
+            notes=(*notes, f"LC not computed for {generator or 'this model'}: {reason}"),
+        )
     design = build_design(rows, inputs, gamed_weight=gamed_weight)
-    if design.n_fit == 0:
-        raise InputError(f"model {generator!r} has no parsed preference: LC cannot be fit")
     chosen = select_C(design.X, design.p, design.w, Cs=Cs, n_splits=n_splits) if C is None else float(C)
     beta = fit_l1_logistic(design.X, design.p, design.w, chosen)
     coefs = dict(zip(design.features, beta, strict=True))
@@ -372,6 +388,19 @@ def length_controlled_winrate(
         n_gamed=design.n_gamed,
         notes=tuple(notes),
     )
+
+
+def _unfit_reason(rows: pd.DataFrame) -> str | None:
+    """Why a model's rows cannot carry a GLM fit (None when they can)."""
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+    if missing_cols:
+        raise InputError(f"LC rows lack column(s) {', '.join(missing_cols)}")
+    if rows["preference"].notna().sum() == 0:
+        return "no parsed preference"
+    delta = rows["len_1"].to_numpy(float) - rows["len_2"].to_numpy(float)
+    if len(delta) < 2 or not np.std(delta, ddof=1) > 0:
+        return "the length difference does not vary over its pairs"
+    return None
 
 
 def length_controlled_winrates(
