@@ -127,3 +127,39 @@ def test_leaderboard_on_an_empty_store(tmp_path: Path) -> None:
 
     Store(tmp_path / "s.db").close()
     _one_line_error(["leaderboard", "--store", str(tmp_path / "s.db")], "no leaderboard yet")
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path) -> None:
+    """generate a reference, then evaluate --model (generates and judges); both through the CLI."""
+    eval_set = tmp_path / "two.jsonl"
+    eval_set.write_text('{"instruction": "Say hi."}\n{"instruction": "Name a colour."}\n')
+    common = ["--eval-set", str(eval_set), "--max-tokens", "4", "--temperature", "0", "--store", str(tmp_path / "s.db")]
+    runner = CliRunner()
+    out = tmp_path / "ref.json"
+    r = runner.invoke(
+        main, ["generate", "--model", "smollm2", "--name", "ref", *common, "-o", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "ref: 2 outputs (2 new" in r.output and len(json.loads(out.read_text())) == 2
+    r = runner.invoke(
+        main,
+        [
+            "evaluate",
+            "--model",
+            "smollm2",
+            "--name",
+            "sys",
+            "--system-prompt",
+            "Be brief.",
+            *common,
+            "--reference-generator",
+            "ref",
+            "--judge",
+            "longer-wins",
+            "--no-progress",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "sys: 2 outputs (2 new" in r.output and "2 judgments" in r.output and "sys" in r.output
