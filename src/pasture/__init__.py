@@ -35,6 +35,15 @@ from pasture.records import (
 )
 from pasture.report import write_report
 from pasture.scoring import score_files, score_judgments, score_pairs, score_store
+from pasture.simulate import (
+    AnnotatorPool,
+    flip_labels,
+    load_pool,
+    persona_pool,
+    pool_report,
+    simulate_preferences,
+    write_simulation,
+)
 from pasture.store import Store
 from pasture.transfer import export_annotations, import_annotations, import_outputs, load_eval_set
 
@@ -42,6 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OFFICIAL_JUDGE_ALIASES",
+    "AnnotatorPool",
     "BootstrapInterval",
     "CorrelationResult",
     "EvalSet",
@@ -65,6 +75,7 @@ __all__ = [
     "bradley_terry_leaderboard",
     "demo_eval_set",
     "export_annotations",
+    "flip_labels",
     "get_judge",
     "get_provider",
     "import_annotations",
@@ -73,7 +84,10 @@ __all__ = [
     "length_controlled_winrate",
     "length_controlled_winrates",
     "load_eval_set",
+    "load_pool",
     "pair_table",
+    "persona_pool",
+    "pool_report",
     "predicted_win_rate",
     "predicted_win_rate_matrix",
     "prepare_lc_inputs",
@@ -87,10 +101,12 @@ __all__ = [
     "score_judgments",
     "score_pairs",
     "score_store",
+    "simulate_preferences",
     "style_controlled_leaderboard",
     "win_rate",
     "win_rates",
     "write_annotations",
     "write_model_outputs",
     "write_report",
+    "write_simulation",
 ]

@@ -81,7 +81,7 @@ def test_local_persona_pool_survives_a_kill_and_resumes(llama_server, tmp_path: 
         assert {lab.annotator for lab in run.labels} <= set(PERSONAS)
         for lab in run.labels:
             assert lab.annotator == pool.members[pool.assign(lab.example_key)].name
-            assert lab.shown_first == pool.shown_first(lab.example_key)
+            assert lab.shown_first == pool.shown_first(lab.example_key, lab.annotator)
             if lab.status == "ok":
                 assert lab.preference == pytest.approx(
                     3 - lab.clean_preference if lab.flipped else lab.clean_preference

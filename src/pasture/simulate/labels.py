@@ -168,7 +168,7 @@ async def _label_with(
             generator_1=p.generator_1,
             output_2=p.output_2,
             generator_2=p.generator_2,
-            shown_first=pool.shown_first(k),
+            shown_first=pool.shown_first(k, member.name),
             dataset=p.dataset,
         )
         for p, k in zip(pairs, keys, strict=True)

@@ -6,8 +6,9 @@ same seed gives the same labels in every process):
 1. **Assignment**: the member is chosen with probability proportional to its ``weight`` by the draw
    ``u = uniform_draw(example_key, seed, "assign")`` against the members' cumulative weights (in the order
    the pool lists them).
-2. **Output order**: the member is shown slot 2 first when ``uniform_draw(example_key, seed, "order") < 0.5``,
-   else slot 1 first. The verdict is always stored by slot.
+2. **Output order**: the member is shown slot 2 first when
+   ``uniform_draw(f"{example_key}|{member name}", seed, "order") < 0.5``, else slot 1 first. The verdict
+   is always stored by slot.
 3. **Clean label**: the member's verdict, cached in the store under the usual judgment key (judge
    fingerprint, texts, shown_first), so a rerun or another pool that asks the same question pays nothing.
 4. **Noise**: the clean label flips (``x -> 3 - x``) when
@@ -119,9 +120,13 @@ class AnnotatorPool:
         u = uniform_draw(example_key, self.seed, ASSIGN_STREAM)
         return min(bisect.bisect_right(self._cumulative, u), len(self.members) - 1)
 
-    def shown_first(self, example_key: str) -> Literal[1, 2]:
-        """Which slot the assigned member sees first for ``example_key``."""
-        return 2 if uniform_draw(example_key, self.seed, ORDER_STREAM) < 0.5 else 1
+    def shown_first(self, example_key: str, member_name: str) -> Literal[1, 2]:
+        """Which slot ``member_name`` sees first for ``example_key``.
+
+        Drawn per (example, member): in cross-annotation each member gets its own order, so members with
+        the same position bias do not agree merely because they were shown the same order.
+        """
+        return 2 if uniform_draw(f"{example_key}|{member_name}", self.seed, ORDER_STREAM) < 0.5 else 1
 
     def flips(self, example_key: str, member_name: str) -> bool:
         """Whether ``member_name``'s clean label of ``example_key`` is flipped (probability ``p``)."""
