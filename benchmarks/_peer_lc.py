@@ -45,15 +45,17 @@ def main() -> None:
         )
     out = {}
     warnings.simplefilter("ignore")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(repeat):
         for model, frame in frames.items():
             m = glm_winrate.get_length_controlled_winrate(
                 frame.copy(), save_weights_dir=None, is_warn_extreme_changes=False
             )
             out[model] = {k: float(v) for k, v in m.items() if isinstance(v, int | float)}
-    elapsed = time.perf_counter() - start
-    Path(out_path).write_text(json.dumps({"seconds": elapsed, "repeat": repeat, "models": out}, indent=1))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    Path(out_path).write_text(
+        json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "repeat": repeat, "models": out}, indent=1)
+    )
 
 
 if __name__ == "__main__":
