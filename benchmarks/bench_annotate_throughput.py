@@ -10,7 +10,10 @@ The stub answers instantly, so calls/second measures client-side overhead only:
 * peer: AlpacaEval's ``PairwiseAnnotator`` with its ``weighted_alpaca_eval_gpt4_turbo`` config, pointed at
   the stub through OPENAI_API_BASE (fewer pairs: it is slow), run by the peer's own Python.
 
-Measurements alternate and repeat; the table shows the median calls/second of each and the ratios.
+Measurements alternate and repeat. The machine may be shared, so each client is compared with the ideal
+measured right before it, and the table shows medians of those paired ratios, both per wall second and per
+CPU second of the client process (all its threads): the CPU figure is what the client costs per call and
+does not move with other load on the machine; the wall figure is the throughput seen.
 Usage: ``.venv/bin/python benchmarks/bench_annotate_throughput.py [--n 2000] [--concurrency 32]``
 """
 
@@ -53,8 +56,16 @@ def make_pairs(n: int, tag: str) -> list[PairToJudge]:
     ]
 
 
-async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]], concurrency: int) -> float:
-    """The ideal: AsyncOpenAI calls with ``concurrency`` workers and nothing else; returns calls/second."""
+class Rate:
+    """Calls per wall second and per CPU second (all threads of the measuring process) of one measurement."""
+
+    def __init__(self, calls: int, seconds: float, cpu_seconds: float) -> None:
+        self.wall = calls / seconds
+        self.cpu = calls / cpu_seconds
+
+
+async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]], concurrency: int) -> Rate:
+    """The ideal: AsyncOpenAI calls with ``concurrency`` workers and nothing else."""
     client = AsyncOpenAI(base_url=base_url, api_key="stub", max_retries=0)
     queue = iter(messages)
 
@@ -69,23 +80,23 @@ async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]]
                 top_logprobs=5,
             )
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - start
+    rate = Rate(len(messages), time.perf_counter() - start, time.process_time() - cpu)
     await client.close()
-    return len(messages) / seconds
+    return rate
 
 
-def pasture_run(base_url: str, pairs: list[PairToJudge], concurrency: int, workdir: Path, stub: StubProcess) -> float:
+def pasture_run(base_url: str, pairs: list[PairToJudge], concurrency: int, workdir: Path, stub: StubProcess) -> Rate:
     judge = get_judge(JUDGE, base_url=base_url)
     db = workdir / f"pasture-{time.monotonic_ns()}.db"
     stub.reset()
     with Store(db) as store:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         report = annotate(store, judge, pairs, concurrency=concurrency, progress=False, position="reference_first")
-        seconds = time.perf_counter() - start
+        rate = Rate(report.calls, time.perf_counter() - start, time.process_time() - cpu)
     assert report.ok and report.calls == len(pairs) == stub.requests(), report.summary()
-    return report.calls / seconds
+    return rate
 
 
 def peer_python() -> str | None:
@@ -100,7 +111,7 @@ def peer_python() -> str | None:
     return out.stdout.strip().splitlines()[-1]
 
 
-def peer_run(python: str, base_url: str, pairs: list[PairToJudge], concurrency: int, workdir: Path) -> float:
+def peer_run(python: str, base_url: str, pairs: list[PairToJudge], concurrency: int, workdir: Path) -> Rate:
     pairs_file = workdir / "peer_pairs.json"
     pairs_file.write_text(
         json.dumps([{"instruction": p.instruction, "output_1": p.output_1, "output_2": p.output_2} for p in pairs])
@@ -122,7 +133,7 @@ def peer_run(python: str, base_url: str, pairs: list[PairToJudge], concurrency: 
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["with_preference"] == len(pairs), result
-    return len(pairs) / result["seconds"]
+    return Rate(len(pairs), result["seconds"], result["cpu_seconds"])
 
 
 def main() -> None:
@@ -136,7 +147,7 @@ def main() -> None:
 
     python = None if args.no_peer else peer_python()
     judge = get_judge(JUDGE, base_url="http://127.0.0.1:1/v1")
-    rates: dict[str, list[float]] = {"ideal": [], "pasture": [], "peer": []}
+    rates: dict[str, list[Rate]] = {"ideal": [], "pasture": [], "peer": []}
     with StubProcess(free_port()) as stub, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for r in range(args.repeats):
@@ -154,20 +165,33 @@ def main() -> None:
                     peer_run(python, stub.base_url, make_pairs(args.peer_n, f"peer {r}"), args.concurrency, workdir)
                 )
             print(
-                f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f} calls/s" for k, v in rates.items() if v),
+                f"repeat {r + 1}: "
+                + ", ".join(f"{k} {v[-1].wall:.0f} calls/s ({v[-1].cpu:.0f} per CPU s)" for k, v in rates.items() if v),
                 file=sys.stderr,
             )
-    med = {k: statistics.median(v) for k, v in rates.items() if v}
-    print(f"\nthroughput against an instant stub, concurrency {args.concurrency}, median of {args.repeats}")
-    print("| client | calls | calls/s | fraction of ideal |\n|---|---|---|---|")
-    for name, calls in (("minimal AsyncOpenAI loop (ideal)", args.n), ("pasture annotate", args.n)):
-        key = "ideal" if "ideal" in name else "pasture"
-        print(f"| {name} | {calls} | {med[key]:.0f} | {med[key] / med['ideal']:.2f} |")
-    if "peer" in med:
+    names = {
+        "ideal": ("minimal AsyncOpenAI loop (ideal)", args.n),
+        "pasture": ("pasture annotate", args.n),
+        "peer": ("AlpacaEval 0.6.6 PairwiseAnnotator", args.peer_n),
+    }
+    print(f"\nthroughput against an instant stub, concurrency {args.concurrency}, {args.repeats} repeats")
+    print("each client is compared with the ideal measured next to it; medians, range in brackets")
+    print("| client | calls per repeat | calls/s | fraction of ideal | calls per CPU s | fraction of ideal (CPU) |")
+    print("|---|---|---|---|---|---|")
+    med: dict[str, float] = {}
+    for key, runs in rates.items():
+        if not runs:
+            continue
+        wall = [x.wall / i.wall for x, i in zip(runs, rates["ideal"], strict=False)]
+        cpu = [x.cpu / i.cpu for x, i in zip(runs, rates["ideal"], strict=False)]
+        med[key] = statistics.median(x.wall for x in runs)
+        name, calls = names[key]
         print(
-            f"| AlpacaEval 0.6.6 PairwiseAnnotator | {args.peer_n} | {med['peer']:.0f} | {med['peer'] / med['ideal']:.2f} |"
+            f"| {name} | {calls} | {med[key]:.0f} | {statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f}) "
+            f"| {statistics.median(x.cpu for x in runs):.0f} | {statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f}) |"
         )
-        print(f"\npasture / AlpacaEval: {med['pasture'] / med['peer']:.1f}x")
+    if "peer" in med:
+        print(f"\npasture / AlpacaEval calls per second: {med['pasture'] / med['peer']:.1f}x")
 
 
 if __name__ == "__main__":

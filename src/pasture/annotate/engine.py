@@ -217,7 +217,8 @@ class AnnotationReport:
     n_error:
         Final status 'error': transient retries exhausted, or a permanent error.
     n_missing:
-        Not resolved at all (aborted or interrupted); nothing is stored for them; a rerun does them.
+        Not judged in this run (it was aborted or interrupted first): nothing new is stored for them (an
+        earlier failure stays as it was); a rerun does them.
     calls:
         Calls this process made to the judge, including retries and calls that failed.
     transient_retries, parse_retries:
@@ -415,8 +416,8 @@ class _Run:
     async def judge_one(self, task: JudgmentTask) -> Judgment:
         s = self.settings
         request = task.request()
-        est_prompt, est_completion = self.judge.estimate_tokens(request)
-        estimate = est_prompt + est_completion
+        # the token estimate only feeds a tokens-per-minute limit; skip the template work without one
+        estimate = sum(self.judge.estimate_tokens(request)) if self.limiter.tokens is not None else 0
         calls = transient = parse_failures = 0
         prompt_tokens = completion_tokens = 0
         cost = 0.0
