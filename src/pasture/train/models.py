@@ -16,14 +16,23 @@ from pasture.errors import InputError
 from pasture.train.core import PreferencePair
 
 
-def load_policy(spec: str | Path) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    """(model, tokenizer) from ``"smollm2"`` or a directory written by ``save_pretrained``/``pasture train``."""
+def load_policy(spec: str | Path, *, cache_dir: str | Path | None = None) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """(model, tokenizer) from ``"smollm2"`` or a directory written by ``save_pretrained``/``pasture train``.
+
+    De-quantising the GGUF takes a minute or two on a CPU; with ``cache_dir`` the float checkpoint is saved
+    there the first time and loaded from there afterwards.
+    """
     if str(spec) == "smollm2":
         from pasture.local_models import smollm2_gguf_path
 
+        if cache_dir is not None and (Path(cache_dir) / "config.json").is_file():
+            return load_policy(cache_dir)
         gguf = smollm2_gguf_path()
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if cache_dir is not None:
+            model.save_pretrained(cache_dir)
+            tok.save_pretrained(cache_dir)
     else:
         path = Path(spec)
         if not (path / "config.json").is_file():

@@ -1,0 +1,250 @@
+"""The farm loop: generate with the policy → label pairs with a judge + simulated noise → train → generate →
+evaluate with the same judge. Every stage is stored and a rerun resumes where the last one stopped.
+
+Stages and where they are stored (``workdir`` plus the pasture SQLite ``store``):
+
+1. **sample**: two samples per training prompt from the starting policy → the store (eval set
+   ``farm-train``, generators ``<name>/a`` and ``<name>/b``). Skipped when the store already holds them.
+2. **label**: the judge compares each (a, b) pair through the annotation engine (judgments stored, never paid
+   twice); each verdict is then flipped with probability ``flip_p`` by :func:`pasture.simulate.noise.flip_labels`
+   keyed by the judgment key (AlpacaFarm's p = 0.25). Ties and failed judgments give no pair and are counted.
+3. **train**: the pairwise method (DPO family or SimPO) from the starting policy → ``workdir/policy``
+   (``stats.json`` marks it complete).
+4. **generate**: one sample per evaluation prompt from the starting and the trained policy → the store
+   (eval set ``farm-eval``).
+5. **evaluate**: the same judge compares trained (model slot) against start (reference slot) through the
+   engine; win rate and LC as everywhere in pasture (docs/metrics.md). Result in ``workdir/result.json`` and
+   ``workdir/<method>/row.json`` (so ``pasture methods report workdir`` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import nn
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+
+from pasture.annotate.engine import annotate
+from pasture.annotate.pairs import PairToJudge
+from pasture.errors import InputError
+from pasture.judges.base import Judge
+from pasture.records import EvalSet, Instruction, ModelOutput
+from pasture.simulate.noise import flip_labels
+from pasture.store import Store
+from pasture.train.compare import MethodRow, win_rate_columns
+from pasture.train.core import (
+    LoraSettings,
+    OptimSettings,
+    PreferencePair,
+    TrainStats,
+    checkpoint_done,
+    generate,
+    load_stats,
+    save_checkpoint,
+)
+
+PAIRWISE_METHODS = ("dpo", "ipo", "cdpo", "robust_dpo", "simpo")
+
+
+@dataclass(frozen=True)
+class FarmConfig:
+    """Settings of one farm loop; ``name`` prefixes every generator name stored."""
+
+    method: str = "dpo"
+    name: str = "farm"
+    flip_p: float = 0.25
+    seed: int = 0
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    steps: int = 10
+    lr: float = 1e-5
+    batch_size: int = 4
+    beta: float = 0.1
+    epsilon: float = 0.1
+    gamma: float = 0.5
+    lora_r: int | None = None
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class FarmResult:
+    """What the loop produced: pair counts, the training stats and the evaluation row."""
+
+    n_pairs: int
+    n_ties: int
+    n_failed_labels: int
+    label_flips: int
+    stats: TrainStats
+    row: MethodRow
+    stage_seconds: dict[str, float]
+
+
+def _eval_set(name: str, prompts: Sequence[str]) -> EvalSet:
+    if len(set(prompts)) != len(prompts):
+        raise InputError(f"{name}: prompts must be distinct")
+    return EvalSet(name=name, instructions=tuple(Instruction(instruction=p) for p in prompts))
+
+
+def _stored_or_generate(
+    store: Store,
+    es: EvalSet,
+    generator: str,
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,
+    cfg: FarmConfig,
+    seed: int,
+    sample_index: int = 0,
+) -> list[str]:
+    digest = store.put_eval_set(es)
+    have = {o.instruction: o.output for o in store.get_outputs(digest, generator)}
+    prompts = es.texts()
+    missing = [p for p in prompts if p not in have]
+    if missing:
+        gens = generate(
+            model, tok, missing, n=1, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed
+        )
+        outs = [
+            ModelOutput(
+                instruction=p,
+                output=g[0].text,
+                generator=generator,
+                sample_index=sample_index,
+                completion_tokens=len(g[0].response_ids),
+            )
+            for p, g in zip(missing, gens, strict=True)
+        ]
+        store.put_outputs(digest, outs)
+        have.update({o.instruction: o.output for o in outs})
+    return [have[p] for p in prompts]
+
+
+def run_farm(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    train_prompts: Sequence[str],
+    eval_prompts: Sequence[str],
+    judge: Judge,
+    store_path: str | Path,
+    workdir: str | Path,
+    config: FarmConfig | None = None,
+) -> FarmResult:
+    """Run (or resume) the farm loop; see the module docstring for the stages."""
+    from pasture.train.dpo import DPOSettings, SimPOSettings, train_dpo, train_simpo
+
+    cfg = config or FarmConfig()
+    if cfg.method not in PAIRWISE_METHODS:
+        raise InputError(f"the farm loop trains pairwise methods ({', '.join(PAIRWISE_METHODS)}), not {cfg.method!r}")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    start_name = f"{cfg.name}/start"
+    with Store(store_path) as store:
+        t = time.perf_counter()
+        train_es = _eval_set("farm-train", train_prompts)
+        a = _stored_or_generate(store, train_es, f"{start_name}/a", model, tokenizer, cfg, cfg.seed, 0)
+        b = _stored_or_generate(store, train_es, f"{start_name}/b", model, tokenizer, cfg, cfg.seed + 1, 1)
+        times["sample"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        pairs_to_judge = [
+            PairToJudge(p, x, f"{start_name}/a", y, f"{start_name}/b")
+            for p, x, y in zip(train_es.texts(), a, b, strict=True)
+            if x != y
+        ]
+        report = annotate(store, judge, pairs_to_judge, concurrency=cfg.concurrency, progress=False)
+        ok = [j for j in report.judgments if j.status == "ok" and j.preference is not None]
+        failed = len(pairs_to_judge) - len(ok)
+        decided = [j for j in ok if j.preference != 1.5]
+        noisy = flip_labels(
+            [float(j.preference) for j in decided],
+            [j.key for j in decided],  # type: ignore[arg-type]
+            p=cfg.flip_p,
+            seed=cfg.seed,
+        )
+        pairs = [
+            PreferencePair(j.instruction, j.output_2, j.output_1)
+            if lab > 1.5
+            else PreferencePair(j.instruction, j.output_1, j.output_2)
+            for j, lab in zip(decided, noisy, strict=True)
+        ]
+        flips = sum(1 for j, lab in zip(decided, noisy, strict=True) if lab != j.preference)
+        times["label"] = time.perf_counter() - t
+        if not pairs:
+            raise InputError("the judge decided no pair (all ties or failures); nothing to train on")
+
+        t = time.perf_counter()
+        ckpt = work / "policy"
+        if checkpoint_done(ckpt):
+            policy: nn.Module = AutoModelForCausalLM.from_pretrained(ckpt)
+            stats = load_stats(ckpt)
+        else:
+            import copy
+
+            optim = OptimSettings(lr=cfg.lr, batch_size=cfg.batch_size, steps=cfg.steps)
+            lora = LoraSettings(r=cfg.lora_r, alpha=2 * cfg.lora_r) if cfg.lora_r else None
+            start_copy = copy.deepcopy(model)
+            if cfg.method == "simpo":
+                policy, stats = train_simpo(
+                    start_copy,
+                    tokenizer,
+                    pairs,
+                    optim=optim,
+                    lora=lora,
+                    seed=cfg.seed,
+                    settings=SimPOSettings(beta=cfg.beta, gamma=cfg.gamma),
+                )
+            else:
+                loss = {"dpo": "sigmoid", "ipo": "ipo", "cdpo": "cdpo", "robust_dpo": "robust"}[cfg.method]
+                eps = cfg.epsilon if loss in ("cdpo", "robust") else 0.0
+                policy, stats = train_dpo(
+                    start_copy,
+                    tokenizer,
+                    pairs,
+                    optim=optim,
+                    lora=lora,
+                    seed=cfg.seed,
+                    settings=DPOSettings(beta=cfg.beta, loss=loss, epsilon=eps),
+                )  # type: ignore[arg-type]
+            save_checkpoint(ckpt, policy, tokenizer, stats)
+            policy = AutoModelForCausalLM.from_pretrained(ckpt)
+        times["train"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        eval_es = _eval_set("farm-eval", eval_prompts)
+        start_out = _stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, cfg.seed + 1000)
+        method_name = f"{cfg.name}/{cfg.method}"
+        new_out = _stored_or_generate(store, eval_es, method_name, policy, tokenizer, cfg, cfg.seed + 1000)
+        times["generate"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        eval_pairs = [
+            PairToJudge(p, s, start_name, n, method_name)
+            for p, s, n in zip(eval_es.texts(), start_out, new_out, strict=True)
+        ]
+        ev = annotate(store, judge, eval_pairs, concurrency=cfg.concurrency, progress=False)
+        wr, lc, n_failed = win_rate_columns(ev.judgments, lc=len(eval_pairs) >= 10)
+        times["evaluate"] = time.perf_counter() - t
+
+    row = MethodRow(
+        method=cfg.method,
+        win_rate_vs_start=wr,
+        lc_vs_start=lc,
+        win_rate_vs_reference=None,
+        lc_vs_reference=None,
+        n_failed=n_failed,
+        reward_score=None,
+        kl_to_reference=None,
+        avg_length=sum(len(x) for x in new_out) / len(new_out),
+        train_tokens=stats.train_tokens,
+        generated_tokens=stats.generated_tokens,
+        wall_s=stats.wall_s,
+    )
+    result = FarmResult(len(pairs), len(ok) - len(decided), failed, flips, stats, row, times)
+    (work / cfg.method).mkdir(exist_ok=True)
+    (work / cfg.method / "row.json").write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
+    (work / "result.json").write_text(json.dumps(asdict(result), indent=2, default=str), encoding="utf-8")
+    return result
