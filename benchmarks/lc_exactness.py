@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import OUT, REFERENCE, eval_set_texts, shared_lc_inputs, shared_pairs
-from pasture.metrics.gamed import write_official_gamed
+from _data import ALPACAEVAL, OUT, REFERENCE, board, eval_set_texts, shared_lc_inputs, shared_pairs
+from pasture.metrics.correlation import rank_correlation, read_arena_elo
+from pasture.metrics.gamed import read_glm_weights, write_official_gamed
 from pasture.metrics.lc import LCInputs, length_controlled_winrate
+from pasture.metrics.winrate import win_rates
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,6 +95,7 @@ def main() -> None:
                 "abs_diff": abs(ours.length_controlled_winrate - theirs),
                 "pasture_positional_lc": ours_pos.length_controlled_winrate,
                 "abs_diff_positional": abs(ours_pos.length_controlled_winrate - theirs),
+                "pasture_coef_length": ours.coef_length,
                 "pasture_lc_se": ours.lc_standard_error,
                 "peer_lc_se": peer[model]["lc_standard_error"],
             }
@@ -115,6 +118,39 @@ def main() -> None:
     print(
         f"  the same models re-aligned positionally (AlpacaEval's lookup): max |diff| = {bad['abs_diff_positional'].max():.2e}"
     )
+
+    against_board(table, pairs)
+
+
+def against_board(table: pd.DataFrame, pairs: pd.DataFrame) -> None:
+    """LC from shared inputs only versus the board's LC column (the answer key), and Arena correlation."""
+    official = board()
+    published = read_glm_weights(ALPACAEVAL / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv")
+    on_board = table[table.index.isin(official.index)].copy()
+    on_board["board_lc"] = official.loc[on_board.index, "length_controlled_winrate"]
+    on_board["diff"] = on_board["pasture_lc"] - on_board["board_lc"]
+    on_board["diff_if_positional"] = on_board["pasture_positional_lc"] - on_board["board_lc"]
+    on_board["published_coef_length"] = published.loc[on_board.index, "length"]
+    on_board.to_csv(OUT / "lc_board.csv", float_format="%.6f")
+    movers = on_board.reindex(on_board["diff"].abs().sort_values(ascending=False).index).head(12)
+    cols = [
+        "complete_ordered",
+        "pasture_lc",
+        "board_lc",
+        "diff",
+        "diff_if_positional",
+        "pasture_coef_length",
+        "published_coef_length",
+    ]
+    print("\nLC from shared inputs only vs the board (57 models), largest moves first:")
+    print(movers[cols].round(3).to_string())
+    d = on_board["diff"].abs()
+    print(f"|LC - board|: mean {d.mean():.3f}, median {d.median():.3f}, worst {d.max():.3f} ({d.idxmax()})")
+    elo = read_arena_elo(ALPACAEVAL / "leaderboards" / "benchmarks_with_arena_elo.csv", "feb")
+    wr = pd.Series({r.generator: r.win_rate for r in win_rates(pairs)})
+    for name, scores in (("LC (pasture)", on_board["pasture_lc"]), ("raw win rate", wr[on_board.index])):
+        r = rank_correlation(scores, elo, metric=name, reference_name="arena_elo_feb")
+        print(f"Spearman with Arena Elo (Feb 2024), {name}: {r.spearman:.4f} (Kendall {r.kendall:.4f}, n = {r.n})")
 
 
 if __name__ == "__main__":
