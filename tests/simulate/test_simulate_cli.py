@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from pasture.cli import main
-from pasture.io import write_model_outputs
+from pasture.io import write_annotations, write_model_outputs
+from pasture.records import Judgment
 from pasture.simulate.synthetic import arithmetic_oracle, arithmetic_outputs
 
 POOL = """
@@ -62,6 +64,7 @@ def _run_in_subprocess(folder: Path, pool: Path, tag: str, hash_seed: str) -> Pa
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files_in_two_processes(inputs: tuple[Path, Path]) -> None:
     folder, pool = inputs
     a = _run_in_subprocess(folder, pool, "a", "1")
@@ -141,6 +144,43 @@ def test_datasets_load_with_hf_datasets(inputs: tuple[Path, Path]) -> None:
     farm = datasets.load_dataset("json", data_files=str(out / "alpaca_farm.jsonl"), split="train")
     assert set(farm.unique("preference")) <= {1, 2}
     assert not (out / "trl.jsonl").exists()
+
+
+def test_measure_reports_the_pool_against_gold_annotations(inputs: tuple[Path, Path]) -> None:
+    """--measure: every member labels every pair; gold from an annotations file (the oracle's verdicts,
+    written with the slots of the original files, so half the sampled pairs need mirroring)."""
+    folder, pool = inputs
+    outputs = arithmetic_outputs(300, seed=3)
+    right = {o.instruction: o.output for o in outputs if o.generator == "correct"}
+    wrong = {o.instruction: o.output for o in outputs if o.generator == "wrong"}
+    gold = [
+        Judgment(
+            judge_digest="0" * 64, judge_name="truth", instruction=i, output_1=right[i], generator_1="correct",
+            output_2=wrong[i], generator_2="wrong", shown_first=1, preference=1.0,
+        )
+        for i in right
+    ]  # fmt: skip
+    write_annotations(gold, folder / "gold.json")
+    out = folder / "measured"
+    result = CliRunner().invoke(
+        main,
+        ["simulate", str(folder / "correct.json"), str(folder / "wrong.json"), "--pool", str(pool),
+         "--out", str(out), "--store", str(folder / "m.db"), "--measure", "--gold", str(folder / "gold.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "gold labels for 300 of 300 pairs" in result.output
+    report = pd.read_csv(out / "pool_report.csv", index_col=0)
+    assert list(report.index) == ["oracle", "longer", "pool"]
+    assert report.loc["oracle", "clean_gold_agreement"] == 1.0
+    # longer-wins always picks the longer output; its noisy labels (p = 0.25) do so 75% of the time
+    # (4 sigma over 300 labels: 4 * sqrt(0.25 * 0.75 / 300) = 0.1)
+    assert abs(report.loc["longer", "prefers_longer"] - 0.75) <= 0.1
+    assert (report.loc[["oracle", "longer"], "n_labels"] == 300).all()
+    assert report.loc["pool", "weight"] == 1.0 and report.loc["oracle", "weight"] == 0.75
+    # the length judge agrees with the truth about as often as length and correctness coincide (~half)
+    assert 0.35 < report.loc["longer", "clean_gold_agreement"] < 0.65
+    # p = 0.25 on 300 labels each: flip rate within 4 sigma = 4 * sqrt(0.25 * 0.75 / 300) = 0.1
+    assert abs(report.loc["pool", "flip_rate"] - 0.25) <= 0.1
 
 
 @pytest.mark.parametrize(

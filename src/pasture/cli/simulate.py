@@ -10,10 +10,10 @@ from pasture.cli.common import print_frame, write_frame
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
 from pasture.generate import MODEL_SPEC_HELP, provider_from_spec
-from pasture.io import read_annotations, read_model_outputs
+from pasture.io import read_model_outputs
 from pasture.simulate.datasets import FORMATS
 from pasture.simulate.labels import cross_annotate
-from pasture.simulate.measure import gold_for_pairs, pool_report
+from pasture.simulate.measure import gold_for_pairs, pool_report, read_gold
 from pasture.simulate.personas import PERSONAS
 from pasture.simulate.pool import DEFAULT_FLIP_P
 from pasture.simulate.pool_files import load_pool, persona_pool
@@ -68,7 +68,7 @@ from pasture.store import Store
     "gold_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="With --measure: annotations file (AlpacaEval format) whose preferences are the gold labels.",
+    help="With --measure: pairwise file (instruction, output_1, output_2, preference) of gold labels.",
 )
 def command(
     outputs: tuple[Path, ...],
@@ -104,6 +104,7 @@ def command(
         raise click.UsageError("--instructions needs --policy")
     if gold_path is not None and not measure:
         raise click.UsageError("--gold needs --measure")
+    gold_labels = read_gold(gold_path) if gold_path is not None else None  # bad input fails before any call
     overrides = {"base_url": base_url} if base_url else {}
     if pool_path is not None:
         if personas:
@@ -158,8 +159,8 @@ def command(
         if measure:
             cross = cross_annotate(sim.sample.pairs, pool, store, concurrency=concurrency, progress=True)
             gold = None
-            if gold_path is not None:
-                gold = gold_for_pairs(sim.sample.pairs, read_annotations(gold_path))
+            if gold_labels is not None:
+                gold = gold_for_pairs(sim.sample.pairs, gold_labels)
                 click.echo(f"gold labels for {len(gold)} of {len(sim.sample.pairs)} pairs")
             report = pool_report(cross.labels, pool, gold)
             print_frame(report, title=f"pool {pool.name} (p={pool.p:g})", digits=3)

@@ -23,6 +23,7 @@ from pasture.simulate.labels import (
     sample_pairs,
 )
 from pasture.simulate.measure import (
+    GoldLabel,
     expected_agreement,
     expected_inter_annotator_agreement,
     flip_p_for_agreement,
@@ -33,6 +34,7 @@ from pasture.simulate.measure import (
     one_vs_rest_variance,
     pairwise_agreement,
     pool_report,
+    read_gold,
     renoise,
 )
 from pasture.simulate.noise import example_key, flip_label, flip_labels, flip_mask, uniform_draw
@@ -48,6 +50,7 @@ __all__ = [
     "PERSONAS",
     "AnnotatorPool",
     "DatasetSummary",
+    "GoldLabel",
     "LabelRun",
     "OutputPair",
     "PairSample",
@@ -77,6 +80,7 @@ __all__ = [
     "persona_pool",
     "pool_report",
     "preference_rows",
+    "read_gold",
     "renoise",
     "sample_pairs",
     "sample_policy_outputs",

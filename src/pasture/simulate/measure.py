@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,22 +239,61 @@ def flip_p_for_agreement(clean_agreement: float, target: float = 0.66) -> float:
     return (1 - math.sqrt(max(0.0, 1 - 2 * x))) / 2
 
 
-def gold_for_pairs(
-    pairs: Sequence[OutputPair], judgments: Sequence[Judgment], *, strict: bool = False
-) -> dict[str, float]:
-    """Gold preferences for ``pairs`` from judgments of the same two outputs (e.g. an AlpacaEval
-    annotations file or a strong judge's stored verdicts), keyed by the pairs' example keys.
+@dataclass(frozen=True)
+class GoldLabel:
+    """A reference preference for one pair of outputs (slot convention: 1 = output_1 wins)."""
 
-    A judgment matches a pair with the same instruction and the same two output texts in either slot
-    order; when the order is swapped its preference is mirrored (``3 - x``). Several matching judgments are
-    averaged; failed ones are ignored. With ``strict``, a pair without gold is an InputError; otherwise it
-    is simply absent from the result (and so from the gold columns' denominators, which report ``n``).
+    instruction: str
+    output_1: str
+    output_2: str
+    preference: float
+
+
+def read_gold(path: str | Path) -> list[GoldLabel]:
+    """Gold labels from a pairwise file (JSON, JSONL, CSV, Parquet, gzipped too) with the columns
+    ``instruction``, ``output_1``, ``output_2``, ``preference`` (1..2): AlpacaEval annotations, AlpacaFarm's
+    pairwise format (e.g. human preference data) or pasture's own ``alpaca_farm.jsonl``. A row without a
+    usable preference is skipped and counted by the caller through the pairs left without gold."""
+    from pasture.io.alpacaeval import coerce_preference
+    from pasture.io.files import read_rows, require_text
+
+    path = Path(path)
+    out = []
+    for i, row in enumerate(read_rows(path), start=1):
+        if "preference" not in row:
+            raise InputError("missing required field", path=path, row=i, field="preference")
+        pref = coerce_preference(row["preference"], path=path, row=i)
+        if pref is None:
+            continue
+        out.append(
+            GoldLabel(
+                instruction=require_text(row, "instruction", path=path, row_no=i),
+                output_1=require_text(row, "output_1", path=path, row_no=i),
+                output_2=require_text(row, "output_2", path=path, row_no=i),
+                preference=pref,
+            )
+        )
+    return out
+
+
+def gold_for_pairs(
+    pairs: Sequence[OutputPair], labels: Sequence[Judgment | GoldLabel], *, strict: bool = False
+) -> dict[str, float]:
+    """Gold preferences for ``pairs`` from labels of the same two outputs (judgments of a strong judge,
+    human labels read with :func:`read_gold`), keyed by the pairs' example keys.
+
+    A label matches a pair with the same instruction and the same two output texts in either slot order;
+    when the order is swapped its preference is mirrored (``3 - x``). Several matching labels are averaged;
+    failed judgments are ignored. With ``strict``, a pair without gold is an InputError; otherwise it is
+    absent from the result (and so from the gold columns, whose ``n`` says how many pairs had gold).
     """
     found: dict[tuple[str, str, str], list[float]] = {}
-    for j in judgments:
-        if j.status != "ok" or j.preference is None:
+    for lab in labels:
+        if isinstance(lab, Judgment) and lab.status != "ok":
             continue
-        found.setdefault((j.instruction, j.output_1, j.output_2), []).append(j.preference)
+        if lab.preference is None:
+            continue
+        found.setdefault((lab.instruction, lab.output_1, lab.output_2), []).append(lab.preference)
     gold: dict[str, float] = {}
     for pair in pairs:
         same = found.get((pair.instruction, pair.output_1, pair.output_2), [])
@@ -261,5 +302,5 @@ def gold_for_pairs(
         if values:
             gold[pair.key] = float(np.mean(values))
         elif strict:
-            raise InputError(f"no gold judgment for the pair of instruction {pair.instruction[:60]!r}")
+            raise InputError(f"no gold label for the pair of instruction {pair.instruction[:60]!r}")
     return gold
