@@ -30,6 +30,7 @@ def test_reference_only_battles_reproduce_raw_win_rates(shared_pairs: pd.DataFra
         assert row["n_battles"] == 805
 
 
+@pytest.mark.slow
 def test_intervals_resample_instructions_and_cover_the_score(shared_pairs: pd.DataFrame) -> None:
     board = bradley_terry_leaderboard(shared_pairs, n_bootstrap=100, seed=0)
     t = board.table
@@ -39,8 +40,9 @@ def test_intervals_resample_instructions_and_cover_the_score(shared_pairs: pd.Da
     assert 1.5 < width < 8
     assert separability(t.ci_low, t.ci_high) == board.separability
     assert board.separability == pytest.approx(41 / 45)  # docs/trust.md: 0.91 on the 10 shared models
-    again = bradley_terry_leaderboard(shared_pairs, n_bootstrap=100, seed=0)
-    pd.testing.assert_frame_equal(board.table, again.table)
+    small = shared_pairs[shared_pairs.generator_2.isin(["claude-2", "alpaca-7b"])]
+    once = bradley_terry_leaderboard(small, n_bootstrap=20, seed=3)
+    pd.testing.assert_frame_equal(once.table, bradley_terry_leaderboard(small, n_bootstrap=20, seed=3).table)
 
 
 def test_bootstrap_weights_move_an_instruction_as_a_block() -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from pasture.analysis.judge_analysis import (
+    JudgeAnalysis,
     analyze_judge,
     cohen_kappa,
     labels_from_judgments,
@@ -60,8 +61,15 @@ def test_official_judge_against_itself(shared_judgments: list[Judgment]) -> None
     assert any("Flip rate" in n for n in a.notes)
 
 
-def test_longest_judge_against_the_official_annotations(longest: pd.DataFrame, gold: pd.DataFrame) -> None:
-    a = analyze_judge(longest, gold, judge_name="longest", family_generators=[REF])
+@pytest.fixture(scope="module")
+def longest_analysis(longest: pd.DataFrame, gold: pd.DataFrame) -> JudgeAnalysis:
+    return analyze_judge(longest, gold, judge_name="longest", family_generators=[REF])
+
+
+def test_longest_judge_against_the_official_annotations(
+    longest: pd.DataFrame, gold: pd.DataFrame, longest_analysis: JudgeAnalysis
+) -> None:
+    a = longest_analysis
     row = a.table.loc["longest"]
     assert row["Proba. prefer longer"] == 1.0
     assert a.table.loc["gold", "Proba. prefer longer"] == pytest.approx(prefer_longer(gold))
