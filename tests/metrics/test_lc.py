@@ -194,6 +194,12 @@ def test_official_file_layout_round_trips(
     again = length_controlled_winrate(rows, inputs, generator="vicuna-7b")
     assert again.length_controlled_winrate == pytest.approx(shared_lc["vicuna-7b"].length_controlled_winrate, abs=1e-9)
     assert again.difficulty_source == "official"
+    # with both official files, LC uses df_gamed.csv's difficulty column, as AlpacaEval does, and says so
+    other = tmp_path / "instruction_difficulty.csv"
+    pd.DataFrame({"instruction_difficulty": np.linspace(-1, 1, 805)}).to_csv(other)
+    both = prepare_lc_inputs(shared_pairs, gamed=path, difficulty=other, eval_set=shared_texts)
+    assert both.difficulty is not None and both.difficulty.equals(inputs.difficulty)
+    assert any("difficulty file not used for LC" in n for n in both.notes)
 
 
 def test_positional_difficulty_file_needs_the_eval_set(tmp_path: Path, shared_texts: list[str]) -> None:

@@ -51,9 +51,9 @@ def prepare_lc_inputs(
 ) -> LCInputs:
     """Choose the difficulty vector and gamed-baseline rows for LC, and record where they came from.
 
-    Difficulty, in order of precedence: ``difficulty`` (a Series, a CSV path, or ``"hub"`` for AlpacaEval's
-    ``instruction_difficulty.csv``); else the official ``gamed`` file's own difficulty column (the vector the
-    official LC uses); else, when ``estimate``, a joint fit over the models in ``pairs``
+    Difficulty, in order of precedence: ``difficulty`` as a Series; the official ``gamed`` file's own
+    difficulty column (the vector the official LC uses, so a difficulty file is then not used, and the notes
+    say so); ``difficulty`` as a CSV path or ``"hub"`` (AlpacaEval's ``instruction_difficulty.csv``); else, when ``estimate``, a joint fit over the models in ``pairs``
     (:func:`~pasture.metrics.difficulty.estimate_difficulty`, calibrated to ``glm_weights`` when given);
     else none, and LC is the length-only GLM.
 
@@ -89,6 +89,11 @@ def prepare_lc_inputs(
         d, d_source = d_official, "official"
     if isinstance(difficulty, pd.Series):
         d, d_source = difficulty, "user"
+    elif difficulty is not None and gamed_source == "official":
+        notes.append(
+            "difficulty file not used for LC: with the official gamed rows, LC uses their difficulty column, "
+            "as AlpacaEval does"
+        )
     elif difficulty is not None:
         d = read_difficulty_file(_resolve(difficulty, "instruction_difficulty"), texts)
         d_source = "official" if str(difficulty) == HUB else "user"
