@@ -31,6 +31,7 @@ from pasture.simulate import (
     AnnotatorPool,
     OutputPair,
     PoolMember,
+    compare_pools,
     cross_annotate,
     flip_p_for_agreement,
     gold_for_pairs,
@@ -97,6 +98,24 @@ def main() -> None:
         noisy_pool = personas.with_options(p=0.25)
         personas_noisy = pool_report(renoise(persona_labels, noisy_pool), noisy_pool, gold)
         sweep = noise_sweep(persona_labels, personas, [0.0, 0.1, 0.25, 0.4], gold)
+        by_name = {m.name: m for m in with_length.members}
+        makeups = {
+            "concise + thorough": ("concise", "thorough"),
+            "balanced + strict": ("balanced", "strict"),
+            "4 personas": tuple(PERSONAS),
+            "4 personas + longer-wins": (*PERSONAS, "longer-wins"),
+        }
+        makeup = compare_pools(
+            run.labels,
+            {
+                f"{label}, p={p:g}": AnnotatorPool(
+                    members=tuple(by_name[n] for n in names), p=p, seed=args.seed, name=label
+                )
+                for label, names in makeups.items()
+                for p in (0.0, 0.25)
+            },
+            gold,
+        )
     iaa = personas_clean.loc["pool", "inter_annotator_agreement"]
     try:
         p66 = f"{flip_p_for_agreement(iaa, 0.66):.3f}"
@@ -123,6 +142,10 @@ def main() -> None:
             "",
             _markdown(sweep[["gold_agreement", "inter_annotator_agreement", "variance", "flip_rate"]]),
             f"p that brings the persona pool's inter-annotator agreement to 0.66 (human level): {p66}",
+            "",
+            "## Pool make-up (same clean labels, re-noised)",
+            "",
+            _markdown(makeup[["gold_agreement", "inter_annotator_agreement", "variance", "prefers_longer"]]),
             "",
         ]
     )

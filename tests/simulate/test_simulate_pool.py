@@ -12,6 +12,7 @@ from pasture.errors import InputError
 from pasture.judges import ProgrammaticJudge
 from pasture.simulate.labels import cross_annotate, label_pairs, sample_pairs
 from pasture.simulate.measure import (
+    compare_pools,
     expected_agreement,
     expected_inter_annotator_agreement,
     flip_p_for_agreement,
@@ -158,6 +159,20 @@ def test_cross_annotation_report_matches_exact_expectation(pairs, gold, tmp_path
     assert sweep.loc[0.0, "gold_agreement"] == 1.0 and sweep.loc[0.0, "variance"] == 0.0
     assert list(sweep["inter_annotator_agreement"]) == sorted(sweep["inter_annotator_agreement"], reverse=True)
     assert abs(sweep.loc[0.5, "inter_annotator_agreement"] - 0.5) <= 4 * math.sqrt(0.25 / N)
+
+    # make-up: the same clean labels in pools of other members and noise
+    table = compare_pools(
+        run.labels,
+        {
+            "two, clean": make_pool([pool.members[0], pool.members[1]], p=0.0, seed=9),
+            "three, p=0.25": pool,
+        },
+        gold,
+    )
+    assert table.loc["two, clean", "inter_annotator_agreement"] == 1.0
+    assert table.loc["three, p=0.25", "gold_agreement"] == pytest.approx(row["gold_agreement"])
+    with pytest.raises(InputError, match="no labels from member"):
+        compare_pools(run.labels, {"x": _oracle_pool(weights=(1.0, 1.0, 1.0, 1.0))}, gold)
 
 
 def test_flip_p_for_agreement_inverts_the_expectation() -> None:

@@ -24,6 +24,7 @@ from pasture.simulate.labels import (
 )
 from pasture.simulate.measure import (
     GoldLabel,
+    compare_pools,
     expected_agreement,
     expected_inter_annotator_agreement,
     flip_p_for_agreement,
@@ -59,6 +60,7 @@ __all__ = [
     "Simulation",
     "arithmetic_oracle",
     "arithmetic_outputs",
+    "compare_pools",
     "cross_annotate",
     "example_key",
     "expected_agreement",

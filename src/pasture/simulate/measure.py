@@ -304,3 +304,28 @@ def gold_for_pairs(
         elif strict:
             raise InputError(f"no gold label for the pair of instruction {pair.instruction[:60]!r}")
     return gold
+
+
+def compare_pools(
+    labels: Sequence[SimulatedLabel],
+    pools: Mapping[str, AnnotatorPool],
+    gold: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """The 'pool' row of :func:`pool_report` for several pools made from members of one cross-annotation.
+
+    Each pool's members must be annotators present in ``labels`` (same names); its own ``p`` and ``seed``
+    re-noise their clean labels, so pools of different make-up, weights and noise are compared on the same
+    clean verdicts without any call. Rows are indexed by the names given.
+    """
+    present = {lab.annotator for lab in labels}
+    rows = {}
+    for name, pool in pools.items():
+        members = {m.name for m in pool.members}
+        missing = sorted(members - present)
+        if missing:
+            raise InputError(f"pool {name!r}: no labels from member(s) {', '.join(missing)}; cross-annotate first")
+        subset = renoise([lab for lab in labels if lab.annotator in members], pool)
+        rows[name] = pool_report(subset, pool, gold).loc["pool"]
+    table = pd.DataFrame(rows).T
+    table.index.name = "pool"
+    return table
