@@ -83,7 +83,11 @@ def test_smollm2_judge_against_the_official_annotations(
     assert "Variance" in row.index and row["Variance"] >= 0
     assert row["Time [seconds/1000 examples]"] > 0
     assert "Price [$/1000 examples]" not in result.table.columns  # a local server has no list price: absent
-    assert len(result.leaderboards) == 4 and "Spearman corr." in row.index
+    assert len(result.leaderboards) == 4
+    if result.leaderboards["judge"].nunique() > 1:
+        assert "Spearman corr." in row.index
+    else:  # a judge that only follows the shown order gives every model 50: no ranking to correlate
+        assert any("rank correlations absent" in n for n in result.notes)
     assert "Self-preference" not in result.table.columns  # no SmolLM2 output among the generators
     # the leaderboard the judge produces, from its stored judgments
     judge_board = (ok.groupby("generator_2").preference.mean() - 1) * 100

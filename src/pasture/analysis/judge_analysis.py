@@ -257,10 +257,12 @@ def analyze_judge(
 
         row["Spearman corr."] = float(spearmanr(boards["judge"], boards["reference"]).statistic)
         row["Pearson corr."] = float(pearsonr(boards["judge"], boards["reference"]).statistic)
-    else:
+    elif len(boards) < MIN_LEADERBOARD_MODELS:
         notes.append(
             f"rank correlations absent: {len(boards)} models in both leaderboards (need {MIN_LEADERBOARD_MODELS})"
         )
+    else:
+        notes.append("rank correlations absent: one of the leaderboards gives every model the same score")
 
     per_pair_n = jok.groupby(PAIR_KEY, sort=False).size()
     if (per_pair_n >= 2).any():
