@@ -166,3 +166,12 @@ def test_cli_analyze_judge(alpacaeval: Path, tmp_path: Path) -> None:
     assert table.iloc[0]["Gold agreement"] == pytest.approx(100)
     res = CliRunner().invoke(main, ["analyze-judge", "--annotations", f, "--gold-labels", str(tmp_path / "none.csv")])
     assert res.exit_code == 2 and "pasture: error:" in res.output
+
+
+def test_a_constant_judge_has_no_rank_correlation(gold: pd.DataFrame) -> None:
+    sub = gold[gold.generator_2.isin(["claude-2", "alpaca-7b", "gpt4_gamed"])].groupby("generator_2").head(10)
+    ties = sub.assign(preference=1.5)
+    a = analyze_judge(ties, sub)
+    assert "Spearman corr." not in a.table.columns
+    assert any("same score" in n for n in a.notes)
+    assert a.table.loc["judge", "Cohen's kappa"] == pytest.approx(0.0)  # all ties vs a gold without ties
