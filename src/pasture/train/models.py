@@ -30,9 +30,15 @@ def load_policy(spec: str | Path, *, cache_dir: str | Path | None = None) -> tup
         gguf = smollm2_gguf_path()
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if cache_dir is not None:
-            model.save_pretrained(cache_dir)
+        if cache_dir is not None:  # a GGUF-loaded model refuses save_pretrained: copy into a plain one
+            config = model.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config
+            plain = AutoModelForCausalLM.from_config(config)
+            plain.load_state_dict(model.state_dict())
+            plain.save_pretrained(cache_dir)
             tok.save_pretrained(cache_dir)
+            model = plain
     else:
         path = Path(spec)
         if not (path / "config.json").is_file():

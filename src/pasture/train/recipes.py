@@ -183,7 +183,7 @@ def train_synthetic_method(setup: SyntheticSetup, method: str) -> tuple[nn.Modul
             tok,
             setup.pairs,
             settings=_DPO_VARIANTS[method],
-            optim=OptimSettings(lr=1e-3, batch_size=64, steps=60),
+            optim=OptimSettings(lr=1e-3, batch_size=64, steps=40),
             seed=seed,
         )
     if method == "simpo":
@@ -202,7 +202,7 @@ def train_synthetic_method(setup: SyntheticSetup, method: str) -> tuple[nn.Modul
             setup.rl_prompts,
             setup.reward_model,
             settings=PPOSettings(kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS, epochs=2, minibatch_size=64),
-            optim=OptimSettings(lr=1e-3, batch_size=128, steps=20),
+            optim=OptimSettings(lr=1e-3, batch_size=128, steps=12),
             seed=seed,
         )
     if method == "rloo":
@@ -212,16 +212,16 @@ def train_synthetic_method(setup: SyntheticSetup, method: str) -> tuple[nn.Modul
             setup.rl_prompts,
             setup.reward_model,
             settings=RLOOSettings(k=4, kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS),
-            optim=OptimSettings(lr=1e-3, batch_size=32, steps=40),
+            optim=OptimSettings(lr=1e-3, batch_size=32, steps=25),
             seed=seed,
         )
     if method == "expert_iteration":
         return train_expert_iteration(
             _copy(setup.sft),
             tok,
-            setup.rl_prompts[:1000],
+            setup.rl_prompts[:500],
             setup.reward,
-            n=16,
+            n=8,
             optim=OptimSettings(lr=1e-3, batch_size=64, steps=60),
             max_new_tokens=MAX_RESPONSE_TOKENS,
             seed=seed,
