@@ -232,9 +232,7 @@ def flip_p_for_agreement(clean_agreement: float, target: float = 0.66) -> float:
     """
     c, t = clean_agreement, target
     if not 0.5 <= t <= c or c <= 0.5:
-        raise InputError(
-            f"inter-annotator agreement {t} is not reachable by flipping from {c} (need 0.5 <= target <= clean)"
-        )
+        raise InputError(f"agreement {t:.3f} is not reachable by flipping from {c:.3f} (need 0.5 <= target <= clean)")
     x = (c - t) / (2 * c - 1)
     return (1 - math.sqrt(max(0.0, 1 - 2 * x))) / 2
 
