@@ -71,6 +71,7 @@ def test_bad_labels_and_lengths_are_input_errors() -> None:
         flip_labels([1.0, 2.0], ["k"], p=0.5, seed=0)
 
 
+@pytest.mark.slow
 def test_same_seed_same_flips_in_another_process_with_another_hash_seed() -> None:
     code = (
         "from pasture.simulate.noise import flip_mask\n"
