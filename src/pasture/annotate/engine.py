@@ -515,28 +515,29 @@ class _Run:
     async def run(
         self, todo_keys: list[str], snapshot: dict[str, tuple[str, int, str] | None], bar: ProgressBar
     ) -> None:
+        """Judge ``todo_keys`` with ``concurrency`` worker coroutines; claims are taken a window at a time.
+
+        Workers are long-lived (one per concurrency slot, like a minimal client loop) and take the next
+        claimed key synchronously, so the loop does no bookkeeping between a completion and the next call.
+        """
         s = self.settings
         owner = s.owner
         window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
         waiting: list[str] = []  # claimed by another live process
-        active: dict[asyncio.Future[Judgment], str] = {}
-        completed: asyncio.Queue[asyncio.Future[Judgment]] = asyncio.Queue()  # O(1) per completion
-        last_renew = time.monotonic()
+        inflight: set[str] = set()
         resolved_base = len(self.tasks) - len(todo_keys)
 
         def show() -> None:
-            if not bar.enabled:
-                return
-            failed = self.n_failed
-            bar.update(
-                completed=resolved_base + len(self.own) + len(self.others),
-                calls=self.counters.calls,
-                tokens=self.counters.prompt_tokens + self.counters.completion_tokens,
-                cost=self.counters.cost_usd,
-                failed=failed,
-            )
+            if bar.enabled:
+                bar.update(
+                    completed=resolved_base + len(self.own) + len(self.others),
+                    calls=self.counters.calls,
+                    tokens=self.counters.prompt_tokens + self.counters.completion_tokens,
+                    cost=self.counters.cost_usd,
+                    failed=self.n_failed,
+                )
 
         def resolved_elsewhere(keys: Sequence[str]) -> set[str]:
             """Keys whose stored row changed since the run started: another process judged them."""
@@ -545,76 +546,60 @@ class _Run:
             rows = self.store.get_judgments_by_key(keys)
             return {k for k, j in rows.items() if j.status == "ok" or _snapshot(j) != snapshot.get(k)}
 
-        try:
-            while todo or ready or active or waiting:
-                if self.aborted is None:
-                    # keep `concurrency` calls running, claiming a window of keys at a time
-                    while len(active) < s.concurrency and (ready or todo):
-                        if not ready:
-                            chunk = [todo.popleft() for _ in range(min(window, len(todo)))]
-                            got = self.store.claim(chunk, owner, ttl_s=s.claim_ttl_s)
-                            got_set = set(got)
-                            waiting += [k for k in chunk if k not in got_set]
-                            done_elsewhere = resolved_elsewhere(got)
-                            if done_elsewhere:
-                                self.store.release(done_elsewhere, owner)
-                                self.others |= done_elsewhere
-                                show()
-                            ready.extend(k for k in got if k not in done_elsewhere)
-                            continue
-                        key = ready.popleft()
-                        fut = asyncio.ensure_future(self.judge_one(self.by_key[key]))
-                        fut.add_done_callback(completed.put_nowait)
-                        active[fut] = key
-                elif ready or todo:
-                    self.store.release(list(ready), owner)
-                    ready.clear()
-                    todo.clear()
-                    waiting.clear()
-                if not active:
-                    if waiting and self.aborted is None:
-                        await asyncio.sleep(s.poll_s)
-                        done_elsewhere = resolved_elsewhere(waiting)
-                        self.others |= done_elsewhere
-                        todo.extend(k for k in waiting if k not in done_elsewhere)
-                        waiting = []
-                        show()
-                    continue
-                done: list[asyncio.Future[Judgment]] = []
-                try:
-                    async with asyncio.timeout(max(s.claim_ttl_s / 3, 0.05)):  # wake up to renew claims
-                        done.append(await completed.get())
-                except TimeoutError:
-                    pass
-                while not completed.empty():
-                    done.append(completed.get_nowait())
-                finished = []
-                crash: BaseException | None = None
-                for fut in done:
-                    key = active.pop(fut)
-                    exc = fut.exception()
-                    if exc is not None:  # a bug in the judge: stop, but keep what completed
-                        self.store.release([key], owner)
-                        crash = crash or exc
-                        continue
-                    judgment = fut.result()
-                    finished.append(judgment)
-                    self.own[key] = judgment
-                    self.n_failed += judgment.status != "ok"
-                if finished:
-                    self.writer.put(finished)
+        def next_key() -> str | None:
+            """The next claimed key to judge, claiming a new window when needed; None when none is left."""
+            while not ready and todo and self.aborted is None:
+                chunk = [todo.popleft() for _ in range(min(window, len(todo)))]
+                got = self.store.claim(chunk, owner, ttl_s=s.claim_ttl_s)
+                got_set = set(got)
+                waiting.extend(k for k in chunk if k not in got_set)
+                done_elsewhere = resolved_elsewhere(got)
+                if done_elsewhere:
+                    self.store.release(done_elsewhere, owner)
+                    self.others |= done_elsewhere
                     show()
-                if crash is not None:
-                    raise crash
-                if time.monotonic() - last_renew > s.claim_ttl_s / 3 and (active or ready):
-                    self.store.claim([*active.values(), *ready], owner, ttl_s=s.claim_ttl_s)
-                    last_renew = time.monotonic()
+                ready.extend(k for k in got if k not in done_elsewhere)
+            if not ready or self.aborted is not None:
+                return None
+            return ready.popleft()
+
+        async def worker() -> None:
+            while (key := next_key()) is not None:
+                inflight.add(key)
+                judgment = await self.judge_one(self.by_key[key])  # a judge bug propagates from here
+                inflight.discard(key)
+                self.own[key] = judgment
+                self.n_failed += judgment.status != "ok"
+                self.writer.put((judgment,))  # also drops our claim once written
+                show()
+
+        async def renew_claims() -> None:
+            while True:
+                await asyncio.sleep(s.claim_ttl_s / 3)
+                if inflight or ready:
+                    self.store.claim([*inflight, *ready], owner, ttl_s=s.claim_ttl_s)
+
+        renewer = asyncio.ensure_future(renew_claims())
+        workers: list[asyncio.Future[None]] = []
+        try:
+            while True:
+                workers = [asyncio.ensure_future(worker()) for _ in range(s.concurrency)]
+                await asyncio.gather(*workers)
+                if not waiting or self.aborted is not None:
+                    break
+                # keys another live process holds: wait for its judgments, or for its claims to expire
+                await asyncio.sleep(s.poll_s)
+                done_elsewhere = resolved_elsewhere(waiting)
+                self.others |= done_elsewhere
+                todo.extend(k for k in waiting if k not in done_elsewhere)
+                waiting.clear()
+                show()
         finally:
-            for fut in active:
-                fut.cancel()
-            if active:
-                await asyncio.gather(*active, return_exceptions=True)
-            leftover = [*active.values(), *ready]
+            renewer.cancel()
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(renewer, *workers, return_exceptions=True)
+            leftover = [*inflight, *ready]
             if leftover:
                 self.store.release(leftover, owner)
 

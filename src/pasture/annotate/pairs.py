@@ -7,7 +7,7 @@ the two the judge sees first is not part of the pair: the engine decides it from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pasture.errors import InputError
@@ -73,11 +73,6 @@ def pairs_from_outputs(
             )
         )
     return pairs
-
-
-def unique_generators(pairs: Iterable[PairToJudge]) -> list[str]:
-    """Model generators (slot 2) in first-seen order, for reports."""
-    return list(dict.fromkeys(p.generator_2 for p in pairs))
 
 
 def _clip(text: str, n: int = 60) -> str:
