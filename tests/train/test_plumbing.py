@@ -160,3 +160,13 @@ def test_reward_model_checkpoint_round_trip(tok, tmp_path: Path) -> None:  # typ
     )
     with pytest.raises(InputError):
         RewardModel.load(tmp_path)
+
+
+def test_token_logprobs_with_ragged_prompts_equal_the_full_head(tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_llama(tok, seed=5).eval()
+    batch = encode_sequences(tok, ["12+a=", "1234567+b=", "3+c="], ["0", "111", "22"])
+    with torch.no_grad():
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]
+        full = torch.log_softmax(logits, -1).gather(2, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        full = full * batch.response_mask[:, 1:]
+        assert torch.allclose(token_logprobs(model, batch), full, atol=1e-5)

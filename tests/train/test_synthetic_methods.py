@@ -22,6 +22,9 @@ pytestmark = pytest.mark.slow
 
 def test_labels_carry_the_simulated_noise(synthetic_setup) -> None:  # type: ignore[no-untyped-def]
     # flip_labels at p = 0.25: about three quarters of the training labels agree with the oracle.
+    print(
+        f"{len(synthetic_setup.pairs)} training pairs, label agreement with the oracle {synthetic_setup.label_agreement:.3f}"
+    )
     assert len(synthetic_setup.pairs) > 5000
     assert 0.72 <= synthetic_setup.label_agreement <= 0.78
 

@@ -36,3 +36,78 @@ def report(directory: Path, output: Path | None) -> None:
         else:
             write_frame(frame, output)
         click.echo(f"wrote {output}")
+
+
+@command.command("farm")
+@click.option("--model", default="smollm2", show_default=True, help="'smollm2' or a checkpoint directory.")
+@click.option(
+    "--judge",
+    "judge_name",
+    default="smollm2-logprob",
+    show_default=True,
+    help="Judge (built-in name or TOML file) used both to label and to evaluate.",
+)
+@click.option("--prompts", type=click.Path(path_type=Path), required=True, help="Training prompts JSONL.")
+@click.option("--eval-prompts", type=click.Path(path_type=Path), required=True, help="Evaluation prompts JSONL.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("pasture.db"), show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), required=True, help="Checkpoints and results.")
+@click.option(
+    "--method", type=click.Choice(["dpo", "ipo", "cdpo", "robust_dpo", "simpo"]), default="dpo", show_default=True
+)
+@click.option("--flip-p", type=float, default=0.25, show_default=True, help="Simulated label-flip probability.")
+@click.option("--steps", type=int, default=10, show_default=True)
+@click.option("--lr", type=float, default=1e-5, show_default=True)
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--beta", type=float, default=0.1, show_default=True)
+@click.option("--max-new-tokens", type=int, default=64, show_default=True)
+@click.option("--lora-r", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--model-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --model smollm2: keep the de-quantised checkpoint here for later runs.",
+)
+def farm(
+    model: str,
+    judge_name: str,
+    prompts: Path,
+    eval_prompts: Path,
+    store_path: Path,
+    workdir: Path,
+    method: str,
+    flip_p: float,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    beta: float,
+    max_new_tokens: int,
+    lora_r: int | None,
+    seed: int,
+    model_cache: Path | None,
+) -> None:
+    """The farm loop: sample → label (judge + simulated flips) → train → generate → evaluate, resumable."""
+    import json
+    from dataclasses import asdict
+
+    from pasture.judges.definitions import get_judge
+    from pasture.train.farm import FarmConfig, run_farm
+    from pasture.train.models import load_policy, read_prompts
+
+    train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
+    policy, tok = load_policy(model, cache_dir=model_cache)
+    cfg = FarmConfig(
+        method=method,
+        flip_p=flip_p,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        beta=beta,
+        max_new_tokens=max_new_tokens,
+        lora_r=lora_r,
+        seed=seed,
+    )
+    result = run_farm(policy, tok, train_p, eval_p, get_judge(judge_name), store_path, workdir, cfg)
+    summary = asdict(result)
+    summary["stats"].pop("history", None)
+    click.echo(json.dumps(summary, indent=2, default=str))

@@ -203,10 +203,19 @@ def token_logprobs(model: nn.Module, batch: SequenceBatch) -> Tensor:
     """Log-probability of each next token under ``model``: shape [B, T-1], zero outside the response.
 
     Entry ``[b, t]`` is log p(input_ids[b, t+1] | input_ids[b, :t+1]) when token t+1 is a response token.
+    Only the positions from the earliest response start onwards go through the LM head (``logits_to_keep``):
+    with a large vocabulary the head over prompt tokens would dominate time and memory for nothing.
     """
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1].float()
-    targets = batch.input_ids[:, 1:]
-    logp = torch.gather(logits, 2, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    n, width = batch.input_ids.shape
+    starts = batch.response_mask.float().argmax(dim=1)  # first response token per row
+    first = max(int(starts.min().item()), 1) if n else 1
+    keep = min(max(width - first + 1, 2), width)  # logits at positions first-1 .. width-1
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep).logits
+    logits = logits[:, :-1].float()  # positions width-keep .. width-2 predict tokens width-keep+1 .. width-1
+    targets = batch.input_ids[:, width - keep + 1 :]
+    picked = torch.gather(logits, 2, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    logp = torch.zeros((n, width - 1), dtype=picked.dtype, device=picked.device)
+    logp[:, width - keep :] = picked
     return logp * batch.response_mask[:, 1:].to(logp.dtype)
 
 

@@ -139,6 +139,7 @@ def train_dpo(
         loop = Loop(model, optim, stats, accelerator=accelerator)
         reference = Reference(loop.model, use_adapter_off=lora is not None)
         ref_c, ref_r = _reference_logps(reference, tokenizer, pairs, loop.device, **enc)
+        del reference  # precomputed: a frozen copy need not stay in memory for the whole run
         loop.model.train()
         accuracy = float("nan")
         for idx in cycle_batches(len(pairs), optim.batch_size, optim.steps, seed):
