@@ -121,3 +121,63 @@ def test_messages_and_decoding_per_sample() -> None:
     assert s.messages("hi") == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"})
     assert GenerationSettings().messages("hi") == ({"role": "user", "content": "hi"},)
     assert s.decoding(2)["seed"] == 9 and s.decoding(0)["stop"] == ["\n\n"]
+
+
+@pytest.mark.slow
+def test_generate_with_a_local_transformers_checkpoint(tmp_path: Path) -> None:
+    """`--model hf:FOLDER` through the CLI: a tiny random Llama built offline, with its own chat template."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
+    pytest.importorskip("transformers", reason="transformers is not installed")
+    from click.testing import CliRunner
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from pasture.cli import main
+
+    folder = tmp_path / "tiny"
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, "<user>": 3, "<assistant>": 4, "Say": 5, "hello.": 6, "2": 7}
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}<assistant>"
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=1, bos_token_id=1,
+    )  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder)
+    eval_set = tmp_path / "set.csv"
+    eval_set.write_text("instruction\nSay hello.\n2\n")
+    out = tmp_path / "model_outputs.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--model",
+            f"hf:{folder}",
+            "--provider-arg",
+            "local_files_only=true",
+            "--name",
+            "tiny",
+            "--eval-set",
+            str(eval_set),
+            "--max-tokens",
+            "3",
+            "--temperature",
+            "0",
+            "--store",
+            str(tmp_path / "s.db"),
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_model_outputs(out)
+    assert [r.instruction for r in rows] == ["Say hello.", "2"] and {r.generator for r in rows} == {"tiny"}
+    with Store(tmp_path / "s.db") as store:
+        ((digest, name, size),) = store.eval_sets()
+        stored = store.get_outputs(digest, "tiny")
+    assert (name, size, len(stored)) == ("set", 2, 2)
+    assert all(1 <= (o.completion_tokens or 0) <= 3 for o in stored)
