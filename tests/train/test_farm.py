@@ -35,6 +35,7 @@ def test_farm_loop_runs_stores_and_resumes(tmp_path: Path) -> None:
     assert first.n_pairs > 100 and first.n_failed_labels == 0
     assert 0.1 < first.label_flips / first.n_pairs < 0.4  # p = 0.25 flips
     assert first.stats.steps == 30 and first.row.win_rate_vs_start > 50
+    assert first.row.kl_to_reference is not None and first.row.kl_to_reference > 0
     with Store(store) as s:
         n_judgments = s.count_judgments()
     assert n_judgments >= first.n_pairs + len(eval_prompts) - 5  # identical pairs are not judged

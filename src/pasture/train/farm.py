@@ -13,7 +13,8 @@ Stages and where they are stored (``workdir`` plus the pasture SQLite ``store``)
 4. **generate**: one sample per evaluation prompt from the starting and the trained policy → the store
    (eval set ``farm-eval``).
 5. **evaluate**: the same judge compares trained (model slot) against start (reference slot) through the
-   engine; win rate and LC as everywhere in pasture (docs/metrics.md). Result in ``workdir/result.json`` and
+   engine; win rate and LC as everywhere in pasture (docs/metrics.md), and the KL estimate of the trained
+   policy to the start on those samples. Result in ``workdir/result.json`` and
    ``workdir/<method>/row.json`` (so ``pasture methods report workdir`` shows it).
 """
 
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
@@ -42,9 +44,11 @@ from pasture.train.core import (
     PreferencePair,
     TrainStats,
     checkpoint_done,
+    encode_sequences,
     generate,
     load_stats,
     save_checkpoint,
+    token_logprobs,
 )
 
 PAIRWISE_METHODS = ("dpo", "ipo", "cdpo", "robust_dpo", "simpo")
@@ -120,6 +124,19 @@ def _stored_or_generate(
         store.put_outputs(digest, outs)
         have.update({o.instruction: o.output for o in outs})
     return [have[p] for p in prompts]
+
+
+@torch.no_grad()
+def _kl_on_texts(
+    policy: nn.Module, start: nn.Module, tok: PreTrainedTokenizerBase, prompts: Sequence[str], outputs: Sequence[str]
+) -> float:
+    """KL(π‖π_start) estimate on the stored evaluation samples: mean Σ_t (log π − log π_start) over responses
+    (re-tokenised from their text, which is what the store keeps)."""
+    total = 0.0
+    for i in range(0, len(prompts), 8):
+        batch = encode_sequences(tok, prompts[i : i + 8], outputs[i : i + 8])
+        total += float((token_logprobs(policy.eval(), batch) - token_logprobs(start.eval(), batch)).sum().item())
+    return total / max(len(prompts), 1)
 
 
 def run_farm(
@@ -229,6 +246,7 @@ def run_farm(
         wr, lc, n_failed = win_rate_columns(ev.judgments, lc=len(eval_pairs) >= 10)
         times["evaluate"] = time.perf_counter() - t
 
+    kl = _kl_on_texts(policy, model, tokenizer, eval_es.texts(), new_out)
     row = MethodRow(
         method=cfg.method,
         win_rate_vs_start=wr,
@@ -237,7 +255,7 @@ def run_farm(
         lc_vs_reference=None,
         n_failed=n_failed,
         reward_score=None,
-        kl_to_reference=None,
+        kl_to_reference=kl,
         avg_length=sum(len(x) for x in new_out) / len(new_out),
         train_tokens=stats.train_tokens,
         generated_tokens=stats.generated_tokens,
