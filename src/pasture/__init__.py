@@ -4,6 +4,7 @@ The public API is what this module exports; everything else may move between rel
 """
 
 from pasture.analysis import analyze_judge, audit, bradley_terry_leaderboard, style_controlled_leaderboard
+from pasture.annotate import AnnotationPlan, AnnotationReport, PairToJudge, pairs_from_outputs
 from pasture.demo import run_demo
 from pasture.errors import InputError, JudgeError, PastureError, StoreError
 from pasture.evalsets import demo_eval_set, resolve_eval_set
@@ -51,6 +52,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OFFICIAL_JUDGE_ALIASES",
+    "AnnotationPlan",
+    "AnnotationReport",
     "AnnotatorPool",
     "BootstrapInterval",
     "CorrelationResult",
@@ -64,6 +67,7 @@ __all__ = [
     "LCInputs",
     "LCResult",
     "ModelOutput",
+    "PairToJudge",
     "PastureError",
     "RunManifest",
     "Store",
@@ -86,6 +90,7 @@ __all__ = [
     "load_eval_set",
     "load_pool",
     "pair_table",
+    "pairs_from_outputs",
     "persona_pool",
     "pool_report",
     "predicted_win_rate",
