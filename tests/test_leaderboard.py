@@ -117,3 +117,22 @@ def test_report_cli_writes_html_and_pngs(store_path: Path, tmp_path: Path) -> No
 def test_unknown_board_selector_lists_the_boards(store_path: Path) -> None:
     with Store(store_path) as store, pytest.raises(InputError, match=r"no leaderboard matches.*longer-wins"):
         resolve_key(store, judge="gpt-4")
+
+
+def test_models_evaluated_with_different_position_policies(tmp_path: Path) -> None:
+    reference = [ModelOutput(instruction=t, output=f"ref {k:02d}", generator="ref") for k, t in enumerate(EVAL.texts())]
+    with Store(tmp_path / "s.db") as store:
+        for name, position in (("one-order", "alpaca_eval"), ("both-orders", "both")):
+            evaluate(
+                store,
+                eval_set=EVAL,
+                model_outputs=_outputs(name, 6),
+                reference_outputs=reference,
+                judge=get_judge("longer-wins"),
+                position=position,  # type: ignore[arg-type]
+                progress=False,
+            )
+        board = leaderboard(store, resolve_key(store), bootstrap_resamples=0, lc=False)
+    per_model = {m: sum(j.generator_2 == m for j in board.judgments) for m in board.frame.index}
+    assert per_model == {"one-order": 12, "both-orders": 24}
+    assert (board.frame["n_total"] == 12).all() and (board.frame["win_rate"] == 50.0).all()

@@ -231,15 +231,17 @@ def leaderboard(
         raise InputError(f"leaderboard {key.short()}: runs disagree on the reference generator ({ref_names})")
     reference = str(next(iter(ref_names)))
     models = sorted(manifests)
-    inputs = next(iter(manifests.values())).get("inputs", {})
-    judgments = board_judgments(
-        store,
-        key,
-        reference,
-        models,
-        position=str(inputs.get("position", "alpaca_eval")),
-        replicates=int(inputs.get("replicates", 1)),
-    )
+    judgments: list[Judgment] = []
+    for model in models:  # each model with the position policy and replicates it was evaluated with
+        inputs = manifests[model].get("inputs", {})
+        judgments += board_judgments(
+            store,
+            key,
+            reference,
+            [model],
+            position=str(inputs.get("position", "alpaca_eval")),
+            replicates=int(inputs.get("replicates", 1)),
+        )
     notes: list[str] = []
     n_instructions = len(store.get_eval_set(key.eval_set_digest))
     if lc and n_instructions < LC_MIN_INSTRUCTIONS:
