@@ -89,6 +89,9 @@ def test_killed_run_resumes_with_only_the_missing_calls(proxy: FaultProxy, tmp_p
         assert (rerun.n_cached, rerun.n_new) == (stored, 12 - stored)
         assert proxy.requests == rerun.calls == 12 - stored
         got = {j.key: j.preference for j in store.get_judgments()}
+        print(
+            f"kill/rerun: {stored} stored at the kill, {calls_before_kill} calls before it, rerun {rerun.calls} calls"
+        )
         assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the same set of judgments, with the same verdicts, as the uninterrupted run
     assert got.keys() == expected.keys()
@@ -116,6 +119,7 @@ def test_two_processes_share_one_store_without_paying_twice(proxy: FaultProxy, t
     assert sum(r["calls"] for r in reports) == 12
     assert sum(r["n_new"] for r in reports) == 12
     assert all(r["calls"] > 0 for r in reports), reports  # claims split the work between them
+    print(f"two processes: calls {[r['calls'] for r in reports]}, proxy {proxy.requests}")
     # each process reports the whole set: its own judgments plus those the other one made
     for r in reports:
         assert r["judgments"] == r["n_judgments"] == 12 and r["n_failed"] == 0
