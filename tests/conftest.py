@@ -3,23 +3,14 @@ under CI=true, so CI can never go green by skipping."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from test_resources import IN_CI, require  # noqa: F401  (IN_CI re-exported for fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip (on a user's machine) or fail (under CI=true) when a needed resource is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"missing resource under CI=true: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

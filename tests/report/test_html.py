@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import require
 from pasture.records import Judgment
 from pasture.report import browser_data, category_table, render_report, write_report
 from pasture.scoring import score_judgments
 from report.chromium import Chromium, chromium_path
+from test_resources import require
 
 EVIL = '</script><script>window.__pwned=1</script><!-- <img src=x onerror="window.__pwned=2"> & \u2028'
 EVIL_MODEL = "<b>evil</b>-model"
