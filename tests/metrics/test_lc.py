@@ -233,3 +233,22 @@ def test_a_model_without_parsed_verdicts_gets_nan_and_a_reason() -> None:
     assert any("no parsed preference" in n for n in result.notes)
     flat = rows.assign(len_2=rows["len_1"] - 3, preference=[1.2, 1.8, 1.5])
     assert "does not vary" in length_controlled_winrate(flat).notes[-1]
+
+
+def test_too_few_instructions_is_a_stated_nan_not_a_crash() -> None:
+    import pandas as pd
+
+    from pasture.metrics.lc import length_controlled_winrate
+
+    rows = pd.DataFrame(
+        {
+            "instruction": ["a", "b", "c"],
+            "len_1": [10, 30, 50],
+            "len_2": [20, 25, 90],
+            "preference": [1.2, 1.7, 1.4],
+        }
+    )
+    res = length_controlled_winrate(rows, generator="tiny")
+    assert res.method == "not_fit"
+    assert res.length_controlled_winrate != res.length_controlled_winrate  # NaN
+    assert "only 3 instructions with a parsed verdict" in res.notes[-1]

@@ -350,7 +350,7 @@ def length_controlled_winrate(
             n_gamed=0,
             notes=(*notes, "the reference against itself: LC is 50 by construction"),
         )
-    reason = _unfit_reason(rows)
+    reason = _unfit_reason(rows, n_splits if C is None else 0)
     if reason is not None:
         nan = float("nan")
         return LCResult(
@@ -390,8 +390,11 @@ def length_controlled_winrate(
     )
 
 
-def _unfit_reason(rows: pd.DataFrame) -> str | None:
-    """Why a model's rows cannot carry a GLM fit (None when they can)."""
+def _unfit_reason(rows: pd.DataFrame, n_splits: int = 0) -> str | None:
+    """Why a model's rows cannot carry a GLM fit (None when they can).
+
+    ``n_splits`` > 0: the cross-validation over C needs at least that many instructions with a verdict.
+    """
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
     if missing_cols:
         raise InputError(f"LC rows lack column(s) {', '.join(missing_cols)}")
@@ -400,6 +403,9 @@ def _unfit_reason(rows: pd.DataFrame) -> str | None:
     delta = rows["len_1"].to_numpy(float) - rows["len_2"].to_numpy(float)
     if len(delta) < 2 or not np.std(delta, ddof=1) > 0:
         return "the length difference does not vary over its pairs"
+    n_instructions = rows.loc[rows["preference"].notna(), "instruction"].nunique()
+    if n_splits and n_instructions < n_splits:
+        return f"only {n_instructions} instructions with a parsed verdict; choosing C by {n_splits}-fold CV needs {n_splits}"
     return None
 
 
