@@ -11,6 +11,10 @@ Memory: on CUDA, ``torch.cuda.max_memory_allocated`` during the timed steps; on 
 size sampled every 5 ms during the timed steps minus the resident size just before them (the growth a step
 causes: activations, gradients, optimiser state).
 
+TRL's ``DPOConfig`` turns gradient checkpointing on by default (less memory, more time); pasture does not
+checkpoint. The benchmark therefore runs TRL twice: as configured by default (``trl``) and with gradient
+checkpointing off (``trl_no_gc``, the like-for-like comparison), and reports ratios against both.
+
 Usage::
 
     python benchmarks/bench_dpo_step.py --steps 5 --pairs 4 [--device cuda] [--output bench_dpo.json]
@@ -94,15 +98,32 @@ def _pairs(n: int) -> list[tuple[str, str, str]]:
     return [(PROMPTS[i % 8], CHOSEN[i % 8], REJECTED[i % 8]) for i in range(n)]
 
 
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """SmolLM2 weights (GGUF, cached), or with ``--config-dir`` its architecture randomly initialised (a step's
+    time and memory do not depend on the weights' values; used where the weights cannot travel)."""
+    if args.config_dir:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.config_dir))
+        tok = AutoTokenizer.from_pretrained(args.config_dir)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        return model, tok
+    from pasture.train.models import load_policy
+
+    return load_policy("smollm2", cache_dir=args.cache)
+
+
 def run_pasture(args: argparse.Namespace) -> dict[str, float]:
     import torch
 
     from pasture.train.core import Loop, OptimSettings, PreferencePair, Reference, TrainStats, token_logprobs
     from pasture.train.dpo import DPOSettings, _reference_logps, dpo_loss
-    from pasture.train.models import load_policy
     from pasture.train.reward import pair_batch
 
-    model, tok = load_policy("smollm2", cache_dir=args.cache)
+    model, tok = _load(args)
     model.to(args.device)
     pairs = [PreferencePair(*p) for p in _pairs(args.pairs)]
     stats = TrainStats(method="dpo")
@@ -137,9 +158,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, float]:
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from pasture.train.models import load_policy
-
-    model, tok = load_policy("smollm2", cache_dir=args.cache)
+    model, tok = _load(args)
     rows = [
         {
             "prompt": [{"role": "user", "content": p}],
@@ -173,7 +192,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, float]:
                 )
 
     config = DPOConfig(
-        output_dir=str(Path(args.cache).parent / "trl_out"),
+        output_dir=str(Path(args.output or args.cache).parent / "trl_out"),
         per_device_train_batch_size=args.pairs,
         max_steps=args.steps + 1,
         learning_rate=args.lr,
@@ -190,6 +209,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, float]:
         bf16=False,
         fp16=False,
         dataloader_num_workers=0,
+        gradient_checkpointing=args.impl == "trl",  # TRL's default is on; "trl_no_gc" turns it off
         gradient_accumulation_steps=1,
         seed=0,
     )
@@ -221,7 +241,7 @@ def _timed(step, args: argparse.Namespace, **extra: float) -> dict[str, float]: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", choices=["pasture", "trl", "both"], default="both")
+    parser.add_argument("--impl", choices=["pasture", "trl", "trl_no_gc", "both"], default="both")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-6)
@@ -230,16 +250,17 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cache", default=str(Path(__file__).parent / "out" / "smollm2-hf"))
     parser.add_argument("--output", default=None)
+    parser.add_argument("--config-dir", default=None, help="Random init from this config + tokenizer directory.")
     args = parser.parse_args()
     if args.impl != "both":
         import torch
 
         torch.set_num_threads(args.threads)
-        result = run_pasture(args) if args.impl == "pasture" else run_trl(args)
+        result = run_pasture(args) if args.impl == "pasture" else run_trl(args)  # trl, trl_no_gc
         print("RESULT " + json.dumps(result), flush=True)
         return
     results = {}
-    for impl in ("pasture", "trl"):
+    for impl in ("pasture", "trl", "trl_no_gc"):
         cmd = [sys.executable, __file__, "--impl", impl, *sys.argv[1:]]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -249,7 +270,8 @@ def main() -> None:
         results[impl] = json.loads(line[-1][len("RESULT ") :])
     summary = {
         "setup": {
-            "model": "SmolLM2-135M-Instruct (GGUF de-quantised to fp32)",
+            "model": "SmolLM2-135M-Instruct "
+            + ("architecture, random init" if args.config_dir else "(GGUF de-quantised to fp32)"),
             "device": args.device,
             "threads": args.threads,
             "pairs_per_step": args.pairs,
@@ -258,6 +280,9 @@ def main() -> None:
         **results,
         "time_ratio_pasture_over_trl": results["pasture"]["step_s"] / results["trl"]["step_s"],
         "memory_ratio_pasture_over_trl": results["pasture"]["peak_bytes"] / max(results["trl"]["peak_bytes"], 1.0),
+        "time_ratio_pasture_over_trl_no_gc": results["pasture"]["step_s"] / results["trl_no_gc"]["step_s"],
+        "memory_ratio_pasture_over_trl_no_gc": results["pasture"]["peak_bytes"]
+        / max(results["trl_no_gc"]["peak_bytes"], 1.0),
     }
     text = json.dumps(summary, indent=2)
     print(text)

@@ -235,7 +235,7 @@ def evaluate_synthetic(
     policy: nn.Module,
     stats: TrainStats,
     *,
-    lc: bool = False,
+    lc: bool = True,
     outputs: Sequence[str] | None = None,
 ) -> MethodRow:
     """The method's row of the comparison table on the evaluation prompts (oracle judge, fixed seeds)."""

@@ -21,6 +21,7 @@ from pasture.train.core import (
     checkpoint_done,
     load_stats,
     save_checkpoint,
+    timed,
 )
 
 FILE_METHODS = ("sft", "reward_model", "expert_iteration", "dpo", "ipo", "cdpo", "robust_dpo", "simpo", "ppo", "rloo")
@@ -173,8 +174,9 @@ def run_synthetic(method: str, output: str | Path, *, seed: int = 0, quick: bool
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     out = Path(output)
     row_path = out / method / "row.json"
-    if row_path.is_file():
-        return dict(json.loads(row_path.read_text(encoding="utf-8")))
+    for done in (row_path, out / method / "accuracy.json"):
+        if done.is_file():
+            return dict(json.loads(done.read_text(encoding="utf-8")))
     cfg = SyntheticConfig(seed=seed)
     if quick:
         cfg = SyntheticConfig(
@@ -196,14 +198,26 @@ def run_synthetic(method: str, output: str | Path, *, seed: int = 0, quick: bool
         from pasture.train.recipes import heldout_pairs
         from pasture.train.reward import pair_accuracy
 
-        extra["heldout_accuracy"] = pair_accuracy(setup.reward_model, setup.tokenizer, heldout_pairs(setup))
-        row = evaluate_synthetic(setup, method, setup.sft, setup.rm_stats)
+        # a reward model is not a policy: it gets no row in the comparison table, its accuracy is stored instead
+        record = {
+            "method": method,
+            "heldout_accuracy": pair_accuracy(setup.reward_model, setup.tokenizer, heldout_pairs(setup)),
+            "train_accuracy": setup.rm_stats.metrics.get("train_accuracy"),
+            "train_tokens": setup.rm_stats.train_tokens,
+            "wall_s": setup.rm_stats.wall_s,
+        }
+        path = out / method / "accuracy.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+        return record
     elif method == "best_of_n":
         from pasture.train.recipes import _bon
 
         extra["curve"] = {str(k): v for k, v in best_of_n_curve(setup).items()}
-        bon = _bon(setup, 16, seed + 3)
-        stats = TrainStats(method="best_of_n", generated_tokens=bon.generated_tokens)
+        stats = TrainStats(method="best_of_n")
+        with timed(stats):
+            bon = _bon(setup, 16, seed + 3)
+        stats.generated_tokens = bon.generated_tokens
         row = evaluate_synthetic(setup, method, setup.sft, stats, outputs=bon.select(16))
     else:
         policy, stats = train_synthetic_method(setup, method)
