@@ -32,10 +32,19 @@ def test_synthetic_train_then_methods_report(tmp_path: Path) -> None:
     assert code == 0 and (out / "dpo" / "row.json").stat().st_mtime == mtime
     code, text = _run("train", "sft", "--task", "synthetic", "--quick", "-o", str(out))
     assert code == 0, text
+    code, text = _run("train", "reward_model", "--task", "synthetic", "--quick", "-o", str(out))
+    assert code == 0, text
+    accuracy = json.loads((out / "reward_model" / "accuracy.json").read_text())
+    assert 0 <= accuracy["heldout_accuracy"] <= 1 and not (out / "reward_model" / "row.json").exists()
+    code, text = _run("train", "best_of_n", "--task", "synthetic", "--quick", "-o", str(out))
+    assert code == 0, text
+    bon = json.loads((out / "best_of_n" / "row.json").read_text())
+    assert set(bon["curve"]) == {"1", "4", "16"} and bon["generated_tokens"] > 0 and bon["wall_s"] > 0
     code, text = _run("methods", "report", str(out), "-o", str(tmp_path / "t.html"))
     assert code == 0, text
     page = (tmp_path / "t.html").read_text()
     assert "<td>dpo</td>" in page and "<td>sft</td>" in page and "KL to reference" in page
+    assert "<td>best_of_n</td>" in page and "<td>reward_model</td>" not in page
     code, text = _run("methods", "report", str(out), "-o", str(tmp_path / "t.csv"))
     assert code == 0
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("method,win_rate_vs_start,lc_vs_start")
