@@ -368,6 +368,15 @@ class Loop:
     def device(self) -> torch.device:
         return self.accelerator.device  # type: ignore[no-any-return]
 
+    def shard(self, idx: np.ndarray) -> np.ndarray:
+        """This process's share of a global batch (every process draws the same global batches from the
+        seed; process r takes rows r, r + world, ...). One process: the batch unchanged."""
+        world = int(self.accelerator.num_processes)
+        if world <= 1:
+            return idx
+        part = idx[int(self.accelerator.process_index) :: world]
+        return part if len(part) else idx[:1]
+
     def step(self, loss: Tensor, *, n_tokens: int) -> float:
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
@@ -407,7 +416,13 @@ def save_checkpoint(
 ) -> Path:
     """Write model (LoRA merged), tokenizer and ``stats.json``; ``stats.json`` is written last and marks
     the checkpoint complete, so an interrupted save is never mistaken for a finished stage."""
+    from accelerate import PartialState
+
     path = Path(path)
+    state = PartialState()
+    if not state.is_main_process:  # under accelerate launch only the main process writes
+        state.wait_for_everyone()
+        return path
     path.mkdir(parents=True, exist_ok=True)
     marker = path / "stats.json"
     if marker.exists():
@@ -420,6 +435,7 @@ def save_checkpoint(
     if tokenizer is not None:
         tokenizer.save_pretrained(path)
     marker.write_text(stats.to_json(), encoding="utf-8")
+    state.wait_for_everyone()
     return path
 
 

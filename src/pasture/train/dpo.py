@@ -142,7 +142,7 @@ def train_dpo(
         del reference  # precomputed: a frozen copy need not stay in memory for the whole run
         loop.model.train()
         accuracy = float("nan")
-        for idx in cycle_batches(len(pairs), optim.batch_size, optim.steps, seed):
+        for idx in map(loop.shard, cycle_batches(len(pairs), optim.batch_size, optim.steps, seed)):
             chunk = [pairs[i] for i in idx]
             batch = pair_batch(tokenizer, chunk, **enc).to(loop.device)
             logps = token_logprobs(loop.model, batch).sum(dim=1)
@@ -181,7 +181,7 @@ def train_simpo(
     with timed(stats):
         loop = Loop(model, optim, stats, accelerator=accelerator)
         loop.model.train()
-        for idx in cycle_batches(len(pairs), optim.batch_size, optim.steps, seed):
+        for idx in map(loop.shard, cycle_batches(len(pairs), optim.batch_size, optim.steps, seed)):
             chunk = [pairs[i] for i in idx]
             batch = pair_batch(tokenizer, chunk, **enc).to(loop.device)
             tok_lp = token_logprobs(loop.model, batch)

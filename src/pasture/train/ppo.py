@@ -144,7 +144,7 @@ def train_ppo(
         reference = Reference(loop.model, use_adapter_off=lora is not None)
         reward_model.to(loop.device)
         rng = np.random.default_rng(seed)
-        for it, idx in enumerate(cycle_batches(len(prompts), optim.batch_size, optim.steps, seed)):
+        for it, idx in enumerate(map(loop.shard, cycle_batches(len(prompts), optim.batch_size, optim.steps, seed))):
             chunk = [prompts[i] for i in idx]
             gens = [
                 g[0]

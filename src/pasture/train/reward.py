@@ -196,7 +196,7 @@ def train_reward_model(
     with timed(stats):
         loop = Loop(model, optim, stats, accelerator=accelerator)
         loop.model.train()
-        for idx in cycle_batches(len(pairs), optim.batch_size, optim.steps, seed):
+        for idx in map(loop.shard, cycle_batches(len(pairs), optim.batch_size, optim.steps, seed)):
             chunk = [pairs[i] for i in idx]
             batch = pair_batch(
                 tokenizer, chunk, max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens

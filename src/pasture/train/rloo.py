@@ -83,7 +83,7 @@ def train_rloo(
         loop = Loop(model, optim, stats, accelerator=accelerator)
         reference = Reference(loop.model, use_adapter_off=lora is not None)
         reward_model.to(loop.device)
-        for it, idx in enumerate(cycle_batches(len(prompts), optim.batch_size, optim.steps, seed)):
+        for it, idx in enumerate(map(loop.shard, cycle_batches(len(prompts), optim.batch_size, optim.steps, seed))):
             chunk = [prompts[i] for i in idx]
             gens = [
                 g

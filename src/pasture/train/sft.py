@@ -57,7 +57,7 @@ def train_sft(
     with timed(stats):
         loop = Loop(model, optim, stats, accelerator=accelerator)
         loop.model.train()
-        for idx in cycle_batches(len(prompts), optim.batch_size, optim.steps, seed):
+        for idx in map(loop.shard, cycle_batches(len(prompts), optim.batch_size, optim.steps, seed)):
             batch = encode_sequences(
                 tokenizer,
                 [prompts[i] for i in idx],
