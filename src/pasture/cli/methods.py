@@ -87,6 +87,9 @@ def farm(
     model_cache: Path | None,
 ) -> None:
     """The farm loop: sample → label (judge + simulated flips) → train → generate → evaluate, resumable."""
+    from pasture.train import require_train_extra
+
+    require_train_extra()
     import json
     from dataclasses import asdict
 

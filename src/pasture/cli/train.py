@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pasture.train.recipes import METHODS
+from pasture.train import METHODS, require_train_extra
 
 
 @click.command("train")
@@ -52,6 +52,7 @@ def command(method: str, task: str, output: Path, quick: bool, **opts: object) -
     With --task synthetic every method is trained from the same SFT policy and evaluated by the exact
     oracle; `pasture methods report OUTPUT` then compares them.
     """
+    require_train_extra()
     if task == "synthetic":
         from pasture.train.run import run_synthetic
 

@@ -5,3 +5,35 @@ an exact oracle, the farm loop, and the methods comparison table. See docs/train
 Import the submodules directly (``pasture.train.dpo``, ``pasture.train.ppo``, ...); this package imports
 nothing heavy by itself so that ``import pasture`` never needs torch.
 """
+
+from __future__ import annotations
+
+import importlib.util
+
+from pasture.errors import PastureError
+
+METHODS = (
+    "sft",
+    "reward_model",
+    "best_of_n",
+    "expert_iteration",
+    "dpo",
+    "ipo",
+    "cdpo",
+    "robust_dpo",
+    "simpo",
+    "ppo",
+    "rloo",
+)
+"""Method names accepted by ``pasture train METHOD``."""
+
+TRAIN_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "tokenizers")
+
+
+def require_train_extra() -> None:
+    """Raise a one-line :class:`PastureError` naming the missing packages when pasture[train] is not installed."""
+    missing = [name for name in TRAIN_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise PastureError(
+            f"training needs pasture[train] (missing: {', '.join(missing)}): pip install 'pasture[train]'"
+        )

@@ -37,21 +37,6 @@ from pasture.train.synthetic import (
 )
 from pasture.train.tiny import tiny_llama
 
-METHODS = (
-    "sft",
-    "reward_model",
-    "best_of_n",
-    "expert_iteration",
-    "dpo",
-    "ipo",
-    "cdpo",
-    "robust_dpo",
-    "simpo",
-    "ppo",
-    "rloo",
-)
-"""Method names accepted by :func:`run_synthetic_method` and ``pasture train METHOD --task synthetic``."""
-
 
 @dataclass(frozen=True)
 class SyntheticConfig:

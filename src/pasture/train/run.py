@@ -160,9 +160,9 @@ def run_synthetic(method: str, output: str | Path, *, seed: int = 0, quick: bool
 
     ``quick`` shrinks every size (for smoke tests; the figures are then not the documented ones).
     """
+    from pasture.train import METHODS
     from pasture.train.compare import MethodRow
     from pasture.train.recipes import (
-        METHODS,
         SyntheticConfig,
         best_of_n_curve,
         evaluate_synthetic,
