@@ -132,6 +132,8 @@ class Chromium:
                 return event
 
     def open(self, path: Path) -> None:
+        # forget earlier load events, so that a second open waits for its own page
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
         self.send("Page.navigate", session=True, url=path.resolve().as_uri())
         self.wait_event("Page.loadEventFired")
 

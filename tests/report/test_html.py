@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from pasture.records import Judgment
-from pasture.report import browser_data, category_table, render_report, write_report
+from pasture.report import browser_data, category_table, render_report, render_tables, write_report
 from pasture.scoring import score_judgments
+from pasture.train.table import TABLE_COLUMNS, collect_rows, methods_section
 from report.chromium import Chromium, chromium_path
 from test_resources import require
 
@@ -115,7 +116,10 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     binary = chromium_path()
     require(binary is not None, "chromium is not installed (make test installs it as root: apt-get install chromium)")
     judgments = _judgments()
-    files = write_report(_board(judgments), judgments, tmp_path / "report.html")
+    section = methods_section(_methods_frame(tmp_path))
+    files = write_report(_board(judgments), judgments, tmp_path / "report.html", sections=[section])
+    tables_page = tmp_path / "methods.html"
+    tables_page.write_text(render_tables([section]), encoding="utf-8")
     with Chromium(binary) as browser:  # type: ignore[arg-type]
         browser.open(files.html)
         assert browser.eval("document.body.getAttribute('data-ready')") == "1"
@@ -151,6 +155,27 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
         first = browser.eval("document.querySelector('#board tbody tr td').textContent")
         assert first == EVIL_MODEL  # ascending: the losing model first
         assert browser.errors() == []
+        # the methods section: the hostile method name is text, and its columns sort numerically
+        _check_methods_table(browser, "section-1")
+        # the standalone methods page: same renderer, same checks, under its own CSP
+        browser.open(tables_page)
+        assert browser.eval("document.body.getAttribute('data-ready')") == "1"
+        _check_methods_table(browser, "section-1")
+        assert browser.errors() == []
+
+
+def _check_methods_table(browser: Chromium, table_id: str) -> None:
+    rows = f"document.querySelectorAll('#{table_id} tbody tr')"
+    names = f"Array.from({rows}).map(r => r.cells[0].textContent)"
+    assert browser.eval(names) == ["dpo", "sft", EVIL_METHOD]
+    assert browser.eval(f"document.querySelectorAll('#{table_id} script').length") == 0
+    assert browser.eval("typeof window.x") == "undefined"
+    browser.eval(f"document.querySelector('#{table_id} th[data-col=\"1\"]').click()")  # win rate vs start, ascending
+    assert browser.eval(names) == [EVIL_METHOD, "sft", "dpo"]
+    browser.eval(f"document.querySelector('#{table_id} th[data-col=\"1\"]').click()")  # descending
+    assert browser.eval(names) == ["dpo", "sft", EVIL_METHOD]
+    browser.eval(f"document.querySelector('#{table_id} th[data-col=\"0\"]').click()")  # by name, as text
+    assert browser.eval(names) == [EVIL_METHOD, "dpo", "sft"]  # symbols collate before letters
 
 
 def test_report_on_real_alpacaeval_annotations(alpacaeval: Path, tmp_path: Path) -> None:
@@ -172,3 +197,50 @@ def test_report_on_real_alpacaeval_annotations(alpacaeval: Path, tmp_path: Path)
     table = category_table(judgments)
     assert set(table["category"]) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
     assert table.groupby("model")["n_total"].sum().to_dict() == board["n_total"].to_dict()
+
+
+EVIL_METHOD = "<script>x</script>"
+
+
+def _methods_frame(tmp_path: Path) -> pd.DataFrame:
+    """A methods table read by the real reader from ``<dir>/<method>/row.json`` files, one method name hostile."""
+    rows = {
+        "dpo": (71.5, 68.25, 12.0, None, 0, 0.75, 3.5, 21.0, 4096, 512, 3.25),
+        "sft": (50.0, 50.0, 2.5, 3.0, 1, -0.25, 0.0, 18.5, 2048, 256, 1.5),
+        EVIL_METHOD: (12.0, None, None, None, 2, None, None, 30.0, 10, 5, 0.5),
+    }
+    for k, (name, values) in enumerate(rows.items()):
+        folder = tmp_path / "methods" / f"m{k}"
+        folder.mkdir(parents=True)
+        row = dict(zip(TABLE_COLUMNS, values, strict=True), method=name)
+        (folder / "row.json").write_text(json.dumps(row), encoding="utf-8")
+    return collect_rows(tmp_path / "methods")
+
+
+def test_sections_are_escaped_sortable_tables(tmp_path: Path) -> None:
+    judgments = _judgments()
+    section = methods_section(_methods_frame(tmp_path))
+    page = render_report(_board(judgments), judgments, sections=[section])
+    assert EVIL_METHOD not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert page.count("<script") == 2  # still only the data block and the page's script
+    table = re.search(r'<table id="section-1"[^>]*>(.*?)</table>', page, re.S)
+    assert table is not None and "sortable" in page[table.start() : table.start() + 80]
+    heads = re.findall(r"<th data-col=\"\d+\">(.*?)</th>", table.group(1))
+    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 12
+    assert "KL to reference (nats)" in heads
+    bodies = re.findall(r"<tr>(<td.*?)</tr>", table.group(1))
+    assert len(bodies) == 3
+    cells = re.findall(r'<td(?: data-v="([^"]*)")?>(.*?)</td>', bodies[0])
+    # dpo: two decimals for reals, integers as integers, missing as a dash with no sort key
+    assert cells[:4] == [("", "dpo"), ("71.5", "71.50"), ("68.25", "68.25"), ("12.0", "12.00")]
+    assert cells[4] == ("", "–") and cells[5] == ("0.0", "0")
+    assert page.index('id="board"') < page.index('id="section-1"') < page.index("<h2>Figures</h2>")
+    assert "Training methods" in page and "docs/train.md" in page
+
+
+def test_tables_page_uses_the_same_renderer(tmp_path: Path) -> None:
+    page = render_tables([methods_section(_methods_frame(tmp_path))], title="<i>methods</i>", notes=["<u>n</u>"])
+    assert page.startswith("<!DOCTYPE html>") and "Content-Security-Policy" in page and "script-src 'sha256-" in page
+    assert EVIL_METHOD not in page and "<i>methods</i>" not in page and "<u>n</u>" not in page
+    assert page.count("<script") == 1 and 'id="section-1"' in page and 'id="browser-data"' not in page
+    assert "http://" not in page and "https://" not in page

@@ -8,7 +8,8 @@ import click
 
 from pasture.cli.leaderboard import board_options, open_store
 from pasture.leaderboard import leaderboard, resolve_key
-from pasture.report import write_report
+from pasture.report import ReportSection, write_report
+from pasture.train.table import collect_rows, methods_section
 
 
 @click.command("report")
@@ -28,6 +29,13 @@ from pasture.report import write_report
     help="Folder for the PNG figures (default: <output stem>_figures next to the HTML).",
 )
 @click.option("--title", default=None, help="Report title (default: eval set, reference and judge).")
+@click.option(
+    "--methods",
+    "methods_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Add the training-methods comparison table of this `pasture train` output folder (as `pasture methods report`).",
+)
 def command(
     store_path: Path,
     eval_set: str | None,
@@ -36,11 +44,16 @@ def command(
     output: Path,
     png_dir: Path | None,
     title: str | None,
+    methods_dir: Path | None,
 ) -> None:
     """Write one HTML file that opens offline: leaderboard, figures and a per-instruction browser.
 
-    Every model- or user-written text is escaped; the same figures are written as PNG for papers.
+    Every model- or user-written text is escaped; the same figures are written as PNG for papers. With
+    --methods, the comparison table of trained methods is a section after the leaderboard.
     """
+    sections: list[ReportSection] = []
+    if methods_dir is not None:  # read first: a bad folder fails before anything is written
+        sections.append(methods_section(collect_rows(methods_dir)))
     with open_store(store_path) as store:
         key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
         board = leaderboard(store, key)
@@ -53,6 +66,7 @@ def command(
         manifest={"board": board.key.__dict__, "runs": board.manifests},
         notes=notes,
         png_dir=png_dir,
+        sections=sections,
     )
     click.echo(f"report: {files.html}")
     click.echo(f"figures: {', '.join(str(p) for p in files.pngs)}")

@@ -18,8 +18,9 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,35 @@ class ReportFiles:
 
     html: Path
     pngs: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """An extra table in the report (e.g. the training-methods comparison), rendered after the leaderboard.
+
+    Why a general hook: results computed elsewhere (trained methods, analyses) belong in the one file a
+    reader opens, with the report's escaping, sorting and offline guarantees, rather than in pages of their
+    own. Every header, row name and cell is untrusted text and is escaped.
+
+    Attributes
+    ----------
+    title:
+        The section's heading.
+    table:
+        The rows; the index is the first column (headed by the index name, or ``index_label``).
+    note:
+        One paragraph under the heading: what the numbers mean and where they are defined.
+    column_labels:
+        Display headers for some columns (others show their own name).
+    index_label:
+        Header of the first column when the index has no name.
+    """
+
+    title: str
+    table: pd.DataFrame
+    note: str = ""
+    column_labels: Mapping[str, str] = field(default_factory=dict)
+    index_label: str = ""
 
 
 def category_table(judgments: Iterable[Judgment]) -> pd.DataFrame:
@@ -161,7 +191,9 @@ def board_html(board: pd.DataFrame) -> str:
     """The leaderboard as an HTML table; every cell escaped; intervals shown as [low, high]."""
     cols = [c for c in BOARD_COLUMNS if c in board.columns]
     head = "".join(f'<th data-col="{i + 1}">{html.escape(BOARD_COLUMNS[c])}</th>' for i, c in enumerate(cols))
-    lines = [f'<table id="board" class="board"><thead><tr><th data-col="0">model</th>{head}</tr></thead><tbody>']
+    lines = [
+        f'<table id="board" class="board sortable"><thead><tr><th data-col="0">model</th>{head}</tr></thead><tbody>'
+    ]
     for name, row in board.iterrows():
         cells = [f"<td>{html.escape(str(name))}</td>"]
         for c in cols:
@@ -185,6 +217,53 @@ def board_html(board: pd.DataFrame) -> str:
         lines.append("<tr>" + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
+
+
+def _cell_text(value: Any) -> str:
+    """A section cell as text: '–' for missing, two decimals for non-integral numbers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.2f}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "–"
+    return str(value)
+
+
+def _section_sort_key(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return ""
+    number = float(value)
+    return "" if math.isnan(number) else repr(number)
+
+
+def section_html(section: ReportSection, table_id: str) -> str:
+    """One :class:`ReportSection` as a heading, its note and a sortable table; every cell escaped."""
+    frame = section.table
+    first = str(frame.index.name) if frame.index.name is not None else section.index_label
+    heads = [first] + [section.column_labels.get(str(c), str(c)) for c in frame.columns]
+    head = "".join(f'<th data-col="{i}">{html.escape(h)}</th>' for i, h in enumerate(heads))
+    lines = [
+        f"<h2>{html.escape(section.title)}</h2>",
+        f"<p>{html.escape(section.note)}</p>" if section.note else "",
+        f'<table id="{html.escape(table_id)}" class="board sortable section"><thead><tr>{head}</tr></thead><tbody>',
+    ]
+    for name, row in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
+        cells = [f"<td>{html.escape(_cell_text(name))}</td>"]
+        for value in row:
+            key = _section_sort_key(value)
+            cells.append(f'<td data-v="{html.escape(key)}">{html.escape(_cell_text(value))}</td>')
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(line for line in lines if line)
+
+
+def _sections_html(sections: Sequence[ReportSection]) -> str:
+    return "\n".join(section_html(s, f"section-{i + 1}") for i, s in enumerate(sections))
 
 
 def _figures_html(figures: Sequence[FigureSpec]) -> str:
@@ -214,9 +293,7 @@ overflow:auto;margin:.2em 0}.v-model{color:#1f6f3a}.v-reference{color:#a3391b}.v
 details summary{cursor:pointer;color:#555}.manifest{font-size:.85em}
 """
 
-_JS = """
-(function(){
-'use strict';
+_BROWSER_JS = """
 var data=JSON.parse(document.getElementById('browser-data').textContent);
 var T=data.texts,R=data.rows,PAGE=25,page=0,shown=[];
 function tx(i){return i<0?'':T[i];}
@@ -256,18 +333,27 @@ function render(){
   prev.addEventListener('click',function(){page--;render();});next.addEventListener('click',function(){page++;render();});
   nav.appendChild(prev);nav.appendChild(el('span',null,' page '+(page+1)+' / '+pages+' '));nav.appendChild(next);}
 [q,fm,fc,fv].forEach(function(x){x.addEventListener('input',apply);x.addEventListener('change',apply);});
-var tb=document.getElementById('board');
-if(tb){tb.querySelectorAll('th').forEach(function(th){th.addEventListener('click',function(){
+apply();
+"""
+
+_SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function(tb){
+  tb.querySelectorAll('th').forEach(function(th){th.addEventListener('click',function(){
   var col=+th.getAttribute('data-col'),body=tb.tBodies[0],rows=Array.prototype.slice.call(body.rows);
   var asc=th.getAttribute('data-asc')!=='1';th.setAttribute('data-asc',asc?'1':'0');
   rows.sort(function(x,y){var a=x.cells[col],b=y.cells[col];
     var av=a.getAttribute('data-v'),bv=b.getAttribute('data-v');
     var r=(av&&bv)?(parseFloat(av)-parseFloat(bv)):a.textContent.localeCompare(b.textContent);return asc?r:-r;});
-  rows.forEach(function(r){body.appendChild(r);});});});}
-apply();
-document.body.setAttribute('data-ready','1');
-})();
+  rows.forEach(function(r){body.appendChild(r);});});});});
 """
+
+
+def _script(*parts: str) -> tuple[str, str]:
+    """The page's one script (strict, in its own scope, marking the body ready at the end) and the CSP allowing it."""
+    script = "(function(){\n'use strict';" + "".join(parts) + "document.body.setAttribute('data-ready','1');\n})();\n"
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
+    return script, csp
 
 
 def render_report(
@@ -278,6 +364,7 @@ def render_report(
     manifest: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
     figures: Sequence[FigureSpec] | None = None,
+    sections: Sequence[ReportSection] = (),
 ) -> str:
     """The report as one HTML string.
 
@@ -293,14 +380,14 @@ def render_report(
         Caveats the reader must see (e.g. "this judge is a 135M model, for trying the tool only").
     figures:
         Pre-rendered figures; computed from ``board`` and ``judgments`` when None.
+    sections:
+        Extra tables shown after the leaderboard, in order (e.g. the training-methods comparison).
     """
     if figures is None:
         figures = all_figures(board, category_table(judgments))
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     manifest_html = html.escape(json.dumps(manifest or {}, indent=2, default=str, ensure_ascii=False))
-    script = _JS
-    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
+    script, csp = _script(_BROWSER_JS, _SORT_JS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
@@ -313,6 +400,7 @@ def render_report(
 <p>Win rates are percentages against the reference (definitions in pasture's docs/metrics.md); intervals in
 brackets; click a header to sort.</p>
 {board_html(board)}
+{_sections_html(sections)}
 <h2>Figures</h2>
 <div class="plots">{_figures_html(figures)}</div>
 <h2>Per-instruction browser</h2>
@@ -340,15 +428,48 @@ def write_report(
     manifest: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
     png_dir: str | Path | None = None,
+    sections: Sequence[ReportSection] = (),
 ) -> ReportFiles:
-    """Write the HTML report to ``path`` and its figures as PNG to ``png_dir`` (default: ``<stem>_figures``)."""
+    """Write the HTML report to ``path`` and its figures as PNG to ``png_dir`` (default: ``<stem>_figures``).
+
+    ``sections`` are extra tables shown after the leaderboard (see :class:`ReportSection`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figures = all_figures(board, category_table(judgments))
     path.write_text(
-        render_report(board, judgments, title=title, manifest=manifest, notes=notes, figures=figures),
+        render_report(
+            board, judgments, title=title, manifest=manifest, notes=notes, figures=figures, sections=sections
+        ),
         encoding="utf-8",
     )
     png_folder = Path(png_dir) if png_dir is not None else path.with_name(path.stem + "_figures")
     pngs = write_pngs(figures, png_folder)
     return ReportFiles(html=path, pngs=tuple(pngs))
+
+
+def render_tables(
+    sections: Sequence[ReportSection],
+    *,
+    title: str = "pasture report",
+    notes: Sequence[str] = (),
+) -> str:
+    """A self-contained HTML page holding only ``sections`` (no leaderboard, figures or browser).
+
+    For results that have no leaderboard behind them (e.g. ``pasture methods report -o table.html``): the
+    same escaping, sortable tables, style and Content-Security-Policy as :func:`render_report`.
+    """
+    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    script, csp = _script(_SORT_JS)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+{f'<ul class="notes">{notes_html}</ul>' if notes_html else ""}
+{_sections_html(sections)}
+<script>{script}</script>
+</body></html>
+"""

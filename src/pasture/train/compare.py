@@ -31,20 +31,7 @@ from pasture.position import alpaca_eval_shown_first
 from pasture.records import Judgment
 from pasture.scoring import score_judgments
 from pasture.train.core import Generation, Reference, TrainStats, batch_from_ids, generate, token_logprobs
-
-TABLE_COLUMNS = (
-    "win_rate_vs_start",
-    "lc_vs_start",
-    "win_rate_vs_reference",
-    "lc_vs_reference",
-    "n_failed",
-    "reward_score",
-    "kl_to_reference",
-    "avg_length",
-    "train_tokens",
-    "generated_tokens",
-    "wall_s",
-)
+from pasture.train.table import TABLE_COLUMNS
 
 
 @dataclass(frozen=True)

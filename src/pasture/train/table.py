@@ -1,4 +1,5 @@
-"""The methods comparison table: collected from stored runs, written as CSV/Markdown/JSON or an HTML page.
+"""The methods comparison table: collected from stored runs, written as CSV/Markdown/JSON, an HTML page,
+or a section of the main HTML report.
 
 Rows come from ``<dir>/<method>/row.json`` files written by ``pasture train --task synthetic`` (or by the farm
 loop); every column is defined in :mod:`pasture.train.compare` and docs/train.md.
@@ -6,15 +7,29 @@ loop); every column is defined in :mod:`pasture.train.compare` and docs/train.md
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from pasture.errors import InputError
-from pasture.train.compare import TABLE_COLUMNS
+from pasture.report.html import ReportSection, render_tables
+
+TABLE_COLUMNS = (
+    "win_rate_vs_start",
+    "lc_vs_start",
+    "win_rate_vs_reference",
+    "lc_vs_reference",
+    "n_failed",
+    "reward_score",
+    "kl_to_reference",
+    "avg_length",
+    "train_tokens",
+    "generated_tokens",
+    "wall_s",
+)
+"""The table's columns in order (defined in :mod:`pasture.train.compare` and docs/train.md); kept here, free
+of torch, so that reading stored rows (``pasture report --methods``) needs no ``train`` extra."""
 
 _LABELS = {
     "win_rate_vs_start": "win rate vs start (%)",
@@ -48,30 +63,19 @@ def collect_rows(directory: str | Path) -> pd.DataFrame:
     return frame[[c for c in TABLE_COLUMNS if c in frame.columns]]
 
 
-def _cell(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
+METHODS_NOTE = (
+    "One row per trained method, evaluated on the same prompts with the same judge: win rates and LC in % "
+    "against the starting policy and the reference, mean reward-model score, KL to the starting policy in nats "
+    "per response, mean length in characters, and the training cost. Definitions: pasture docs/train.md."
+)
+"""The note shown under the methods table in HTML."""
+
+
+def methods_section(frame: pd.DataFrame, *, title: str = "Training methods") -> ReportSection:
+    """The comparison table as a section of the HTML report (:func:`pasture.report.write_report`)."""
+    return ReportSection(title=title, table=frame, note=METHODS_NOTE, column_labels=_LABELS, index_label="method")
 
 
 def table_html(frame: pd.DataFrame, *, title: str = "pasture methods report", notes: tuple[str, ...] = ()) -> str:
-    """A self-contained HTML page with the comparison table; every cell is escaped."""
-    head = "".join(f"<th>{html.escape(_LABELS.get(c, c))}</th>" for c in frame.columns)
-    body = []
-    for name, row in frame.iterrows():
-        cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in frame.columns)
-        body.append(f"<tr><td>{html.escape(str(name))}</td>{cells}</tr>")
-    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{html.escape(title)}</title><style>table{{border-collapse:collapse}}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1>"
-        + (f"<ul>{notes_html}</ul>" if notes_html else "")
-        + "<p>Definitions of every column: pasture docs/train.md.</p>"
-        + f"<table><thead><tr><th>method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        + "</body></html>\n"
-    )
+    """A self-contained HTML page with the comparison table only (the report's renderer; every cell escaped)."""
+    return render_tables([methods_section(frame)], title=title, notes=notes)
