@@ -634,7 +634,7 @@ async def annotate_async(
         claim_ttl_s=claim_ttl_s,
         backoff_base_s=backoff_base_s,
         backoff_max_s=backoff_max_s,
-        **({"owner": owner} if owner else {}),
+        owner=owner if owner else default_owner(),
     )
     settings.validate()
     started = time.monotonic()
@@ -648,8 +648,8 @@ async def annotate_async(
     stored_before = store.judged_keys(todo, ok_only=False)
     snapshot: dict[str, tuple[str, int, str] | None] = dict.fromkeys(todo)
     if stored_before:
-        for k, j in store.get_judgments_by_key(stored_before).items():
-            snapshot[k] = _snapshot(j)
+        for k, stored in store.get_judgments_by_key(stored_before).items():
+            snapshot[k] = _snapshot(stored)
     run = _Run(store, judge, tasks, settings)
     try:
         with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:

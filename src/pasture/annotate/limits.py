@@ -84,9 +84,9 @@ def backoff_delay(
     uniformly random other half, so processes that failed together do not retry together. A server's
     ``Retry-After`` is a floor: the engine never retries sooner than the server asked (it may retry later).
     """
-    rng = rng or random
+    uniform = rng.uniform if rng is not None else random.uniform
     ceiling = min(max_s, base_s * 2 ** max(attempt - 1, 0))
-    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    delay = ceiling / 2 + uniform(0, ceiling / 2)
     if retry_after is not None and retry_after > delay:
         delay = retry_after
     return delay

@@ -49,12 +49,12 @@ def pairs_from_outputs(
     reference that answers one instruction twice. Order follows ``model_outputs``.
     """
     reference: dict[str, ModelOutput] = {}
-    for ref in reference_outputs:
-        if ref.instruction in reference:
+    for given in reference_outputs:
+        if given.instruction in reference:
             raise InputError(
-                f"reference '{ref.generator}' has more than one output for the instruction {_clip(ref.instruction)!r}"
+                f"reference '{given.generator}' has more than one output for the instruction {_clip(given.instruction)!r}"
             )
-        reference[ref.instruction] = ref
+        reference[given.instruction] = given
     pairs = []
     for out in model_outputs:
         ref = reference.get(out.instruction)

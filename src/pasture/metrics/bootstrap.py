@@ -69,7 +69,7 @@ def _interval(
     )
 
 
-def _row_counts(instructions: Sequence[str], order: pd.Index, counts: np.ndarray) -> np.ndarray:
+def _row_counts(instructions: Sequence[str] | np.ndarray, order: pd.Index, counts: np.ndarray) -> np.ndarray:
     pos = order.get_indexer(pd.Index(instructions))
     if (pos < 0).any():
         raise ValueError("an instruction is missing from the resampling index")

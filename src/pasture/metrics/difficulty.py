@@ -189,7 +189,8 @@ def estimate_difficulty(
     notes = [f"instruction difficulty estimated by a joint fit over {n_m} models ({len(rows)} judged pairs)"]
     if unseen:
         notes.append(f"{len(unseen)} instruction(s) answered by no model get difficulty 0")
-    scale, shift, calibrated_on = 1.0, 0.0, ()
+    calibrated_on: tuple[str, ...] = ()
+    scale, shift = 1.0, 0.0
     if coefficients is not None:
         scale, shift, calibrated_on = _calibrate(rows, raw, coefficients)
         if calibrated_on:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,16 @@ LIBLINEAR_SEED = 123
 Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit"]
 DifficultySource = Literal["official", "estimated", "user", "none"]
 GamedSource = Literal["official", "rebuilt", "user", "none"]
+
+
+class _CommonFields(TypedDict):
+    """The :class:`LCResult` fields every outcome of :func:`length_controlled_winrate` shares."""
+
+    generator: str
+    difficulty_source: DifficultySource
+    gamed_source: GamedSource
+    n_rows: int
+
 
 FEATURES_FULL = ("length", "difficulty", "model")
 FEATURES_LENGTH_ONLY = ("length", "model")
@@ -329,7 +339,7 @@ def length_controlled_winrate(
     if inputs.difficulty is None and not any("length-only" in n for n in notes):
         notes.append("no instruction difficulty available: length-only GLM (no difficulty term)")
     n_rows = len(rows)
-    common = dict(
+    common = _CommonFields(
         generator=generator,
         difficulty_source=inputs.difficulty_source,
         gamed_source=inputs.gamed_source,
