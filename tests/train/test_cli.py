@@ -9,6 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from pasture.cli import main
+from pasture.evalsets import demo_eval_set
+from pasture.evaluate import evaluate
+from pasture.judges import get_judge
+from pasture.records import ModelOutput
+from pasture.store import Store
 from pasture.train.core import checkpoint_done
 from pasture.train.synthetic import demonstrations, make_prompts, task_tokenizer
 from pasture.train.tiny import tiny_llama
@@ -48,6 +53,45 @@ def test_synthetic_train_then_methods_report(tmp_path: Path) -> None:
     code, text = _run("methods", "report", str(out), "-o", str(tmp_path / "t.csv"))
     assert code == 0
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("method,win_rate_vs_start,lc_vs_start")
+    # the same rows as a section of the main report, next to a real (tiny) leaderboard; a hostile method name
+    # (the name lives in row.json, not in the folder name) is escaped
+    evil = dict(row, method=EVIL_METHOD)
+    (out / "evil").mkdir()
+    (out / "evil" / "row.json").write_text(json.dumps(evil), encoding="utf-8")
+    store = _tiny_store(tmp_path / "s.db")
+    code, text = _run("report", "--store", str(store), "--methods", str(out), "-o", str(tmp_path / "r.html"))
+    assert code == 0, text
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    section = page[page.index('<table id="section-1"') :]
+    section = section[: section.index("</table>")]
+    assert EVIL_METHOD not in page and "<td>&lt;script&gt;x&lt;/script&gt;</td>" in section
+    for name in ("dpo", "sft", "best_of_n"):
+        assert f"<td>{name}</td>" in section
+    assert f'<td data-v="{row["train_tokens"]!r}.0">{row["train_tokens"]}</td>' in section
+    assert "KL to reference (nats)" in section and page.index('id="board"') < page.index('id="section-1"')
+
+
+EVIL_METHOD = "<script>x</script>"
+
+
+def _tiny_store(path: Path) -> Path:
+    """A store with one real leaderboard: two outputs sets on the demo eval set, judged by the longer-wins judge."""
+    eval_set = demo_eval_set(6)
+    texts = eval_set.texts()
+    with Store(path) as store:
+        evaluate(
+            store,
+            eval_set=eval_set,
+            model_outputs=[
+                ModelOutput(instruction=t, output=f"a longer answer {k}", generator="m") for k, t in enumerate(texts)
+            ],
+            reference_outputs=[
+                ModelOutput(instruction=t, output=f"ref {k}", generator="ref") for k, t in enumerate(texts)
+            ],
+            judge=get_judge("longer-wins"),
+            progress=False,
+        )
+    return path
 
 
 def test_train_from_files_on_a_tiny_checkpoint(tmp_path: Path) -> None:
@@ -101,6 +145,10 @@ def test_train_from_files_on_a_tiny_checkpoint(tmp_path: Path) -> None:
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     code, text = _run("methods", "report", str(tmp_path))
     assert code == 2 and "pasture: error:" in text and "row.json" in text
+    # the methods folder is read before the store is opened: a bad one fails first and writes nothing
+    report = tmp_path / "r.html"
+    code, text = _run("report", "--store", str(tmp_path / "none.db"), "--methods", str(tmp_path), "-o", str(report))
+    assert code == 2 and "row.json" in text and not report.exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\nnot json\n')
     tok = task_tokenizer()
