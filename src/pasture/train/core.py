@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -124,7 +124,7 @@ class SequenceBatch:
     def to(self, device: torch.device | str) -> SequenceBatch:
         return SequenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.response_mask.to(device))
 
-    def select(self, index: Tensor | Sequence[int]) -> SequenceBatch:
+    def select(self, index: Tensor | np.ndarray | Sequence[int]) -> SequenceBatch:
         idx = torch.as_tensor(index, device=self.input_ids.device, dtype=torch.long)
         return SequenceBatch(self.input_ids[idx], self.attention_mask[idx], self.response_mask[idx])
 
@@ -290,7 +290,7 @@ def generate(
             new = seqs[j, width:].tolist()
             # a finished sequence is EOS then padding; an unfinished one ran to max_new_tokens (no padding)
             new = new[: new.index(eos) + 1] if eos in new else new
-            text = tokenizer.decode(new, skip_special_tokens=True)
+            text = cast(str, tokenizer.decode(new, skip_special_tokens=True))  # one sequence in: one str out
             out[i].append(Generation(prompts[i], text, tuple(p), tuple(new)))
     net.train(was_training)
     return out

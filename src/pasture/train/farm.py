@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -150,7 +151,7 @@ def run_farm(
     config: FarmConfig | None = None,
 ) -> FarmResult:
     """Run (or resume) the farm loop; see the module docstring for the stages."""
-    from pasture.train.dpo import DPOSettings, SimPOSettings, train_dpo, train_simpo
+    from pasture.train.dpo import DPOLoss, DPOSettings, SimPOSettings, train_dpo, train_simpo
 
     cfg = config or FarmConfig()
     if cfg.method not in PAIRWISE_METHODS:
@@ -177,8 +178,8 @@ def run_farm(
         failed = len(pairs_to_judge) - len(ok)
         decided = [j for j in ok if j.preference != 1.5]
         noisy = flip_labels(
-            [float(j.preference) for j in decided],
-            [j.key for j in decided],  # type: ignore[arg-type]
+            [float(cast(float, j.preference)) for j in decided],  # ok holds only judgments with a preference
+            [j.key for j in decided],
             p=cfg.flip_p,
             seed=cfg.seed,
         )
@@ -215,7 +216,8 @@ def run_farm(
                     settings=SimPOSettings(beta=cfg.beta, gamma=cfg.gamma),
                 )
             else:
-                loss = {"dpo": "sigmoid", "ipo": "ipo", "cdpo": "cdpo", "robust_dpo": "robust"}[cfg.method]
+                losses: dict[str, DPOLoss] = {"dpo": "sigmoid", "ipo": "ipo", "cdpo": "cdpo", "robust_dpo": "robust"}
+                loss = losses[cfg.method]
                 eps = cfg.epsilon if loss in ("cdpo", "robust") else 0.0
                 policy, stats = train_dpo(
                     start_copy,
@@ -225,7 +227,7 @@ def run_farm(
                     lora=lora,
                     seed=cfg.seed,
                     settings=DPOSettings(beta=cfg.beta, loss=loss, epsilon=eps),
-                )  # type: ignore[arg-type]
+                )
             save_checkpoint(ckpt, policy, tokenizer, stats)
             policy = AutoModelForCausalLM.from_pretrained(ckpt)
         times["train"] = time.perf_counter() - t

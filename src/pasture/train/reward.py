@@ -14,7 +14,7 @@ import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +52,8 @@ class RewardModel(nn.Module):
     def from_policy(cls, policy: nn.Module) -> RewardModel:
         """A reward model whose backbone is a copy of the policy's transformer (LoRA merged, LM head dropped)."""
         base = merged(copy.deepcopy(policy))
-        backbone = base.base_model if hasattr(base, "base_model") else base
+        # a transformers model's base_model is itself a PreTrainedModel (the transformer without the LM head)
+        backbone = cast(PreTrainedModel, base.base_model) if hasattr(base, "base_model") else base
         return cls(backbone)
 
     def values(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

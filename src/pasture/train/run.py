@@ -9,6 +9,7 @@ of the comparison table as ``<output>/<method>/row.json``, which ``pasture metho
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def train_from_files(method: str, output: str | Path, options: TrainOptions) -> 
         rm_model = RewardModel.load(_need(options.reward_model, "--reward-model (a reward_model checkpoint)", method))
         if method == "expert_iteration":
 
-            def score(p: list[str], r: list[str]) -> list[float]:
+            def score(p: Sequence[str], r: Sequence[str]) -> list[float]:
                 return rm_model.score(tok, p, r)
 
             policy, stats = train_expert_iteration(

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 from pasture.errors import InputError
@@ -138,7 +139,7 @@ def label_pairs(
 
 
 def sample_pairs(
-    model: object,
+    model: nn.Module,
     tokenizer: PreTrainedTokenizerFast,
     prompts: Sequence[str],
     *,
@@ -149,7 +150,7 @@ def sample_pairs(
     """Two samples per prompt from ``model``, labelled by the oracle with flip noise ``p`` (the simulator)."""
     gens = generate(
         model, tokenizer, prompts, n=2, max_new_tokens=MAX_RESPONSE_TOKENS, temperature=temperature, seed=seed
-    )  # type: ignore[arg-type]
+    )
     return label_pairs(prompts, [g[0].text for g in gens], [g[1].text for g in gens], p=p, seed=seed)
 
 
