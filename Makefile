@@ -33,6 +33,7 @@ chromium:
 
 test: install-test chromium
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy --config-file pyproject.toml
 	$(BIN)/python -m pytest -q
 
 clean:
