@@ -3,8 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-# The CPU build of torch that these machines keep on disk; an unpinned torch pulls a multi-GB CUDA build.
-TORCH_PIN := torch==2.13.0
+# torch is pinned to 2.13.0 (a CPU build) in pyproject's [train] extra; an unpinned torch pulls a CUDA build.
 
 .PHONY: demo test install install-test lint clean chromium
 

@@ -8,7 +8,6 @@ content-addressed by SHA-256, so a 100k-judgment store does not repeat the 805 r
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -484,7 +483,3 @@ class Store:
 def _now() -> str:
     return datetime.now().astimezone().isoformat()
 
-
-def default_store_path() -> Path:
-    """``pasture.db`` in the current folder: explicit is better, so the CLI always shows the path it uses."""
-    return Path(os.getcwd()) / DEFAULT_STORE_PATH
