@@ -47,7 +47,8 @@ class OpenAIProvider:
         ``"chat"`` (``/chat/completions``) or ``"completions"`` (``/completions``; the prompt is the
         message contents joined by blank lines, for base models).
     timeout_s:
-        Per-call timeout in seconds; a call past it raises :class:`TransientError`.
+        Per-call timeout in seconds; a call past it raises :class:`TransientError`. The default equals the
+        annotation engine's, so the engine's ``timeout_s`` is the one a user sets; raise both for slow models.
     weights_path:
         For a local server serving a known file (e.g. a GGUF): its SHA-256 becomes the fingerprint's
         ``weights_digest``, so a judge served from other weights never reuses these judgments.
@@ -65,7 +66,7 @@ class OpenAIProvider:
         api_key_env: str = "OPENAI_API_KEY",
         api_key: str | None = None,
         endpoint: Literal["chat", "completions"] = "chat",
-        timeout_s: float = 60.0,
+        timeout_s: float = 120.0,
         weights_path: str | Path | None = None,
         weights_digest: str | None = None,
     ) -> None:
