@@ -14,6 +14,7 @@ from pasture.judges.base import (
     TransientError,
     Verdict,
 )
+from pasture.judges.batched import BatchedJudge
 from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge, longer_output_wins, shorter_output_wins
 from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
@@ -22,6 +23,7 @@ from pasture.judges.templates import PromptTemplate
 
 __all__ = [
     "BUILTIN_JUDGES",
+    "BatchedJudge",
     "ChatRequest",
     "Completion",
     "GradedVerdictParser",

@@ -77,6 +77,19 @@ Compare the answer with the reference on correctness, helpfulness and clarity. U
 <|im_end|>
 """
 
+PAIRWISE_BATCHED_V1 = """<|im_start|>system
+You compare pairs of answers. Each pair has a request and two answers, A and B. For every pair, name the answer that serves its request better: helpful, correct, clear, and no longer than needed.
+<|im_end|>
+<|im_start|>user
+{pairs}
+
+Reply with one line per pair, in order, each line the pair number, a colon and the letter A or B, e.g. "1: A". Write nothing else.
+<|im_end|>
+"""
+"""The ``pairwise_batched`` template: ``{pairs}`` is filled with every pair of the batch (see
+``pasture.judges.batched.format_pairs``), numbered from 1 in the order they are listed. Not in
+``BUILTIN_TEMPLATES``: it is not a single-pair template (no ``{instruction}``) and only ``BatchedJudge`` fills it."""
+
 BUILTIN_TEMPLATES: dict[str, str] = {
     "pairwise_logprob_v1": PAIRWISE_LOGPROB_V1,
     "pairwise_graded_v1": PAIRWISE_GRADED_V1,

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pasture.errors import InputError
+from pasture.judges.base import Judge
+from pasture.judges.batched import BatchedJudge
 from pasture.records import JudgmentStatus, ModelOutput, canonical_json, sha256_text
 from pasture.simulate._engine import Question, judge_cached
 from pasture.simulate.noise import example_key, flip_label, uniform_draw
@@ -150,6 +152,11 @@ class LabelRun:
         return sum(lab.flipped for lab in self.labels if lab.status == "ok")
 
 
+def batch_size_of(judge: Judge) -> int:
+    """Pairs ``judge`` answers per call: ``batch_size`` of a :class:`~pasture.judges.BatchedJudge`, else 1."""
+    return judge.batch_size if isinstance(judge, BatchedJudge) else 1
+
+
 async def _label_with(
     store: Store,
     pool: AnnotatorPool,
@@ -173,6 +180,8 @@ async def _label_with(
         )
         for p, k in zip(pairs, keys, strict=True)
     ]
+    # a batched member fills its batches only with at least batch_size questions in flight
+    concurrency = max(concurrency, batch_size_of(member.judge))
     judgments, n_calls = await judge_cached(
         store, member.judge, questions, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s
     )
@@ -214,7 +223,8 @@ def label_pairs(
     Clean verdicts come from the annotation engine (``pasture.annotate``): cached in ``store`` (a rerun
     makes no calls for what is stored, and resumes after a kill), retried, shareable between processes.
     Noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time. ``concurrency`` is the
-    number of calls in flight; ``progress`` shows the engine's progress bar per member; ``claim_ttl_s`` is
+    number of calls in flight (raised, per member, to a batched member's ``batch_size`` so its batches
+    fill); ``progress`` shows the engine's progress bar per member; ``claim_ttl_s`` is
     how long the engine's claim on a question outlives a killed process (a rerun waits at most that long).
     """
     by_member: dict[int, list[int]] = defaultdict(list)

@@ -11,6 +11,8 @@ A pool file::
     judge = "smollm2-logprob-server"   # a built-in judge (pasture judges) or a judge TOML file (relative path)
     persona = "concise"       # optional: read with one of pasture's personas (balanced, concise, thorough, strict)
     weight = 1.0              # optional: relative assignment probability
+    batch_size = 4            # optional: judge up to 4 pairs in one call (pasture.judges.BatchedJudge);
+                              # model judges only, not with a persona
     [member.overrides]        # optional: get_judge overrides (base_url, model, template, decoding, ...)
     base_url = "http://127.0.0.1:8080/v1"
 
@@ -31,25 +33,45 @@ from typing import Any
 
 from pasture.errors import InputError, JudgeError
 from pasture.judges.base import Judge
+from pasture.judges.batched import BatchedJudge
 from pasture.judges.definitions import BUILTIN_JUDGES, get_spec
 from pasture.judges.judge import LLMJudge
 from pasture.simulate.personas import PERSONAS, persona_judge
 from pasture.simulate.pool import DEFAULT_FLIP_P, AnnotatorPool, PoolMember
 
 _POOL_KEYS = {"name", "p", "seed", "member", "description"}
-_MEMBER_KEYS = {"name", "judge", "persona", "weight", "overrides"}
+_MEMBER_KEYS = {"name", "judge", "persona", "weight", "overrides", "batch_size"}
 
 
 def member_judge(
-    judge: str, *, name: str, persona: str | None = None, overrides: Mapping[str, Any] | None = None
+    judge: str,
+    *,
+    name: str,
+    persona: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
 ) -> Judge:
     """Build one member's judge: ``judge`` (built-in name or TOML path) with overrides, read with ``persona``.
 
     A persona replaces the judge's prompt and parser with the persona's (``pairwise_logprob``, labels A/B)
-    and keeps its provider and decoding; it needs a judge that asks a model.
+    and keeps its provider and decoding; it needs a judge that asks a model. ``batch_size`` (> 1) makes
+    the member a :class:`~pasture.judges.batched.BatchedJudge` on the judge's provider: several pairs per
+    call with pasture's batch prompt (the judge's own prompt, parser and decoding are not used); it cannot
+    be combined with a persona. ``batch_size = 1`` is the judge itself.
     """
     spec = get_spec(judge).with_overrides(name=name, **dict(overrides or {}))
     built = spec.build()
+    if batch_size is not None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise JudgeError(f"member {name!r}: batch_size must be an integer >= 1, got {batch_size!r}")
+        if batch_size > 1:
+            if persona is not None:
+                raise JudgeError(f"member {name!r}: batch_size > 1 cannot be combined with a persona")
+            if not isinstance(built, LLMJudge):
+                raise JudgeError(
+                    f"member {name!r}: batch_size needs a judge that asks a model, not {type(built).__name__}"
+                )
+            return BatchedJudge(name, built.provider, batch_size=batch_size)
     if persona is None:
         return built
     if persona not in PERSONAS:
@@ -99,7 +121,13 @@ def load_pool(path: str | Path, *, p: float | None = None, seed: int | None = No
         if overrides and get_spec(judge_ref).provider != "python":
             merged.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            judge = member_judge(judge_ref, name=name, persona=row.get("persona"), overrides=merged)
+            judge = member_judge(
+                judge_ref,
+                name=name,
+                persona=row.get("persona"),
+                overrides=merged,
+                batch_size=row.get("batch_size"),
+            )
             members.append(PoolMember(judge=judge, name=name, weight=float(row.get("weight", 1.0))))
         except (JudgeError, InputError) as exc:
             raise InputError(str(exc), path=path, row=i) from None
