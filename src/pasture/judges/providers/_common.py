@@ -66,6 +66,22 @@ def status_error(status: int, message: str, headers: Mapping[str, str] | None, s
     return PermanentError(f"HTTP {status}: {message}")
 
 
+def sdk_error(exc: Exception, sdk: Any, *, timeout_s: float, secret: str | None = None) -> Exception:
+    """Our error for an exception of the ``openai`` or ``anthropic`` SDK (both share one exception hierarchy).
+
+    Status errors go through :func:`status_error`; timeouts, dropped connections and unreadable responses
+    are transient. Every message is redacted.
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        return status_error(exc.status_code, exc.message, exc.response.headers, secret)
+    if isinstance(exc, sdk.APITimeoutError):  # a subclass of APIConnectionError: test it first
+        return TransientError(f"timed out after {timeout_s:g}s")
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return TransientError(f"connection failed: {short(redact(type(cause).__name__ + ': ' + str(cause), secret))}")
+    return TransientError(f"bad response: {short(redact(str(exc), secret))}")
+
+
 def short(text: object, limit: int = 300) -> str:
     s = str(text).replace("\n", " ")
     return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -19,7 +19,7 @@ from typing import Any
 from pasture.judges.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.judges.pricing import Price, price_for
 from pasture.judges.providers import register_provider
-from pasture.judges.providers._common import check_decoding, redact, short, status_error, stop_list
+from pasture.judges.providers._common import check_decoding, sdk_error, short, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 UNSUPPORTED = ("logprobs", "top_logprobs", "seed", "presence_penalty", "frequency_penalty")
@@ -131,16 +131,8 @@ class AnthropicProvider:
         try:
             raw = await client.messages.with_raw_response.create(**kwargs)
             body = raw.http_response.text
-        except anthropic.APIStatusError as exc:
-            raise status_error(exc.status_code, exc.message, exc.response.headers, self._key()) from None
-        except anthropic.APITimeoutError:
-            raise TransientError(f"timed out after {self.timeout_s:g}s") from None
-        except anthropic.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            detail = short(redact(type(cause).__name__ + ": " + str(cause), self._key()))
-            raise TransientError(f"connection failed: {detail}") from None
         except anthropic.AnthropicError as exc:
-            raise TransientError(f"bad response: {short(redact(str(exc), self._key()))}") from None
+            raise sdk_error(exc, anthropic, timeout_s=self.timeout_s, secret=self._key()) from None
         latency = time.perf_counter() - start
         try:
             data = json.loads(body)

@@ -21,7 +21,7 @@ from pasture.errors import JudgeError
 from pasture.judges.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.judges.pricing import Price, price_for
 from pasture.judges.providers import register_provider
-from pasture.judges.providers._common import check_decoding, redact, short, status_error, stop_list
+from pasture.judges.providers._common import check_decoding, sdk_error, short, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 """Sent as the API key to a user's own server (base_url set) when the key variable is unset: local
@@ -136,16 +136,8 @@ class OpenAIProvider:
             else:
                 raw = await client.completions.with_raw_response.create(**kwargs)
             body = raw.http_response.text
-        except openai.APIStatusError as exc:
-            raise status_error(exc.status_code, exc.message, exc.response.headers, self._key()) from None
-        except openai.APITimeoutError:
-            raise TransientError(f"timed out after {self.timeout_s:g}s") from None
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            detail = short(redact(type(cause).__name__ + ": " + str(cause), self._key()))
-            raise TransientError(f"connection failed: {detail}") from None
         except openai.OpenAIError as exc:
-            raise TransientError(f"bad response: {short(redact(str(exc), self._key()))}") from None
+            raise sdk_error(exc, openai, timeout_s=self.timeout_s, secret=self._key()) from None
         latency = time.perf_counter() - start
         return self._completion(body, latency)
 
