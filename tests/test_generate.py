@@ -54,7 +54,7 @@ class Counting:
 
 @pytest.fixture
 def provider(llama_server: Any, smollm2_gguf: Path) -> Provider:
-    from pasture.judges.providers import get_provider
+    from pasture.providers import get_provider
 
     return get_provider("openai", model="smollm2", base_url=llama_server.base_url, weights_path=smollm2_gguf)
 

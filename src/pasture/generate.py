@@ -239,7 +239,7 @@ def generate(
     eval_set:
         The instructions; stored too, so later commands find it by digest.
     provider:
-        Any :class:`pasture.judges.base.Provider` (see ``pasture.judges.providers``).
+        Any :class:`pasture.judges.base.Provider` (see ``pasture.providers``).
     generator:
         Name of this model + settings on leaderboards (e.g. ``smollm2-verbose``).
     settings:
@@ -330,7 +330,7 @@ def provider_from_spec(spec: str, *, base_url: str | None = None, **provider_arg
     Why one string: ``--model smollm2``, ``--model ./my.gguf`` or ``--model openai:gpt-4o-mini`` cover the
     three ways to run a model (in process, local checkpoint, endpoint) without a flag for each.
     """
-    from pasture.judges.providers import get_provider
+    from pasture.providers import get_provider
     from pasture.local_models import smollm2_gguf_path
 
     spec = spec.strip()

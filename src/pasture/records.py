@@ -135,6 +135,10 @@ gets the same digest and therefore reuses the imported judgments instead of call
 
 JudgmentStatus = Literal["ok", "parse_error", "error"]
 
+Position = Literal["alpaca_eval", "both", "reference_first", "model_first"]
+"""Which order(s) a pair is shown in: AlpacaEval's per-instruction draw (``pasture.position``), both orders
+(two judgments per pair, for position-bias analysis), or always the reference / the model first."""
+
 
 def judgment_key(
     judge_digest: str, instruction: str, output_1: str, output_2: str, shown_first: int, replicate: int = 0

@@ -41,10 +41,9 @@ from pasture.annotate.progress import ProgressBar
 from pasture.errors import InputError, StoreError
 from pasture.judges.base import Judge, JudgeRequest, PermanentError, TransientError, Verdict
 from pasture.position import alpaca_eval_shown_first
-from pasture.records import Judgment, judgment_key
+from pasture.records import Judgment, Position, judgment_key
 from pasture.store import Store
 
-Position = Literal["alpaca_eval", "both", "reference_first", "model_first"]
 """Which output the judge sees first.
 
 * ``alpaca_eval``: AlpacaEval's deterministic per-instruction order (``pasture.position``), one judgment;

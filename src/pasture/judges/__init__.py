@@ -18,7 +18,7 @@ from pasture.judges.batched import BatchedJudge
 from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge, longer_output_wins, shorter_output_wins
 from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
-from pasture.judges.providers import get_provider, provider_names, register_provider
+from pasture.providers import get_provider, provider_names, register_provider
 from pasture.judges.templates import PromptTemplate
 
 __all__ = [

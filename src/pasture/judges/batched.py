@@ -127,7 +127,7 @@ class BatchedJudge:
     name:
         Human-readable name (not part of the fingerprint).
     provider:
-        Who answers (``pasture.judges.providers.get_provider``).
+        Who answers (``pasture.providers.get_provider``).
     batch_size:
         Most pairs per call (>= 1). Part of the fingerprint.
     linger_s:

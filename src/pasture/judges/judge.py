@@ -88,7 +88,7 @@ class LLMJudge:
     name:
         Human-readable name (stored with judgments; not part of the fingerprint).
     provider:
-        Who answers (``pasture.judges.providers.get_provider``).
+        Who answers (``pasture.providers.get_provider``).
     template:
         The prompt; must contain the placeholders of ``protocol`` (see ``PROTOCOL_FIELDS``).
     parser:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pasture.judges.base import PermanentError, TransientError
+from pasture.providers.base import PermanentError, TransientError
 
 DECODING_KEYS = frozenset(
     {"max_tokens", "temperature", "top_p", "seed", "stop", "logprobs", "top_logprobs", "presence_penalty",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pasture.errors import JudgeError
-from pasture.judges.base import Provider
+from pasture.providers.base import Provider
 
 _REGISTRY: dict[str, type] = {}
 _T = TypeVar("_T", bound=type)

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "providers" / "data"
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Scripted:
 
     @classmethod
     def recorded(cls, name: str, **headers: str) -> Scripted:
-        """A response recorded in tests/judges/data/<name>.json: {"status": ..., "body": {...}}."""
+        """A response recorded in tests/providers/data/<name>.json: {"status": ..., "body": {...}}."""
         data = json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
         return cls.json(int(data["status"]), data["body"], **{**data.get("headers", {}), **headers})
 
