@@ -18,8 +18,8 @@ from pasture.judges.batched import BatchedJudge
 from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge, longer_output_wins, shorter_output_wins
 from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
-from pasture.providers import get_provider, provider_names, register_provider
 from pasture.judges.templates import PromptTemplate
+from pasture.providers import get_provider, provider_names, register_provider
 
 __all__ = [
     "BUILTIN_JUDGES",

@@ -8,8 +8,8 @@ keys, the store, concurrency, rate limits and retries; it only ever sees these t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 from pasture.providers.base import ChatRequest, Completion, PermanentError, Provider, TransientError
 from pasture.records import JudgeFingerprint

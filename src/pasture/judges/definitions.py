@@ -37,8 +37,8 @@ from pasture.judges.base import Judge
 from pasture.judges.judge import PROTOCOL_FIELDS, LLMJudge, ProgrammaticJudge
 from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
-from pasture.providers import get_provider
 from pasture.judges.templates import PromptTemplate
+from pasture.providers import get_provider
 from pasture.records import OFFICIAL_JUDGE_ALIASES
 
 SMOLLM2 = "@smollm2"
