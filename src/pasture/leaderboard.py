@@ -207,6 +207,25 @@ def board_judgments(
     return out
 
 
+def member_judgments(store: Store, key: BoardKey, runs: dict[str, RunRecord] | None = None) -> list[Judgment]:
+    """Every member model's judgments on the board ``key`` (:func:`board_judgments`, per model with the position
+    policy and replicates of its run): a judgment that answers several models' identical question is
+    returned once per model, as each model's file counted it."""
+    runs = board_runs(store, key) if runs is None else runs
+    judgments: list[Judgment] = []
+    for model in sorted(runs):
+        inputs = runs[model].manifest.inputs
+        judgments += board_judgments(
+            store,
+            key,
+            inputs.get("reference_generator", ""),
+            [model],
+            position=inputs.get("position", "alpaca_eval"),
+            replicates=int(inputs.get("replicates", "1")),
+        )
+    return judgments
+
+
 def leaderboard(
     store: Store,
     key: BoardKey,
@@ -240,17 +259,7 @@ def leaderboard(
         raise InputError(f"leaderboard {key.short()}: runs disagree on the reference generator ({ref_names})")
     reference = str(next(iter(ref_names)))
     models = sorted(runs)
-    judgments: list[Judgment] = []
-    for model in models:  # each model with the position policy and replicates it was evaluated with
-        inputs = runs[model].manifest.inputs
-        judgments += board_judgments(
-            store,
-            key,
-            reference,
-            [model],
-            position=inputs.get("position", "alpaca_eval"),
-            replicates=int(inputs.get("replicates", "1")),
-        )
+    judgments = member_judgments(store, key, runs)
     notes: list[str] = []
     n_instructions = len(store.get_eval_set(key.eval_set_digest))
     if lc and n_instructions < LC_MIN_INSTRUCTIONS:

@@ -31,7 +31,9 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Score the judgments in this store instead of files.",
 )
-@click.option("--judge", "judge_digest", default=None, help="With --store: only this judge's digest.")
+@click.option(
+    "--judge", default=None, help="With --store: only this judge (name or digest prefix); needed when it holds several."
+)
 @click.option(
     "--output",
     "-o",
@@ -86,7 +88,7 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
 def command(
     annotations: tuple[Path, ...],
     store_path: Path | None,
-    judge_digest: str | None,
+    judge: str | None,
     output: Path | None,
     no_lc: bool,
     difficulty: str | None,
@@ -122,7 +124,7 @@ def command(
     )
     if store_path is not None:
         with Store(store_path) as store:
-            frame = score_store(store, judge_digest=judge_digest, **options)
+            frame = score_store(store, judge=judge, **options)
     else:
         frame = score_files(annotations, **options)
     print_frame(frame, title="pasture score")
