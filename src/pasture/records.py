@@ -184,6 +184,7 @@ def annotator_fingerprint(annotator: str) -> JudgeFingerprint:
     alias = OFFICIAL_JUDGE_ALIASES.get(annotator)
     return alias if alias is not None else imported_judge_fingerprint(annotator)
 
+
 JudgmentStatus = Literal["ok", "parse_error", "error"]
 
 Position = Literal["alpaca_eval", "both", "reference_first", "model_first"]

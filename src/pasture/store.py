@@ -531,4 +531,3 @@ class Store:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat()
-

@@ -95,9 +95,10 @@ def test_unknown_annotator_becomes_an_imported_judge_kept_apart(tmp_path: Path) 
     assert {j.judge_digest for j in official} == {OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"].digest}
     # the same question under two judges is two keys: an imported verdict never answers another judge
     assert a[0].key != b[0].key != official[0].key
-    assert annotator_fingerprint("weighted_alpaca_eval_gpt4_turbo") is OFFICIAL_JUDGE_ALIASES[
-        "weighted_alpaca_eval_gpt4_turbo"
-    ]
+    assert (
+        annotator_fingerprint("weighted_alpaca_eval_gpt4_turbo")
+        is OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"]
+    )
 
 
 def test_a_live_judge_can_never_have_an_imported_fingerprint(shared: Path) -> None:
@@ -105,7 +106,9 @@ def test_a_live_judge_can_never_have_an_imported_fingerprint(shared: Path) -> No
     with pytest.raises(ValueError, match="reserved"):
         JudgeFingerprint(provider="imported", model="alpaca_eval_gpt4", template_digest=sha256_text("t"), parser="p")
     with pytest.raises(ValueError, match="reserved"):
-        JudgeFingerprint(provider="openai", model="alpaca_eval_gpt4", template_digest=IMPORTED_TEMPLATE_MARKER, parser="p")
+        JudgeFingerprint(
+            provider="openai", model="alpaca_eval_gpt4", template_digest=IMPORTED_TEMPLATE_MARKER, parser="p"
+        )
     # configured judges, even one whose model id is the annotator's name, differ from every imported judge
     template = shared / "alpacaeval" / "judge_config" / "alpaca_eval_clf.txt"
     live = [

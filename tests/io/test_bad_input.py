@@ -180,5 +180,8 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"pasture: error: {path}: row 1: field 'preference': must be in [1, 2] or 0 (draw), got 7.0"
+    assert (
+        proc.stderr.strip()
+        == f"pasture: error: {path}: row 1: field 'preference': must be in [1, 2] or 0 (draw), got 7.0"
+    )
     assert "Traceback" not in proc.stderr

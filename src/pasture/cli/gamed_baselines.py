@@ -8,7 +8,13 @@ import click
 
 from pasture.annotate import POSITIONS
 from pasture.cli.evaluate import build_judge, judge_options
-from pasture.cli.generate import eval_set_options, load_eval_set_option, parse_kv, sampling_options, settings_from_options
+from pasture.cli.generate import (
+    eval_set_options,
+    load_eval_set_option,
+    parse_kv,
+    sampling_options,
+    settings_from_options,
+)
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.gamed_baselines import gamed_rows, make_gamed_baselines
@@ -18,9 +24,7 @@ from pasture.store import Store
 
 
 @click.command("gamed-baselines")
-@click.option(
-    "--model", "model_spec", required=True, help="The reference's own model: " + MODEL_SPEC_HELP + "."
-)
+@click.option("--model", "model_spec", required=True, help="The reference's own model: " + MODEL_SPEC_HELP + ".")
 @eval_set_options
 @click.option(
     "--reference",
