@@ -197,3 +197,18 @@ def test_score_cli_accepts_other_annotators_files(alpacaeval: Path, tmp_path: Pa
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out, index_col=0)
     assert frame.loc["alpaca-7b", "n_draws"] == 16 and frame.loc["minichat-3b", "n_total"] == 804
+
+
+@pytest.mark.slow
+def test_audit_and_style_control_read_other_annotators_files(alpacaeval: Path, tmp_path: Path) -> None:
+    files = [
+        str(alpacaeval / "other_annotators" / "results" / m / "alpaca_eval_gpt4" / "annotations.json.gz")
+        for m in ("alpaca-7b", "minichat-3b", "wizardlm-13b")
+    ]
+    runner = CliRunner()
+    audit = runner.invoke(main, ["audit", *files, "-o", str(tmp_path / "audit.csv")])
+    assert audit.exit_code == 0, audit.output
+    assert set(pd.read_csv(tmp_path / "audit.csv", index_col=0).index) == {"alpaca-7b", "minichat-3b", "wizardlm-13b"}
+    style = runner.invoke(main, ["style-control", *files, "--bootstrap", "0", "-o", str(tmp_path / "style.csv")])
+    assert style.exit_code == 0, style.output
+    assert len(pd.read_csv(tmp_path / "style.csv", index_col=0)) >= 3
