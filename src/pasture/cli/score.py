@@ -104,6 +104,9 @@ def command(
 ) -> None:
     """Compute win rates, LC and bootstrap intervals (AlpacaEval 2 columns) from ANNOTATIONS files or a store.
 
+    Files of any annotator and reference are read (draws written 0 or 1.5; missing verdicts are failed rows);
+    a store's models are counted through their outputs, so a verdict shared by two models counts for both.
+
     Failed or unparsable judgments are shown in n_failed and never counted as losses. The line under the
     table says which LC inputs were used (official, estimated or rebuilt, or the length-only fallback).
     """

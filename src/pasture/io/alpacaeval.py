@@ -228,8 +228,7 @@ def read_annotations(
     """
     path = Path(path)
     rows = read_rows(path)
-    if annotator is None:
-        _one_annotator(rows, path)
+    _one_annotator(rows, path)  # even with ``annotator`` given: renaming would merge two judges' verdicts
     allowed = set(eval_set.texts()) if eval_set is not None else None
     seen: dict[tuple[str, str], int] = {}
     fingerprints: dict[str, str] = {}
