@@ -197,7 +197,7 @@ def evaluate(
                 "n_new": report.n_new,
                 "judge_fingerprint": judge.fingerprint.model_dump(mode="json"),
             },
-            manifest=manifest.model_dump(mode="json"),
+            manifest=manifest,
         )
     return EvaluationResult(
         key=key, generators=generators, annotation=report, board=leaderboard(store, key), run_ids=run_ids

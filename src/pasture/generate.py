@@ -23,7 +23,7 @@ from typing import Any
 from pasture.errors import InputError, PastureError
 from pasture.io import write_model_outputs
 from pasture.judges.base import ChatRequest, PermanentError, Provider, TransientError
-from pasture.records import EvalSet, ModelOutput, canonical_json, sha256_text
+from pasture.records import EvalSet, ModelOutput, RunManifest, canonical_json, sha256_text
 from pasture.store import Store
 
 GENERATE_RUN_KIND = "generate"
@@ -117,13 +117,19 @@ class GenerationReport:
         )
 
 
+def _pasture_version() -> str:
+    import pasture
+
+    return pasture.__version__
+
+
 def _check_resume(
     store: Store, eval_set_digest: str, generator: str, digest: str, settings: GenerationSettings
 ) -> None:
     runs = store.latest_runs(eval_set_digest=eval_set_digest, reference_digest="", judge_digest="")
     for run in runs:
-        if run["generator"] == generator and run["kind"] == GENERATE_RUN_KIND:
-            if run["result"].get("settings_digest") != digest:
+        if run.generator == generator and run.kind == GENERATE_RUN_KIND:
+            if run.result.get("settings_digest") != digest:
                 raise InputError(
                     f"generator '{generator}' already has outputs on this eval set made with other settings or "
                     "another model; choose another --name (or another --store)"
@@ -275,7 +281,11 @@ def generate(
             generator=generator,
             kind=GENERATE_RUN_KIND,
             result={"settings_digest": settings_digest, "settings": asdict(settings), "provider": identity},
-            manifest={"provider": provider.name, "model": provider.model},
+            manifest=RunManifest(
+                pasture_version=_pasture_version(),
+                eval_set_digest=digest,
+                inputs={"provider": provider.name, "model": provider.model},
+            ),
         )
     try:
         n_new, errors = asyncio.run(

@@ -2,7 +2,8 @@
 
 Why recompute: metrics are pure functions of stored judgments (docs/metrics.md), so a leaderboard is always
 consistent with the judgments it shows, and a better metric never needs a judge call. A model belongs to a
-board once ``pasture evaluate`` has recorded a run for it (kind ``evaluate``); the board then takes exactly
+board once ``pasture evaluate`` or ``pasture import`` has recorded a run for it (kind ``evaluate`` or
+``import``); the board then takes exactly
 the judgments whose instruction is in the eval set, whose slot-1 text is the stored reference output for
 that instruction and whose slot-2 text is one of the model's stored outputs for it.
 """
@@ -21,12 +22,18 @@ from pasture.errors import InputError
 from pasture.io import read_rows
 from pasture.metrics.correlation import CorrelationResult, rank_correlation
 from pasture.metrics.pairs import pair_table
-from pasture.records import Judgment
+from pasture.records import Judgment, RunRecord
 from pasture.scoring import score_judgments
 from pasture.store import Store
 
 EVALUATE_RUN_KIND = "evaluate"
 """Kind of the run that ``pasture evaluate`` records for each model (the board's membership list)."""
+
+IMPORT_RUN_KIND = "import"
+"""Kind of the run that ``pasture import`` records for each model of imported AlpacaEval annotations."""
+
+BOARD_RUN_KINDS = (EVALUATE_RUN_KIND, IMPORT_RUN_KIND)
+"""Runs that make a model a member of a board; a model's newest such run is the one shown."""
 
 LC_MIN_INSTRUCTIONS = 10
 """Below this many instructions the LC fit (5-fold cross-validation over instructions) is not attempted."""
@@ -56,7 +63,8 @@ class BoardKey:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """A computed leaderboard: the table, the judgments behind it, and each model's run manifest."""
+    """A computed leaderboard: the table, the judgments behind it, and each model's run (``runs``, typed) with
+    its manifest as JSON (``manifests``, for files and reports)."""
 
     key: BoardKey
     eval_set_name: str
@@ -65,6 +73,7 @@ class Leaderboard:
     frame: pd.DataFrame
     judgments: tuple[Judgment, ...]
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, RunRecord] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     def title(self) -> str:
@@ -76,17 +85,17 @@ def boards(store: Store) -> pd.DataFrame:
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     names = {d: n for d, n, _ in store.eval_sets()}
     judges = dict(store.judges())
-    for es, ref, judge, gen, manifest in _evaluate_runs(store):
+    for run in store.runs(kinds=BOARD_RUN_KINDS):
         row = rows.setdefault(
-            (es, ref, judge),
+            (run.eval_set_digest, run.reference_digest, run.judge_digest),
             {
-                "eval_set": names.get(es, "?"),
-                "reference": manifest.get("inputs", {}).get("reference_generator", "?"),
-                "judge": judges.get(judge, "?"),
+                "eval_set": names.get(run.eval_set_digest, "?"),
+                "reference": run.manifest.inputs.get("reference_generator", "?"),
+                "judge": judges.get(run.judge_digest, "?"),
                 "models": set(),
             },
         )
-        row["models"].add(gen)
+        row["models"].add(run.generator)
     out = [
         {
             "eval_set_digest": k[0],
@@ -101,14 +110,17 @@ def boards(store: Store) -> pd.DataFrame:
     )
 
 
-def _evaluate_runs(store: Store) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    import json
-
-    rows = store._conn.execute(
-        "SELECT eval_set, reference, judge, generator, manifest FROM runs WHERE kind=? ORDER BY id",
-        (EVALUATE_RUN_KIND,),
-    ).fetchall()
-    return [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+def board_runs(store: Store, key: BoardKey) -> dict[str, RunRecord]:
+    """Each member model's newest ``evaluate`` or ``import`` run on the board ``key``."""
+    newest: dict[str, RunRecord] = {}
+    for run in store.runs(
+        kinds=BOARD_RUN_KINDS,
+        eval_set_digest=key.eval_set_digest,
+        reference_digest=key.reference_digest,
+        judge_digest=key.judge_digest,
+    ):
+        newest[run.generator] = run  # runs come oldest first
+    return newest
 
 
 def resolve_key(
@@ -121,7 +133,7 @@ def resolve_key(
     """The one board matching the given digest prefixes or names; an InputError lists the candidates otherwise."""
     table = boards(store)
     if table.empty:
-        raise InputError(f"{store.path}: no leaderboard yet; run `pasture evaluate` first")
+        raise InputError(f"{store.path}: no leaderboard yet; run `pasture evaluate` or `pasture import` first")
     mask = np.ones(len(table), dtype=bool)
     for value, digest_col, name_col in (
         (eval_set, "eval_set_digest", "eval_set"),
@@ -195,6 +207,25 @@ def board_judgments(
     return out
 
 
+def member_judgments(store: Store, key: BoardKey, runs: dict[str, RunRecord] | None = None) -> list[Judgment]:
+    """Every member model's judgments on the board ``key`` (:func:`board_judgments`, per model with the position
+    policy and replicates of its run): a judgment that answers several models' identical question is
+    returned once per model, as each model's file counted it."""
+    runs = board_runs(store, key) if runs is None else runs
+    judgments: list[Judgment] = []
+    for model in sorted(runs):
+        inputs = runs[model].manifest.inputs
+        judgments += board_judgments(
+            store,
+            key,
+            inputs.get("reference_generator", ""),
+            [model],
+            position=inputs.get("position", "alpaca_eval"),
+            replicates=int(inputs.get("replicates", "1")),
+        )
+    return judgments
+
+
 def leaderboard(
     store: Store,
     key: BoardKey,
@@ -220,28 +251,15 @@ def leaderboard(
     (0 resamples: no intervals); ``lc`` switches the LC columns. LC needs at least
     :data:`LC_MIN_INSTRUCTIONS` instructions; on smaller eval sets it is left out and a note says so.
     """
-    runs = [r for r in store.latest_runs(
-        eval_set_digest=key.eval_set_digest, reference_digest=key.reference_digest, judge_digest=key.judge_digest
-    ) if r["kind"] == EVALUATE_RUN_KIND]  # fmt: skip
+    runs = board_runs(store, key)
     if not runs:
         raise InputError(f"no models evaluated on leaderboard {key.short()}")
-    manifests = {r["generator"]: r["manifest"] for r in runs}
-    ref_names = {m.get("inputs", {}).get("reference_generator") for m in manifests.values()}
+    ref_names = {r.manifest.inputs.get("reference_generator") for r in runs.values()}
     if len(ref_names) != 1 or None in ref_names:
         raise InputError(f"leaderboard {key.short()}: runs disagree on the reference generator ({ref_names})")
     reference = str(next(iter(ref_names)))
-    models = sorted(manifests)
-    judgments: list[Judgment] = []
-    for model in models:  # each model with the position policy and replicates it was evaluated with
-        inputs = manifests[model].get("inputs", {})
-        judgments += board_judgments(
-            store,
-            key,
-            reference,
-            [model],
-            position=str(inputs.get("position", "alpaca_eval")),
-            replicates=int(inputs.get("replicates", 1)),
-        )
+    models = sorted(runs)
+    judgments = member_judgments(store, key, runs)
     notes: list[str] = []
     n_instructions = len(store.get_eval_set(key.eval_set_digest))
     if lc and n_instructions < LC_MIN_INSTRUCTIONS:
@@ -258,8 +276,7 @@ def leaderboard(
         costs[j.generator_2] = costs.get(j.generator_2, 0.0) + (j.cost_usd or 0.0)
     frame["judge_cost_usd"] = [costs.get(str(m), 0.0) for m in frame.index]
     frame["gaming_flags"], frame["gaming_explanations"] = _gaming_flags(judgments, frame)
-    run_ids = {r["generator"]: r for r in runs}
-    frame["evaluated_at"] = [run_ids[str(m)]["created_at"] if str(m) in run_ids else "" for m in frame.index]
+    frame["evaluated_at"] = [runs[str(m)].created_at.isoformat() if str(m) in runs else "" for m in frame.index]
     missing = [m for m in models if m not in frame.index]
     if missing:
         notes.append(f"no judgments found for: {', '.join(missing)}")
@@ -276,7 +293,8 @@ def leaderboard(
         judge_name=judges.get(key.judge_digest, key.judge_digest[:12]),
         frame=frame,
         judgments=tuple(judgments),
-        manifests=manifests,
+        manifests={m: r.manifest.model_dump(mode="json") for m, r in runs.items()},
+        runs=runs,
         notes=tuple(notes),
     )
 

@@ -16,7 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KEY_SCHEMA_VERSION = 1
 """Bumped whenever the judgment key's definition changes, so old keys can never collide with new ones."""
@@ -109,9 +109,54 @@ class JudgeFingerprint(_Record):
     protocol: str = Field(default="pairwise", description="Judging protocol name, e.g. 'pairwise_logprob'.")
     key_schema: int = Field(default=KEY_SCHEMA_VERSION, description="Version of the judgment key definition.")
 
+    @model_validator(mode="after")
+    def _imported_only_by_name(self) -> JudgeFingerprint:
+        # The imported-judge marker and provider go together, so a configured judge (whose template digest is
+        # a SHA-256 of real template bytes) can never produce an imported judge's fingerprint.
+        if (self.provider == IMPORTED_JUDGE_PROVIDER) != (self.template_digest == IMPORTED_TEMPLATE_MARKER):
+            raise ValueError(
+                f"provider {IMPORTED_JUDGE_PROVIDER!r} and template digest {IMPORTED_TEMPLATE_MARKER!r} are reserved "
+                "for judges imported by name (imported_judge_fingerprint)"
+            )
+        return self
+
     @property
     def digest(self) -> str:
         return sha256_text(canonical_json(self.model_dump(mode="json")))
+
+    @property
+    def imported(self) -> bool:
+        """True for a judge known only by the annotator name in imported files (template unknown)."""
+        return self.provider == IMPORTED_JUDGE_PROVIDER
+
+
+IMPORTED_JUDGE_PROVIDER = "imported"
+"""Provider of a judge known only by name from imported annotation files; no provider is registered under it."""
+
+IMPORTED_TEMPLATE_MARKER = "unknown:imported-by-name"
+"""Template digest of an imported judge: not a SHA-256, so no template's digest can equal it."""
+
+
+def imported_judge_fingerprint(annotator: str) -> JudgeFingerprint:
+    """The fingerprint of an annotator pasture has no definition for: "imported by name, template unknown".
+
+    Why: AlpacaEval files of other annotators (``alpaca_eval_gpt4``, ``chatgpt_fn``, ...) carry verdicts
+    worth scoring, but nothing says which prompt, parser or decoding produced them. Such a judge is kept
+    apart from every other judge (its own digest, one per annotator name) and never answers a configured
+    judge's question: a configured judge's fingerprint cannot carry the reserved provider and template marker
+    (the validator above refuses the mix).
+    """
+    name = annotator.strip()
+    if not name:
+        raise ValueError("an imported judge needs the annotator's name")
+    return JudgeFingerprint(
+        provider=IMPORTED_JUDGE_PROVIDER,
+        model=name,
+        template_digest=IMPORTED_TEMPLATE_MARKER,
+        parser="unknown",
+        parser_version=0,
+        protocol="imported",
+    )
 
 
 OFFICIAL_ALPACA_EVAL_TEMPLATE_DIGEST = "784227e6dc2832fc08c43d2c8ea3a308e7523780187a1aaad2f85e30bac85f62"
@@ -132,6 +177,13 @@ OFFICIAL_JUDGE_ALIASES: dict[str, JudgeFingerprint] = {
 A judge that a user configures identically (same provider, model, template bytes, parser and decoding)
 gets the same digest and therefore reuses the imported judgments instead of calling a model.
 """
+
+
+def annotator_fingerprint(annotator: str) -> JudgeFingerprint:
+    """The judge behind an AlpacaEval ``annotator`` name: its documented alias, else an imported judge."""
+    alias = OFFICIAL_JUDGE_ALIASES.get(annotator)
+    return alias if alias is not None else imported_judge_fingerprint(annotator)
+
 
 JudgmentStatus = Literal["ok", "parse_error", "error"]
 
@@ -217,6 +269,24 @@ class RunManifest(_Record):
     seeds: dict[str, int] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(default_factory=dict, description="Named inputs (files, digests) used.")
     notes: tuple[str, ...] = Field(default=(), description="Caveats the user must see (fallbacks, estimates).")
+
+
+class RunRecord(_Record):
+    """One recorded run in the store: what was computed (``result``) on which board, and its manifest.
+
+    Boards are keyed by (eval set, reference outputs, judge) digests; runs that belong to no board (e.g. a
+    generator's settings) leave ``reference_digest`` and ``judge_digest`` empty.
+    """
+
+    id: int = Field(description="Store row id; later runs have larger ids.")
+    eval_set_digest: str
+    reference_digest: str = Field(description="Digest of the reference outputs, '' when not on a board.")
+    judge_digest: str = Field(description="Judge fingerprint digest, '' when not on a board.")
+    generator: str = Field(description="The model (or generator) the run is about.")
+    kind: str = Field(description="'evaluate', 'import', 'generate', 'gamed', ...")
+    result: dict[str, Any] = Field(default_factory=dict, description="What the run computed (kind-specific).")
+    manifest: RunManifest
+    created_at: datetime
 
 
 class WinRateResult(_Record):

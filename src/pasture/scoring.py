@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pasture.errors import InputError
 from pasture.io import read_annotations
 from pasture.metrics.bootstrap import (
     DEFAULT_LEVEL,
@@ -139,9 +140,58 @@ def score_files(paths: Sequence[str | Path], **options: object) -> pd.DataFrame:
     return score_judgments(judgments, **options)  # type: ignore[arg-type]
 
 
-def score_store(store: Store, *, judge_digest: str | None = None, **options: object) -> pd.DataFrame:
-    """:func:`score_judgments` over the judgments in a store (optionally one judge's); ``options`` as there."""
-    return score_judgments(store.get_judgments(judge_digest=judge_digest), **options)  # type: ignore[arg-type]
+def store_judgments(store: Store, *, judge: str | None = None) -> list[Judgment]:
+    """The judgments a store holds for scoring, one per (model, question) as the models' files had them.
+
+    Why not the stored rows: the store keeps one judgment per key, and a key has no generator in it, so two
+    models with the same output for an instruction share one stored row. Models on a board (``pasture
+    evaluate``/``pasture import``) get their judgments through their outputs' keys
+    (:func:`pasture.leaderboard.member_judgments`), once per model. Judgments of models on no board (e.g.
+    from ``pasture annotate``) are taken as stored. ``judge`` (a name or a digest prefix) picks one judge;
+    without it a store holding several judges is an InputError that lists them.
+    """
+    from pasture.leaderboard import BoardKey, boards, member_judgments
+
+    judge_names = dict(store.judges())
+    table = boards(store)
+    stored = {d: store.get_judgments(judge_digest=d) for d in judge_names}
+    present = set(table["judge_digest"]) | {d for d, js in stored.items() if js}
+    if judge is not None:
+        chosen = {d for d in present if d.startswith(judge) or judge_names.get(d) == judge}
+        if not chosen:
+            listing = ", ".join(f"{judge_names.get(d, '?')} ({d[:12]})" for d in sorted(present)) or "none"
+            raise InputError(f"{store.path}: no judgments of judge {judge!r}; judges here: {listing}")
+        present = chosen
+    if len(present) > 1:
+        listing = ", ".join(f"{judge_names.get(d, '?')} ({d[:12]})" for d in sorted(present))
+        raise InputError(f"{store.path}: judgments of {len(present)} judges ({listing}); pick one with --judge")
+    out: list[Judgment] = []
+    members: set[tuple[str, str]] = set()
+    for r in table[table["judge_digest"].isin(present)].itertuples():
+        key = BoardKey(r.eval_set_digest, r.reference_digest, r.judge_digest)
+        found = member_judgments(store, key)
+        members |= {(j.judge_digest, j.generator_2) for j in found}
+        out += found
+    for digest in sorted(present):
+        out += [j for j in stored.get(digest, []) if (digest, j.generator_2) not in members]
+    return out
 
 
-__all__ = ["CI_COLUMNS", "LC_COLUMNS", "score_files", "score_judgments", "score_pairs", "score_store"]
+def score_store(store: Store, *, judge: str | None = None, **options: object) -> pd.DataFrame:
+    """:func:`score_judgments` over :func:`store_judgments` (one judge's); ``options`` as there.
+
+    On the same data it gives the rows :func:`score_files` gives, except where one stored verdict answers
+    several models' identical question and their files disagreed on it (the store keeps the first).
+    """
+    return score_judgments(store_judgments(store, judge=judge), **options)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "CI_COLUMNS",
+    "LC_COLUMNS",
+    "score_files",
+    "score_judgments",
+    "score_pairs",
+    "score_store",
+    "store_judgments",
+]

@@ -23,6 +23,8 @@ from pasture.records import (
     JudgeFingerprint,
     Judgment,
     ModelOutput,
+    RunManifest,
+    RunRecord,
     canonical_json,
     sha256_text,
 )
@@ -440,9 +442,9 @@ class Store:
         generator: str,
         kind: str,
         result: dict[str, Any],
-        manifest: dict[str, Any],
+        manifest: RunManifest,
     ) -> int:
-        """Record a computed result (e.g. kind='winrate' or 'lc') with its manifest; returns its id."""
+        """Record a computed result (e.g. kind='evaluate', 'import', 'generate') with its manifest; returns its id."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs(eval_set, reference, judge, generator, kind, result, manifest, created_at) "
@@ -454,30 +456,77 @@ class Store:
                     generator,
                     kind,
                     json.dumps(result, default=str),
-                    json.dumps(manifest, default=str),
+                    canonical_json(manifest.model_dump(mode="json")),
                     _now(),
                 ),
             )
             return int(cur.lastrowid or 0)
 
-    def latest_runs(self, *, eval_set_digest: str, reference_digest: str, judge_digest: str) -> list[dict[str, Any]]:
-        """The newest run per (generator, kind) on one leaderboard."""
-        rows = self._conn.execute(
-            "SELECT generator, kind, result, manifest, created_at FROM runs WHERE id IN ("
-            "SELECT MAX(id) FROM runs WHERE eval_set=? AND reference=? AND judge=? GROUP BY generator, kind) "
-            "ORDER BY generator, kind",
-            (eval_set_digest, reference_digest, judge_digest),
-        ).fetchall()
-        return [
-            {
-                "generator": g,
-                "kind": k,
-                "result": json.loads(r),
-                "manifest": json.loads(m),
-                "created_at": c,
-            }
-            for g, k, r, m, c in rows
-        ]
+    _RUN_SELECT = "SELECT id, eval_set, reference, judge, generator, kind, result, manifest, created_at FROM runs"
+
+    def _run(self, r: Sequence[Any]) -> RunRecord:
+        raw = json.loads(r[7])
+        if "pasture_version" not in raw:
+            # Runs written before manifests were typed (generator settings) held only provider and model.
+            raw = {"pasture_version": "", "inputs": {k: str(v) for k, v in raw.items()}}
+        try:
+            manifest = RunManifest.model_validate(raw)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: run {r[0]} has an unreadable manifest ({exc})") from None
+        return RunRecord(
+            id=r[0],
+            eval_set_digest=r[1],
+            reference_digest=r[2],
+            judge_digest=r[3],
+            generator=r[4],
+            kind=r[5],
+            result=json.loads(r[6]),
+            manifest=manifest,
+            created_at=datetime.fromisoformat(r[8]),
+        )
+
+    def runs(
+        self,
+        *,
+        kinds: Sequence[str] | None = None,
+        eval_set_digest: str | None = None,
+        reference_digest: str | None = None,
+        judge_digest: str | None = None,
+        generator: str | None = None,
+    ) -> list[RunRecord]:
+        """Every recorded run matching the filters (``kinds``: any of them), oldest first."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("eval_set", eval_set_digest),
+            ("reference", reference_digest),
+            ("judge", judge_digest),
+            ("generator", generator),
+        ):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        if kinds is not None:
+            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params += list(kinds)
+        sql = self._RUN_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id"
+        return [self._run(r) for r in self._conn.execute(sql, params)]
+
+    def latest_runs(
+        self,
+        *,
+        eval_set_digest: str,
+        reference_digest: str,
+        judge_digest: str,
+        kinds: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """The newest run per (generator, kind) on one leaderboard (``kinds``: only those), by generator."""
+        newest: dict[tuple[str, str], RunRecord] = {}
+        for run in self.runs(
+            kinds=kinds, eval_set_digest=eval_set_digest, reference_digest=reference_digest, judge_digest=judge_digest
+        ):
+            newest[(run.generator, run.kind)] = run
+        return [newest[k] for k in sorted(newest)]
 
 
 def _now() -> str:

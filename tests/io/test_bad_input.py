@@ -57,7 +57,11 @@ BAD_CASES = {
     "duplicated instruction": ([GOOD_ROW, {**GOOD_ROW, "preference": 1.2}], "row 2: field 'instruction': duplicated"),
     "wrong JSON shape": ({"instruction": "a"}, "expected a JSON list of objects"),
     "list of non-objects": ([GOOD_ROW, 3], "row 2: expected an object, got int"),
-    "unknown annotator": ([{**GOOD_ROW, "annotator": "my_judge"}], "unknown annotator 'my_judge'"),
+    "mixed annotators": (
+        [GOOD_ROW, {**GOOD_ROW, "instruction": "x", "annotator": "my_judge"}],
+        "mixed file: 2 annotators (1 rows by 'my_judge', 1 rows by 'weighted_alpaca_eval_gpt4_turbo')",
+    ),
+    "draw coded 0.5": ([{**GOOD_ROW, "preference": 0.5}], "must be in [1, 2] or 0 (draw)"),
     "empty list": ([], "file has no rows"),
 }
 
@@ -176,5 +180,8 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"pasture: error: {path}: row 1: field 'preference': must be in [1, 2], got 7.0"
+    assert (
+        proc.stderr.strip()
+        == f"pasture: error: {path}: row 1: field 'preference': must be in [1, 2] or 0 (draw), got 7.0"
+    )
     assert "Traceback" not in proc.stderr

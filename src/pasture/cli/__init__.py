@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "style-control": "style_control",
     "demo": "demo",
     "evaluate": "evaluate",
+    "gamed-baselines": "gamed_baselines",
     "generate": "generate",
     "annotate": "annotate",
     "import": "import_",

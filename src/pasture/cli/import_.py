@@ -46,7 +46,16 @@ def command(
 ) -> None:
     """Import FILES (AlpacaEval annotations.json or model_outputs.json, plain or .gz) into the store.
 
-    A file is validated whole before any of it is written; re-importing writes nothing new.
+    Annotations of any annotator are accepted: the official judge's name maps to its documented fingerprint,
+    any other becomes an imported judge (known by name, template unknown). Each annotations import records
+    its board (eval set, reference, judge, one run per model), so `pasture leaderboard` and `pasture report`
+    work next. A file is validated whole before any of it is written; re-importing writes nothing new.
+
+    \b
+    Example (AlpacaEval files to a board and a report):
+      pasture import results/*/weighted_alpaca_eval_gpt4_turbo/annotations.json.gz --store p.db
+      pasture leaderboard --store p.db
+      pasture report --store p.db -o report.html
     """
     eval_set = load_eval_set(eval_set_path) if eval_set_path is not None else None
     with Store(store_path) as store:
@@ -56,5 +65,11 @@ def command(
             if eval_set is None:
                 raise click.UsageError("--eval-set is required with --kind outputs")
             reports = [import_outputs(store, f, eval_set=eval_set, generator=generator) for f in files]
+    boards: dict[str, set[str]] = {}
     for r in reports:
-        click.echo(f"{r.path}: {r.rows} rows, {r.written} new, {r.failed} without a verdict")
+        judge = f", judge {r.judge_name}" if r.judge_name else ""
+        click.echo(f"{r.path}: {r.rows} rows, {r.written} new, {r.failed} without a verdict{judge}")
+        if r.key is not None:
+            boards.setdefault(f"{r.judge_name} ({r.key.short()})", set()).update(r.models)
+    for board, models in boards.items():
+        click.echo(f"board {board}: {len(models)} model(s) recorded; next: pasture leaderboard --store {store_path}")

@@ -31,7 +31,9 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Score the judgments in this store instead of files.",
 )
-@click.option("--judge", "judge_digest", default=None, help="With --store: only this judge's digest.")
+@click.option(
+    "--judge", default=None, help="With --store: only this judge (name or digest prefix); needed when it holds several."
+)
 @click.option(
     "--output",
     "-o",
@@ -86,7 +88,7 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
 def command(
     annotations: tuple[Path, ...],
     store_path: Path | None,
-    judge_digest: str | None,
+    judge: str | None,
     output: Path | None,
     no_lc: bool,
     difficulty: str | None,
@@ -101,6 +103,9 @@ def command(
     level: float,
 ) -> None:
     """Compute win rates, LC and bootstrap intervals (AlpacaEval 2 columns) from ANNOTATIONS files or a store.
+
+    Files of any annotator and reference are read (draws written 0 or 1.5; missing verdicts are failed rows);
+    a store's models are counted through their outputs, so a verdict shared by two models counts for both.
 
     Failed or unparsable judgments are shown in n_failed and never counted as losses. The line under the
     table says which LC inputs were used (official, estimated or rebuilt, or the length-only fallback).
@@ -122,7 +127,7 @@ def command(
     )
     if store_path is not None:
         with Store(store_path) as store:
-            frame = score_store(store, judge_digest=judge_digest, **options)
+            frame = score_store(store, judge=judge, **options)
     else:
         frame = score_files(annotations, **options)
     print_frame(frame, title="pasture score")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,12 @@ from pasture.errors import InputError
 from pasture.io.files import optional_text, read_rows, require_text, write_rows
 from pasture.position import alpaca_eval_shown_first
 from pasture.records import (
-    OFFICIAL_JUDGE_ALIASES,
     EvalSet,
     Instruction,
     Judgment,
     ModelOutput,
+    annotator_fingerprint,
+    canonical_json,
 )
 
 
@@ -133,27 +136,78 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+DRAW_PREFERENCE = 1.5
+"""A draw in pasture's scale. AlpacaEval 1 files (and AlpacaEval's code, for backward compatibility) also
+write a draw as ``0``; both are read as 1.5 and counted in ``n_draws`` and ``n_total``."""
+
+
 def coerce_preference(value: Any, *, path: Path | str, row: int) -> float | None:
     """A preference in [1, 2], coerced from numbers or numeric strings; None marks a missing verdict.
 
-    AlpacaEval writes missing verdicts as null/NaN; those become ``parse_error`` judgments, counted and
-    reported, never dropped. Anything non-numeric or outside [1, 2] is an input error.
+    AlpacaEval's coding: 1 = reference wins, 2 = model wins, 1.5 **or 0** = draw (0 is how AlpacaEval 1's
+    annotators wrote a draw; it becomes 1.5). Missing verdicts (null/NaN/empty) become ``parse_error``
+    judgments, counted in ``n_failed`` and left out of ``n_total``, as on AlpacaEval's boards. Anything else
+    (text, values in (0, 1) or above 2) is an input error.
     """
     if value is None or (isinstance(value, str) and value.strip().lower() in {"", "nan", "none", "null"}):
         return None
     if isinstance(value, bool):
-        raise InputError(f"expected a number in [1, 2], got {value!r}", path=path, row=row, field="preference")
+        raise InputError(
+            f"expected a number in [1, 2] or 0 (draw), got {value!r}", path=path, row=row, field="preference"
+        )
     try:
         pref = float(value)
     except (TypeError, ValueError):
         raise InputError(
-            f"expected a number in [1, 2], got {value!r}", path=path, row=row, field="preference"
+            f"expected a number in [1, 2] or 0 (draw), got {value!r}", path=path, row=row, field="preference"
         ) from None
     if math.isnan(pref):
         return None
+    if pref == 0.0:
+        return DRAW_PREFERENCE
     if not 1.0 <= pref <= 2.0:
-        raise InputError(f"must be in [1, 2], got {pref}", path=path, row=row, field="preference")
+        raise InputError(f"must be in [1, 2] or 0 (draw), got {pref}", path=path, row=row, field="preference")
     return pref
+
+
+def annotators_in(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Rows per ``annotator`` value in an annotation file's rows (missing names counted under '')."""
+    return dict(Counter(optional_text(row, "annotator") or "" for row in rows))
+
+
+def split_by_annotator(path: str | Path, folder: str | Path) -> dict[str, Path]:
+    """Write one ``<folder>/<annotator>/annotations.json`` per annotator of a mixed annotation file.
+
+    Why: a file mixing two judges has no single judge to score or import under; splitting it keeps every
+    row, under the judge that wrote it. Returns the written file per annotator name.
+    """
+    path = Path(path)
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for i, row in enumerate(read_rows(path), start=1):
+        name = optional_text(row, "annotator")
+        if name is None:
+            raise InputError("missing annotator (every row of a file to split needs one)", path=path, row=i)
+        if not _SAFE_NAME.fullmatch(name):
+            raise InputError(f"annotator name {name!r} is not usable as a folder name", path=path, row=i)
+        groups.setdefault(name, []).append(row)
+    return {name: write_rows(rows, Path(folder) / name / "annotations.json") for name, rows in groups.items()}
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _one_annotator(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    counts = annotators_in(rows)
+    named = {k: v for k, v in counts.items() if k}
+    if len(named) > 1:
+        listing = ", ".join(f"{n} rows by {k!r}" for k, v in sorted(named.items()) for n in [v])
+        raise InputError(
+            f"mixed file: {len(named)} annotators ({listing}); a file must hold one judge's verdicts. Split it by "
+            "the 'annotator' column, e.g. python -c \"from pasture.io import split_by_annotator; "
+            f"split_by_annotator('{path}', 'split')\", and use each part",
+            path=path,
+            field="annotator",
+        )
 
 
 def read_annotations(
@@ -162,16 +216,22 @@ def read_annotations(
     eval_set: EvalSet | None = None,
     annotator: str | None = None,
 ) -> list[Judgment]:
-    """Judgments from an AlpacaEval ``annotations.json``.
+    """Judgments from an AlpacaEval ``annotations.json`` of any annotator, against any reference.
 
-    The annotator name maps to a documented judge fingerprint alias (see ``OFFICIAL_JUDGE_ALIASES``), so
-    imported judgments are found again by any identically configured judge. The order the official judge
-    saw is AlpacaEval's deterministic per-instruction order, recomputed here.
+    The annotator name gives the judge: a documented fingerprint alias (``OFFICIAL_JUDGE_ALIASES``), so an
+    identically configured judge finds the imported judgments again, or else an *imported* judge
+    (:func:`pasture.records.imported_judge_fingerprint`: known by name, template unknown), kept apart from
+    every configured judge. ``annotator`` overrides or supplies the name. A file with two annotators is an
+    error that names them with their row counts (:func:`split_by_annotator` splits it). Preferences follow
+    :func:`coerce_preference` (0 or 1.5 = draw, missing = failed). The order the judge saw is AlpacaEval's
+    deterministic per-instruction order, recomputed here.
     """
     path = Path(path)
     rows = read_rows(path)
+    _one_annotator(rows, path)  # even with ``annotator`` given: renaming would merge two judges' verdicts
     allowed = set(eval_set.texts()) if eval_set is not None else None
     seen: dict[tuple[str, str], int] = {}
+    fingerprints: dict[str, str] = {}
     out = []
     for i, row in enumerate(rows, start=1):
         instruction = require_text(row, "instruction", path=path, row_no=i)
@@ -182,12 +242,8 @@ def read_annotations(
         name = annotator or optional_text(row, "annotator")
         if name is None:
             raise InputError("missing annotator (pass the judge's name)", path=path, row=i, field="annotator")
-        fingerprint = OFFICIAL_JUDGE_ALIASES.get(name)
-        if fingerprint is None:
-            known = ", ".join(sorted(OFFICIAL_JUDGE_ALIASES))
-            raise InputError(
-                f"unknown annotator {name!r}; importable judges: {known}", path=path, row=i, field="annotator"
-            )
+        if name not in fingerprints:
+            fingerprints[name] = annotator_fingerprint(name).digest
         if "preference" not in row:
             raise InputError("missing required field", path=path, row=i, field="preference")
         pref = coerce_preference(row["preference"], path=path, row=i)
@@ -210,7 +266,7 @@ def read_annotations(
         raw = row.get("raw_completion")
         out.append(
             Judgment(
-                judge_digest=fingerprint.digest,
+                judge_digest=fingerprints[name],
                 judge_name=name,
                 instruction=instruction,
                 output_1=output_1,
@@ -221,7 +277,7 @@ def read_annotations(
                 dataset=optional_text(row, "dataset"),
                 status="ok" if pref is not None else "parse_error",
                 preference=pref,
-                raw_completion=None if raw is None else str(raw),
+                raw_completion=None if raw is None else (raw if isinstance(raw, str) else canonical_json_or_str(raw)),
                 cost_usd=_float_or_none(row.get("price_per_example")),
                 latency_s=_float_or_none(row.get("time_per_example")),
                 error=None if pref is not None else "no preference in imported annotation",
@@ -229,6 +285,14 @@ def read_annotations(
             )
         )
     return out
+
+
+def canonical_json_or_str(value: Any) -> str:
+    """A structured raw completion (the function-calling annotators write dicts) as JSON; else its text."""
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _text_or_empty(row: Mapping[str, Any], field: str, path: Path, i: int) -> str:

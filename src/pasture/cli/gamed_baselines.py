@@ -1,0 +1,132 @@
+"""``pasture gamed-baselines``: the reference's model prompted to be verbose and concise, judged against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pasture.annotate import POSITIONS
+from pasture.cli.evaluate import build_judge, judge_options
+from pasture.cli.generate import (
+    eval_set_options,
+    load_eval_set_option,
+    parse_kv,
+    sampling_options,
+    settings_from_options,
+)
+from pasture.errors import InputError
+from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
+from pasture.gamed_baselines import gamed_rows, make_gamed_baselines
+from pasture.generate import MODEL_SPEC_HELP, provider_from_spec
+from pasture.io import read_model_outputs
+from pasture.store import Store
+
+
+@click.command("gamed-baselines")
+@click.option("--model", "model_spec", required=True, help="The reference's own model: " + MODEL_SPEC_HELP + ".")
+@eval_set_options
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reference outputs file (model_outputs.json shape). Default for alpaca_eval: the official outputs.",
+)
+@click.option("--reference-generator", default=None, help="Use the reference outputs already in the store.")
+@judge_options
+@click.option(
+    "--position", type=click.Choice(POSITIONS), default="alpaca_eval", show_default=True, help="Judge order policy."
+)
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls in flight.")
+@sampling_options
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=Path("pasture.db"),
+    show_default=True,
+    help="SQLite store (outputs, judgments and runs; reruns resume from it).",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def command(
+    model_spec: str,
+    eval_set_spec: str,
+    limit: int | None,
+    instruction_field: str,
+    alpaca_eval_file: Path | None,
+    reference_path: Path | None,
+    reference_generator: str | None,
+    judge_name: str,
+    judge_template: Path | None,
+    judge_base_url: str | None,
+    judge_model: str | None,
+    judge_args: tuple[str, ...],
+    position: str,
+    concurrency: int,
+    base_url: str | None,
+    provider_args: tuple[str, ...],
+    system_prompt: str | None,
+    system_prompt_file: Path | None,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    samples: int,
+    stop: tuple[str, ...],
+    gen_concurrency: int,
+    store_path: Path,
+    no_progress: bool,
+) -> None:
+    """Make the gamed baselines of a board: --model (the reference's model) told to be verbose and concise.
+
+    The variants are stored as generators <reference>_verbose and <reference>_concise, judged against the
+    reference by the judge, and recorded on the board for the LC fit (pasture.gamed_baselines.gamed_rows).
+    Generation and judging are cached in the store: a rerun makes only what is missing.
+
+    \b
+    Example:
+      pasture gamed-baselines --model smollm2 --eval-set demo --limit 30 --reference-generator smollm2-concise
+    """
+    if system_prompt is not None or system_prompt_file is not None:
+        raise click.UsageError("gamed baselines set their own system prompts (pasture.gamed_baselines.GAMED_PROMPTS)")
+    if reference_path is not None and reference_generator is not None:
+        raise click.UsageError("give --reference or --reference-generator, not both")
+    if samples != 1:
+        raise click.UsageError("gamed baselines take one output per instruction")
+    eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
+    judge = build_judge(judge_name, judge_template, judge_base_url, judge_model, judge_args)
+    settings = settings_from_options(None, None, max_tokens, temperature, top_p, seed, samples, stop)
+    with Store(store_path) as store:
+        if reference_generator is not None:
+            keep = set(eval_set.texts())
+            reference = [o for o in store.get_outputs(eval_set.digest, reference_generator) if o.instruction in keep]
+            if not reference:
+                raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
+        elif reference_path is not None:
+            reference = read_model_outputs(reference_path, eval_set=eval_set)
+        elif eval_set_spec == ALPACA_EVAL:
+            keep = set(eval_set.texts())
+            reference = [o for o in alpaca_eval_reference(alpaca_eval_file) if o.instruction in keep]
+        else:
+            raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        provider = provider_from_spec(model_spec, base_url=base_url, **parse_kv(provider_args, "--provider-arg"))
+        result = make_gamed_baselines(
+            store,
+            eval_set=eval_set,
+            reference_outputs=reference,
+            provider=provider,
+            judge=judge,
+            settings=settings,
+            position=position,  # type: ignore[arg-type]
+            concurrency=concurrency,
+            gen_concurrency=gen_concurrency,
+            progress=not no_progress,
+        )
+        rows = gamed_rows(store, result.key)
+    click.echo(result.summary())
+    for name, group in rows.groupby("model", sort=True):
+        click.echo(
+            f"{name}: {len(group)} judged rows, mean length {group['len_2'].mean():.0f} characters "
+            f"(reference {group['len_1'].mean():.0f}), win rate {100 * (group['preference'] - 1).mean():.2f}"
+        )

@@ -1,0 +1,69 @@
+"""`pasture gamed-baselines` on the demo eval set with the bundled SmolLM2 (in process): both variants are
+generated and judged against the reference, stored for LC, and a rerun makes no call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pasture.cli import main
+from pasture.evalsets import demo_eval_set
+from pasture.gamed_baselines import GAMED_ROW_COLUMNS, GAMED_RUN_KIND, gamed_rows
+from pasture.leaderboard import BoardKey, boards
+from pasture.store import Store, outputs_digest
+
+LIMIT = 3
+SAMPLING = ["--max-tokens", "16", "--temperature", "0", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_gamed_baselines_are_made_judged_stored_and_cached(smollm2_gguf: Path, tmp_path: Path) -> None:
+    store_path = tmp_path / "s.db"
+    runner = CliRunner()
+    common = ["--model", "smollm2", "--eval-set", "demo", "--limit", str(LIMIT), "--store", str(store_path)]
+    made = runner.invoke(main, ["generate", *common, "--name", "smol-ref", *SAMPLING])
+    assert made.exit_code == 0, made.output
+    args = ["gamed-baselines", *common, "--reference-generator", "smol-ref", "--judge", "smollm2-logprob", *SAMPLING]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert f"{2 * LIMIT} outputs generated now" in first.output
+
+    eval_set = demo_eval_set(LIMIT)
+    with Store(store_path) as store:
+        es = eval_set.digest
+        for name in ("smol-ref_verbose", "smol-ref_concise"):
+            outs = store.get_outputs(es, name)
+            assert sorted(o.instruction for o in outs) == sorted(eval_set.texts())
+        runs = store.runs(kinds=[GAMED_RUN_KIND])
+        assert sorted(r.generator for r in runs) == ["smol-ref_concise", "smol-ref_verbose"]
+        (judge_digest,) = {r.judge_digest for r in runs}
+        reference = store.get_outputs(es, "smol-ref")
+        key = BoardKey(es, outputs_digest(reference), judge_digest)
+        rows = gamed_rows(store, key)
+        # gamed variants are on the board's record for LC, not members of the board
+        assert boards(store).empty
+        n_judgments = store.count_judgments()
+    assert list(rows.columns) == GAMED_ROW_COLUMNS
+    assert sorted(rows["model"].unique()) == ["smol-ref_concise", "smol-ref_verbose"]
+    # every (variant, instruction) has a row unless its verdict failed (failed ones are not LC rows)
+    assert rows.groupby("model").size().le(LIMIT).all() and len(rows) >= 1
+    assert rows["preference"].between(1, 2).all()
+    ref_len = {o.instruction: len(o.output) for o in reference}
+    assert all(ref_len[i] == n for i, n in zip(rows["instruction"], rows["len_1"], strict=True))
+
+    again = runner.invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "0 outputs generated now, 0 judged now (0 judge calls" in again.output
+    with Store(store_path) as store:
+        assert store.count_judgments() == n_judgments
+
+
+def test_gamed_baselines_refuse_a_system_prompt(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["gamed-baselines", "--model", "smollm2", "--reference-generator", "r", "--system-prompt", "x",
+         "--store", str(tmp_path / "s.db")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "set their own system prompts" in result.output
