@@ -96,7 +96,7 @@ def test_unread_fields_stay_out_of_the_key_and_read_ones_are_required(tmp_path: 
     assert build_response_tasks(critic, with_ref)[0].reference is None
     scorer = ProgrammaticResponseJudge(reference_match, reads=["reference"])
     assert scorer.fingerprint.digest != ProgrammaticResponseJudge(reference_match).fingerprint.digest
-    with pytest.raises(InputError, match="item 0 .* has no reference"):
+    with pytest.raises(InputError, match=r"item 0 .* has no reference"):
         build_response_tasks(scorer, plain)
     other_ref = [ResponseToJudge("What is 1 + 2?", "3", "m", reference="three")]
     assert build_response_tasks(scorer, with_ref)[0].key != build_response_tasks(scorer, other_ref)[0].key

@@ -177,7 +177,7 @@ class ScoreParser:
 
 _CRITIQUE_VERDICT = re.compile(
     r"\[\[\s*(good|bad)\s*\]\]"  # [[good]]
-    r"|\bverdict\b\W{0,6}?(?:is\s+)?[\s*_`'\"\[(:=\-]*(good|bad)\b[*_`'\")\]]*",  # Verdict: **Good**
+    r"|\bverdict\b\W{0,6}?(?:is\s+)?[\s*_`'\"\[(:=\-]*(good|bad)\b[*_`'\")\]]*\.?",  # Verdict: **Good**.
     re.IGNORECASE,
 )
 _TRIM = " \t\r\n*_#:-"

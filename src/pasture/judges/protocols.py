@@ -31,6 +31,7 @@ from pasture.errors import JudgeError
 from pasture.judges.base import Completion, JudgeRequest, ResponseReading, ResponseRequest
 from pasture.judges.parsers import ParseFailure, Parser
 from pasture.judges.templates import PromptTemplate
+from pasture.records import JudgeFingerprint
 
 ProtocolKind = Literal["pairwise", "response"]
 Messages = tuple[dict[str, str], ...]
@@ -70,6 +71,12 @@ class JudgeProtocol(ABC):
     def check_decoding(self, decoding: Mapping[str, Any]) -> None:
         """Raise :class:`JudgeError` when ``decoding`` cannot work with this protocol (default: any works)."""
         return None
+
+    def samples_verdict(self, decoding: Mapping[str, Any]) -> bool:
+        """Whether two calls with ``decoding`` may give different verdicts: the reply is sampled, at a
+        temperature above 0 or at the provider's default (OpenAI, Anthropic and llama.cpp default to
+        sampling). Protocols that read the verdict from something else than the sampled text override it."""
+        return sampling_decoding(decoding)
 
     def check_template(self, template: PromptTemplate) -> None:
         """The template must contain every placeholder of ``fields`` and no other pasture placeholder."""
@@ -123,6 +130,28 @@ class ResponseProtocol(JudgeProtocol):
         """What the reply says about the output; raises :class:`ParseFailure` when it cannot be read."""
 
 
+def sampling_decoding(decoding: Mapping[str, Any]) -> bool:
+    """True unless ``decoding`` sets ``temperature`` to 0 (greedy): no temperature means the provider's
+    default, which samples for OpenAI (1), Anthropic (1) and llama.cpp's server (0.8)."""
+    temperature = decoding.get("temperature")
+    return temperature is None or float(temperature) > 0
+
+
+def verdict_is_sampled(fingerprint: JudgeFingerprint) -> bool:
+    """Whether a judge with ``fingerprint`` may answer one question differently on two calls.
+
+    Programmatic judges (provider ``python``) never do; a registered protocol decides by its
+    ``samples_verdict``; other judge kinds (``pairwise_batched``) follow :func:`sampling_decoding`. Used to
+    keep independent annotators apart in the cache (docs/simulate.md).
+    """
+    if fingerprint.provider == "python":
+        return False
+    how = _REGISTRY.get(fingerprint.protocol)
+    if how is None:
+        return sampling_decoding(fingerprint.decoding)
+    return how.samples_verdict(fingerprint.decoding)
+
+
 def _shown(request: JudgeRequest) -> tuple[str, str]:
     """(output shown first, output shown second)."""
     if request.shown_first == 1:
@@ -170,6 +199,11 @@ class PairwiseLogprob(PairwiseProtocol):
     def check_decoding(self, decoding: Mapping[str, Any]) -> None:
         if not (decoding.get("logprobs") or decoding.get("top_logprobs")):
             raise JudgeError("protocol pairwise_logprob needs decoding logprobs=true and top_logprobs >= 2")
+
+    def samples_verdict(self, decoding: Mapping[str, Any]) -> bool:
+        # the verdict is read from the label probabilities at the first position, which the sampled token
+        # (and so the temperature) does not change
+        return False
 
     def raw(self, completions: Sequence[Completion], request: JudgeRequest | ResponseRequest) -> str:
         # what the parser reads, compact: enough to re-parse without a new call
