@@ -330,8 +330,8 @@ def provider_from_spec(spec: str, *, base_url: str | None = None, **provider_arg
     Why one string: ``--model smollm2``, ``--model ./my.gguf`` or ``--model openai:gpt-4o-mini`` cover the
     three ways to run a model (in process, local checkpoint, endpoint) without a flag for each.
     """
-    from pasture.local_models import smollm2_gguf_path
     from pasture.providers import get_provider
+    from pasture.local_models import smollm2_gguf_path
 
     spec = spec.strip()
     if not spec:

@@ -16,10 +16,10 @@ import os
 import time
 from typing import Any
 
-from pasture.providers import register_provider
-from pasture.providers._common import check_decoding, sdk_error, short, stop_list
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.providers.pricing import Price, price_for
+from pasture.providers import register_provider
+from pasture.providers._common import check_decoding, sdk_error, short, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 UNSUPPORTED = ("logprobs", "top_logprobs", "seed", "presence_penalty", "frequency_penalty")

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pasture.errors import JudgeError
-from pasture.providers import register_provider
-from pasture.providers._common import check_decoding, sdk_error, short, stop_list
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.providers.pricing import Price, price_for
+from pasture.providers import register_provider
+from pasture.providers._common import check_decoding, sdk_error, short, stop_list
 
 NO_KEY_PLACEHOLDER = "no-key"
 """Sent as the API key to a user's own server (base_url set) when the key variable is unset: local
