@@ -165,12 +165,12 @@ def test_migration_from_schema_1_keeps_every_row_byte_equal(tmp_path: Path) -> N
         assert store.schema_version == SCHEMA_VERSION == 2
         migrated = store.get_judgments()
         # every stored key is still the key its record computes: old keys stay valid (annotator NULL)
-        stored_keys = [r[0] for r in before["judgments"]]
+        stored_keys = [str(r[0]) for r in before["judgments"]]
         assert [j.key for j in migrated] == stored_keys
         assert all(j.annotator is None for j in migrated)
         assert store.count_response_judgments() == 0
         # the paid-for official verdicts are found again by key, and are still final
-        assert store.judged_keys(stored_keys) == {r[0] for r in before["judgments"] if r[11] == "ok"}
+        assert store.judged_keys(stored_keys) == {str(r[0]) for r in before["judgments"] if r[11] == "ok"}
     after = {t: _rows(path, t) for t in before}
     for table, rows in before.items():
         if table == "judgments":  # one column added at the end, NULL for old rows; the rest byte-equal

@@ -16,7 +16,7 @@ from pasture.annotate import (
     build_response_tasks,
     responses_from_outputs,
 )
-from pasture.errors import InputError
+from pasture.errors import InputError, JudgeError
 from pasture.judges import (
     Completion,
     CritiqueParser,
@@ -25,6 +25,7 @@ from pasture.judges import (
     ResponseReading,
     ResponseRequest,
     get_judge,
+    get_response_judge,
     longer_output_wins,
 )
 from pasture.records import ModelOutput, response_judgment_key
@@ -127,6 +128,9 @@ def test_a_pairwise_judge_is_refused_with_a_clear_error(tmp_path: Path) -> None:
         build_response_tasks(ProgrammaticJudge(longer_output_wins), _items(1))  # type: ignore[arg-type]
     with pytest.raises(InputError, match="compares pairs"):
         build_response_tasks(get_judge("gpt-4o-mini-graded"), _items(1))  # type: ignore[arg-type]
+    with pytest.raises(JudgeError, match="compares pairs"):
+        get_response_judge("gpt-4o-mini-graded")
+    assert get_response_judge("gpt-4o-mini-critique").reads == frozenset()
     outputs = [ModelOutput(instruction="What is 1 + 2?", output="3", generator="g", dataset="d")]
     assert responses_from_outputs(outputs) == [ResponseToJudge("What is 1 + 2?", "3", "g", dataset="d")]
 
@@ -146,7 +150,7 @@ def test_critiques_from_the_real_server_keep_their_reply_and_resume(proxy: Fault
     # the first two calls fail (429, 500): the engine retries them; the server answers every question once
     proxy.set_schedule({0: "429", 1: "500"})
     proxy.retry_after_s = 0.2
-    judge = get_judge("smollm2-critique-server", base_url=proxy.base_url, decoding={"max_tokens": 48})
+    judge = get_response_judge("smollm2-critique-server", base_url=proxy.base_url, decoding={"max_tokens": 48})
     settings = EngineSettings(concurrency=1, timeout_s=60.0, parse_retries=0, backoff_base_s=0.05)
     with Store(tmp_path / "s.db") as store:
         report = annotate_responses(store, judge, CRITIQUE_ITEMS, settings=settings, progress=False)

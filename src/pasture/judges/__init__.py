@@ -19,7 +19,14 @@ from pasture.judges.base import (
     Verdict,
 )
 from pasture.judges.batched import BatchedJudge
-from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
+from pasture.judges.definitions import (
+    BUILTIN_JUDGES,
+    JudgeSpec,
+    get_judge,
+    get_response_judge,
+    get_spec,
+    load_spec,
+)
 from pasture.judges.judge import (
     LLMJudge,
     ProgrammaticJudge,
@@ -70,6 +77,7 @@ __all__ = [
     "get_judge",
     "get_protocol",
     "get_provider",
+    "get_response_judge",
     "get_spec",
     "load_spec",
     "longer_output_wins",

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from pasture.errors import InputError, JudgeError
-from pasture.judges.base import Judge
+from pasture.judges.base import Judge, ResponseJudge
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge
 from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
@@ -362,6 +362,18 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         get_judge("gpt-4o-mini-graded", model="gpt-4o")
     """
     return get_spec(name_or_path).with_overrides(**overrides).build()
+
+
+def get_response_judge(name_or_path: str | Path, **overrides: Any) -> ResponseJudge:
+    """:func:`get_judge` for a judge of ONE response (protocol ``critique``, ``response_score``, ...), typed
+    for ``pasture.annotate.annotate_responses``; a pairwise judge is a clear error."""
+    judge = get_judge(name_or_path, **overrides)
+    if isinstance(judge, LLMJudge) and judge.kind == "response":
+        return judge
+    raise JudgeError(
+        f"judge {judge.name!r} compares pairs (protocol {judge.fingerprint.protocol}); a single-response judge "
+        f"has one of the protocols {', '.join(protocol_names('response'))}"
+    )
 
 
 def list_judges(template: str | Path | None = None) -> pd.DataFrame:
