@@ -123,6 +123,35 @@ def test_unparsable_answers_are_retried_stored_and_redone_later(tmp_path: Path) 
         assert all(j.attempts == 4 for j in store.get_response_judgments(status="parse_error"))
 
 
+_BROKEN = {"on": True}
+
+
+def flaky_critic(request: ResponseRequest) -> ResponseReading:
+    """``sum_critic`` that fails while ``_BROKEN['on']``: a judge whose API is down, then back."""
+    if _BROKEN["on"] and request.output != "1":
+        raise RuntimeError("service unavailable")
+    return sum_critic(request)
+
+
+def test_a_stopped_run_resumes_without_judging_anything_twice(tmp_path: Path) -> None:
+    judge = ProgrammaticResponseJudge(flaky_critic, name="flaky", version="1")  # same fingerprint both runs
+    items = _items(12)
+    with Store(tmp_path / "s.db") as store:
+        _BROKEN["on"] = True
+        try:
+            first = annotate_responses(store, judge, items, settings=EngineSettings(concurrency=1), progress=False)
+        finally:
+            _BROKEN["on"] = False
+        # item 0 ("1") is judged, then 5 permanent errors in a row abort the run; the rest is never asked
+        assert first.aborted is not None and (first.n_new, first.n_error, first.calls) == (1, 5, 6)
+        assert first.n_missing == 6 and first.n_judgments == 12
+        second = annotate_responses(store, judge, items, settings=EngineSettings(concurrency=1), progress=False)
+        assert second.ok and (second.n_cached, second.n_new, second.calls) == (1, 11, 11)
+        stored = store.get_response_judgments()
+        assert len(stored) == 12 and all(j.status == "ok" for j in stored)
+        assert sorted(j.attempts for j in stored) == [1] * 7 + [2] * 5  # the 5 errors were asked again
+
+
 def test_a_pairwise_judge_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="compares pairs"):
         build_response_tasks(ProgrammaticJudge(longer_output_wins), _items(1))  # type: ignore[arg-type]
