@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pasture import EvalSet, Instruction, Judgment, ModelOutput, Store, StoreError
-from pasture.records import OFFICIAL_JUDGE_ALIASES
+from pasture.records import OFFICIAL_JUDGE_ALIASES, ResponseJudgment, judgment_key
 from pasture.store import SCHEMA_VERSION
 
 JUDGE = OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"]
@@ -112,7 +112,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pasture import Judgment, Store
-    from pasture.records import OFFICIAL_JUDGE_ALIASES
+    from pasture.records import OFFICIAL_JUDGE_ALIASES, ResponseJudgment, judgment_key
     digest = OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"].digest
     who, path = sys.argv[1], sys.argv[2]
     with Store(path) as store:
@@ -138,3 +138,124 @@ def test_several_processes_write_one_store(tmp_path: Path) -> None:
         assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         for n in range(3):
             assert len(store.get_judgments(generator_2=f"w{n}")) == 200
+
+
+# -- schema 2: migration of an existing store, and judgments of one response ----------------------------------
+
+FIXTURE_V1 = Path(__file__).parent / "data" / "store_schema_v1.db"
+"""A store written by schema 1 (pasture at 7f53e0b, tests/data/make_store_schema_v1.py): 12 real AlpacaEval
+judgments of the official judge, one failed replicate, an eval set, outputs, a live claim and a run."""
+
+
+def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
+def test_migration_from_schema_1_keeps_every_row_byte_equal(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    path.write_bytes(FIXTURE_V1.read_bytes())
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    before = {t: _rows(path, t) for t in ("texts", "eval_sets", "outputs", "judges", "judgments", "claims", "runs")}
+    assert len(before["judgments"]) == 13
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        migrated = store.get_judgments()
+        # every stored key is still the key its record computes: old keys stay valid (annotator NULL)
+        stored_keys = [str(r[0]) for r in before["judgments"]]
+        assert [j.key for j in migrated] == stored_keys
+        assert all(j.annotator is None for j in migrated)
+        assert store.count_response_judgments() == 0
+        # the paid-for official verdicts are found again by key, and are still final
+        assert store.judged_keys(stored_keys) == {str(r[0]) for r in before["judgments"] if r[11] == "ok"}
+    after = {t: _rows(path, t) for t in before}
+    for table, rows in before.items():
+        if table == "judgments":  # one column added at the end, NULL for old rows; the rest byte-equal
+            assert [r[:-1] for r in after[table]] == rows
+            assert all(r[-1] is None for r in after[table])
+        else:
+            assert after[table] == rows, table
+    with Store(path) as store:  # reopening does not migrate again
+        assert store.schema_version == 2 and len(store.get_judgments()) == 13
+
+
+def _response(i: int, **kw: object) -> ResponseJudgment:
+    base: dict[str, object] = dict(
+        judge_digest=JUDGE.digest,
+        judge_name="critic",
+        instruction=f"instruction {i}",
+        output=f"answer {i}",
+        generator="m",
+        verdict="bad",
+        critique="The second sentence is wrong.",
+    )
+    base.update(kw)
+    return ResponseJudgment(**base)  # type: ignore[arg-type]
+
+
+def test_response_judgments_round_trip_and_never_lose_an_ok_verdict(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        ok = _response(1, reference="the gold answer", score=3.0)
+        failed = _response(
+            2, status="parse_error", verdict=None, critique=None, raw_completion="??", error="no verdict"
+        )
+        rule = _response(3, subject="Answer in one sentence.", verdict="yes", critique=None)
+        assert store.put_response_judgments([ok, failed, rule]) == 3
+        got = store.get_response_judgments_by_key([ok.key, failed.key, rule.key, "nope"])
+        assert set(got) == {ok.key, failed.key, rule.key}
+        for j in (ok, failed, rule):  # every field comes back (created_at as written)
+            assert got[j.key] == j
+        # a later failure never replaces the paid-for verdict; a later success replaces a failure
+        store.put_response_judgments([_response(1, reference="the gold answer", status="error", verdict=None,
+                                                critique=None, error="429")])  # fmt: skip
+        store.put_response_judgments([_response(2, verdict="good", critique="Nothing is wrong.")])
+        got = store.get_response_judgments_by_key([ok.key, failed.key])
+        assert got[ok.key].verdict == "bad" and got[ok.key].score == 3.0 and got[ok.key].status == "ok"
+        assert got[failed.key].verdict == "good" and got[failed.key].attempts == 2
+        assert store.judged_response_keys([ok.key, failed.key, rule.key]) == {ok.key, failed.key, rule.key}
+        assert [j.key for j in store.get_response_judgments(status="ok")] == [ok.key, failed.key, rule.key]
+        # the two kinds live apart: a pairwise lookup does not see response keys
+        assert store.judged_keys([ok.key]) == set() and store.get_judgments_by_key([ok.key]) == {}
+
+
+def test_response_claims_share_the_claim_table(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        done, todo = _response(1), _response(2)
+        store.put_response_judgments([done])
+        assert store.claim([done.key, todo.key], "a") == [todo.key]  # judged ok: not claimable
+        assert store.claim([todo.key], "b") == []  # live claim of another owner
+        store.put_response_judgments([todo])  # writing drops the claim, and ok makes it final
+        assert store.claim([todo.key], "b") == []
+
+
+def test_response_key_covers_what_changes_the_verdict_and_cannot_collide() -> None:
+    base = _response(1)
+    variants = [
+        _response(1, judge_digest="0" * 64),
+        _response(1, instruction="other"),
+        _response(1, output="other"),
+        _response(1, reference="gold"),
+        _response(1, subject="Be brief."),
+        _response(1, replicate=1),
+        _response(1, annotator="member-b"),
+    ]
+    keys = {v.key for v in variants}
+    assert base.key not in keys and len(keys) == len(variants)
+    # provenance and outcome are not in the key
+    for same in (_response(1, generator="other"), _response(1, dataset="d"), _response(1, verdict="good"),
+                 _response(1, critique=None, score=7.0), _response(1, attempts=3)):  # fmt: skip
+        assert same.key == base.key
+    # a pairwise key over the same texts is a different key
+    assert judgment_key(JUDGE.digest, "instruction 1", "answer 1", "answer 1", 1) != base.key
+
+
+def test_response_record_refuses_incoherent_outcomes() -> None:
+    with pytest.raises(ValueError, match="needs a score or a verdict"):
+        _response(1, verdict=None)
+    with pytest.raises(ValueError, match="carries no score or verdict"):
+        _response(1, status="error")
+    with pytest.raises(ValueError, match="finite"):
+        _response(1, score=float("nan"))

@@ -193,21 +193,32 @@ Position = Literal["alpaca_eval", "both", "reference_first", "model_first"]
 
 
 def judgment_key(
-    judge_digest: str, instruction: str, output_1: str, output_2: str, shown_first: int, replicate: int = 0
+    judge_digest: str,
+    instruction: str,
+    output_1: str,
+    output_2: str,
+    shown_first: int,
+    replicate: int = 0,
+    annotator: str | None = None,
 ) -> str:
-    """Content address of a judgment: everything that can change the verdict, and nothing else."""
-    payload = canonical_json(
-        {
-            "schema": KEY_SCHEMA_VERSION,
-            "judge": judge_digest,
-            "instruction": instruction,
-            "output_1": output_1,
-            "output_2": output_2,
-            "shown_first": shown_first,
-            "replicate": replicate,
-        }
-    )
-    return sha256_text(payload)
+    """Content address of a judgment: everything that can change the verdict, and nothing else.
+
+    ``annotator`` names an independent annotator (a pool member that samples, docs/simulate.md): it enters
+    the key only when given, so two independent copies of one judge never share a verdict while every key
+    without one (deterministic judges, all keys made before it existed) stays what it was.
+    """
+    fields: dict[str, Any] = {
+        "schema": KEY_SCHEMA_VERSION,
+        "judge": judge_digest,
+        "instruction": instruction,
+        "output_1": output_1,
+        "output_2": output_2,
+        "shown_first": shown_first,
+        "replicate": replicate,
+    }
+    if annotator is not None:
+        fields["annotator"] = annotator
+    return sha256_text(canonical_json(fields))
 
 
 class Judgment(_Record):
@@ -222,6 +233,11 @@ class Judgment(_Record):
     generator_2: str = Field(description="Generator of output_2.")
     shown_first: Literal[1, 2] = Field(description="Slot whose output the judge saw first.")
     replicate: int = Field(default=0, ge=0, description="Replicate index for repeated judging of one pair.")
+    annotator: str | None = Field(
+        default=None,
+        description="Independent annotator whose verdict this is (a sampling pool member); None when any "
+        "identically configured judge may share it. Part of the key only when set.",
+    )
     dataset: str | None = Field(default=None, description="Category of the instruction.")
     status: JudgmentStatus = Field(
         default="ok", description="'ok', 'parse_error' (reply unparsable) or 'error' (call failed)."
@@ -254,6 +270,123 @@ class Judgment(_Record):
             self.output_2,
             self.shown_first,
             self.replicate,
+            self.annotator,
+        )
+
+
+RESPONSE_KEY_SCHEMA = "response/1"
+"""Schema tag of single-response judgment keys. A string, while pairwise keys carry the integer
+``KEY_SCHEMA_VERSION``, and the two payloads have different fields: the two kinds of key can never collide.
+Bumped (``response/2``) whenever the single-response key's definition changes."""
+
+ResponseLabel = Literal["good", "bad", "yes", "no"]
+"""A single-response verdict: 'good'/'bad' (a critique's conclusion) or 'yes'/'no' (a rule check)."""
+
+
+def response_judgment_key(
+    judge_digest: str,
+    instruction: str,
+    output: str,
+    *,
+    reference: str | None = None,
+    subject: str | None = None,
+    replicate: int = 0,
+    annotator: str | None = None,
+) -> str:
+    """Content address of a judgment of ONE response: everything that can change the verdict, nothing else.
+
+    ``reference`` (a reference answer) and ``subject`` (what the response is checked against, e.g. a rule's
+    text) are in the key because they are in the prompt; the engine sets them to None for a judge that does
+    not read them, so an unused reference never splits the cache. Generator, dataset and sample index are
+    provenance, not part of the question, and stay out.
+    """
+    return sha256_text(
+        canonical_json(
+            {
+                "schema": RESPONSE_KEY_SCHEMA,
+                "judge": judge_digest,
+                "instruction": instruction,
+                "output": output,
+                "reference": reference,
+                "subject": subject,
+                "replicate": replicate,
+                "annotator": annotator,
+            }
+        )
+    )
+
+
+class ResponseJudgment(_Record):
+    """One judge call about ONE output of one instruction: a score, a critique, a rule check, ...
+
+    Which of ``score``, ``verdict`` and ``critique`` are set depends on the judge's protocol
+    (docs/judges.md): ``critique`` gives critique + verdict good/bad, ``response_score`` a score, a rule
+    check a verdict yes/no. All three are None unless ``status`` is 'ok'.
+    """
+
+    judge_digest: str = Field(description="Digest of the JudgeFingerprint that produced this judgment.")
+    judge_name: str = Field(description="Human-readable judge name at the time of judging.")
+    instruction: str = Field(description="The instruction the output answers.")
+    output: str = Field(description="The judged output, untrusted text.")
+    generator: str = Field(description="Who wrote the output (provenance, not part of the key).")
+    reference: str | None = Field(
+        default=None, description="Reference answer shown to the judge (reference-guided scoring); in the key."
+    )
+    subject: str | None = Field(
+        default=None,
+        description="What the output is checked against beyond the instruction, e.g. a rule's full text "
+        "(its exact text, since it enters the key); None for protocols that check nothing named.",
+    )
+    replicate: int = Field(default=0, ge=0, description="Replicate index for repeated judging of one output.")
+    annotator: str | None = Field(
+        default=None, description="Independent annotator whose verdict this is; None when any equal judge shares it."
+    )
+    dataset: str | None = Field(default=None, description="Category of the instruction (provenance).")
+    status: JudgmentStatus = Field(
+        default="ok", description="'ok', 'parse_error' (reply unparsable) or 'error' (call failed)."
+    )
+    score: float | None = Field(default=None, description="A grade on the protocol's scale; None unless given.")
+    verdict: ResponseLabel | None = Field(
+        default=None, description="'good'/'bad' (critique) or 'yes'/'no' (rule check); None unless given."
+    )
+    critique: str | None = Field(
+        default=None,
+        description="The judge's written judgment: what is wrong with the output, or that nothing is.",
+    )
+    raw_completion: str | None = Field(default=None, description="The judge's raw reply (text or JSON).")
+    prompt_tokens: int | None = Field(default=None, description="Prompt tokens billed.")
+    completion_tokens: int | None = Field(default=None, description="Completion tokens billed.")
+    cost_usd: float | None = Field(default=None, description="Price of the call in US dollars, if known.")
+    latency_s: float | None = Field(default=None, description="Wall time of the call in seconds.")
+    error: str | None = Field(default=None, description="What went wrong, for status != 'ok'.")
+    attempts: int = Field(default=1, ge=0, description="Calls made to obtain this record.")
+    created_at: datetime = Field(default_factory=utcnow, description="When the judgment was recorded (UTC).")
+
+    @field_validator("score")
+    @classmethod
+    def _check_score(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"score must be a finite number, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_outcome(self) -> ResponseJudgment:
+        if self.status == "ok" and self.score is None and self.verdict is None:
+            raise ValueError("an 'ok' single-response judgment needs a score or a verdict")
+        if self.status != "ok" and (self.score is not None or self.verdict is not None):
+            raise ValueError(f"a judgment with status {self.status!r} carries no score or verdict")
+        return self
+
+    @property
+    def key(self) -> str:
+        return response_judgment_key(
+            self.judge_digest,
+            self.instruction,
+            self.output,
+            reference=self.reference,
+            subject=self.subject,
+            replicate=self.replicate,
+            annotator=self.annotator,
         )
 
 

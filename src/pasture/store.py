@@ -23,13 +23,14 @@ from pasture.records import (
     JudgeFingerprint,
     Judgment,
     ModelOutput,
+    ResponseJudgment,
     RunManifest,
     RunRecord,
     canonical_json,
     sha256_text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_STORE_PATH = Path("pasture.db")
 """Where the store lives unless a path is given (the CLI also reads ``--store``)."""
 
@@ -63,6 +64,18 @@ _MIGRATIONS: dict[int, str] = {
         judge TEXT NOT NULL, generator TEXT NOT NULL, kind TEXT NOT NULL, result TEXT NOT NULL,
         manifest TEXT NOT NULL, created_at TEXT NOT NULL);
     CREATE INDEX runs_by_board ON runs(eval_set, reference, judge);
+    """,
+    # 2: independent annotators in pairwise keys (NULL for every row before: their keys are unchanged), and
+    # judgments of one response (critiques, scores, rule checks). Adds only; every existing row is kept.
+    2: """
+    ALTER TABLE judgments ADD COLUMN annotator TEXT;
+    CREATE TABLE response_judgments (
+        key TEXT PRIMARY KEY, judge TEXT NOT NULL, judge_name TEXT NOT NULL,
+        instruction TEXT NOT NULL, output TEXT NOT NULL, generator TEXT NOT NULL, reference TEXT, subject TEXT,
+        replicate INTEGER NOT NULL, annotator TEXT, dataset TEXT, status TEXT NOT NULL, score REAL, verdict TEXT,
+        critique TEXT, raw_completion TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
+        latency_s REAL, error TEXT, attempts INTEGER NOT NULL, created_at TEXT NOT NULL);
+    CREATE INDEX response_judgments_by_judge ON response_judgments(judge, generator);
     """,
 }
 
@@ -279,6 +292,7 @@ class Store:
                     j.generator_2,
                     j.shown_first,
                     j.replicate,
+                    j.annotator,
                     j.dataset,
                     j.status,
                     j.preference,
@@ -299,9 +313,9 @@ class Store:
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO judgments(key, judge, judge_name, instruction, output_1, generator_1, output_2, "
-                "generator_2, shown_first, replicate, dataset, status, preference, raw_completion, prompt_tokens, "
-                "completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "generator_2, shown_first, replicate, annotator, dataset, status, preference, raw_completion, "
+                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET status=excluded.status, preference=excluded.preference, "
                 "raw_completion=excluded.raw_completion, prompt_tokens=excluded.prompt_tokens, "
                 "completion_tokens=excluded.completion_tokens, cost_usd=excluded.cost_usd, "
@@ -317,7 +331,7 @@ class Store:
     _JUDGMENT_SELECT = (
         "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
         "j.replicate, j.dataset, j.status, j.preference, j.raw_completion, j.prompt_tokens, j.completion_tokens, "
-        "j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at FROM judgments j "
+        "j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at, j.annotator FROM judgments j "
         "JOIN texts ti ON ti.hash=j.instruction JOIN texts t1 ON t1.hash=j.output_1 "
         "JOIN texts t2 ON t2.hash=j.output_2"
     )
@@ -345,6 +359,7 @@ class Store:
             error=r[17],
             attempts=r[18],
             created_at=datetime.fromisoformat(r[19]),
+            annotator=r[20],
         )
 
     def get_judgments(
@@ -399,9 +414,146 @@ class Store:
     def count_judgments(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
 
+    # -- judgments of one response ------------------------------------------------------------------------
+    def put_response_judgments(self, judgments: Iterable[ResponseJudgment]) -> int:
+        """Store single-response judgments; a stored 'ok' one is never replaced, a failed one is.
+
+        Like :meth:`put_judgments`: a paid-for verdict survives any later failure of the same question,
+        attempts add up, and the claims on the written keys are dropped. Returns rows written.
+        """
+        rows = []
+        texts: list[str] = []
+        for j in judgments:
+            texts += [j.instruction, j.output] + [t for t in (j.reference, j.subject) if t is not None]
+            rows.append(
+                (
+                    j.key,
+                    j.judge_digest,
+                    j.judge_name,
+                    sha256_text(j.instruction),
+                    sha256_text(j.output),
+                    j.generator,
+                    None if j.reference is None else sha256_text(j.reference),
+                    None if j.subject is None else sha256_text(j.subject),
+                    j.replicate,
+                    j.annotator,
+                    j.dataset,
+                    j.status,
+                    j.score,
+                    j.verdict,
+                    j.critique,
+                    j.raw_completion,
+                    j.prompt_tokens,
+                    j.completion_tokens,
+                    j.cost_usd,
+                    j.latency_s,
+                    j.error,
+                    j.attempts,
+                    j.created_at.isoformat(),
+                )
+            )
+        if not rows:
+            return 0
+        with self.transaction() as conn:
+            self._put_texts(conn, texts)
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO response_judgments(key, judge, judge_name, instruction, output, generator, reference, "
+                "subject, replicate, annotator, dataset, status, score, verdict, critique, raw_completion, "
+                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, score=excluded.score, "
+                "verdict=excluded.verdict, critique=excluded.critique, raw_completion=excluded.raw_completion, "
+                "prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens, "
+                "cost_usd=excluded.cost_usd, latency_s=excluded.latency_s, error=excluded.error, "
+                "attempts=response_judgments.attempts + excluded.attempts, created_at=excluded.created_at "
+                "WHERE response_judgments.status != 'ok'",
+                rows,
+            )
+            written = conn.total_changes - before
+            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
+        return written
+
+    _RESPONSE_SELECT = (
+        "SELECT j.key, j.judge, j.judge_name, ti.text, tout.text, j.generator, tr.text, ts.text, j.replicate, "
+        "j.annotator, j.dataset, j.status, j.score, j.verdict, j.critique, j.raw_completion, j.prompt_tokens, "
+        "j.completion_tokens, j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at "
+        "FROM response_judgments j JOIN texts ti ON ti.hash=j.instruction JOIN texts tout ON tout.hash=j.output "
+        "LEFT JOIN texts tr ON tr.hash=j.reference LEFT JOIN texts ts ON ts.hash=j.subject"
+    )
+
+    @staticmethod
+    def _response_judgment(r: Sequence[Any]) -> ResponseJudgment:
+        return ResponseJudgment(
+            judge_digest=r[1],
+            judge_name=r[2],
+            instruction=r[3],
+            output=r[4],
+            generator=r[5],
+            reference=r[6],
+            subject=r[7],
+            replicate=r[8],
+            annotator=r[9],
+            dataset=r[10],
+            status=r[11],
+            score=r[12],
+            verdict=r[13],
+            critique=r[14],
+            raw_completion=r[15],
+            prompt_tokens=r[16],
+            completion_tokens=r[17],
+            cost_usd=r[18],
+            latency_s=r[19],
+            error=r[20],
+            attempts=r[21],
+            created_at=datetime.fromisoformat(r[22]),
+        )
+
+    def get_response_judgments(
+        self, *, judge_digest: str | None = None, generator: str | None = None, status: str | None = None
+    ) -> list[ResponseJudgment]:
+        """Single-response judgments filtered by judge, generator and status, in insertion order."""
+        clauses, params = [], []
+        for column, value in (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        sql = self._RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
+        return [self._response_judgment(r) for r in self._conn.execute(sql, params)]
+
+    def get_response_judgments_by_key(self, keys: Iterable[str]) -> dict[str, ResponseJudgment]:
+        """Stored single-response judgments for the given keys (missing keys are absent from the result)."""
+        keys = list(keys)
+        found: dict[str, ResponseJudgment] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(self._RESPONSE_SELECT + f" WHERE j.key IN ({marks})", chunk):
+                found[r[0]] = self._response_judgment(r)
+        return found
+
+    def judged_response_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
+        """Which of ``keys`` already have a stored single-response judgment (by default: an 'ok' one)."""
+        keys = list(keys)
+        done: set[str] = set()
+        cond = " AND status='ok'" if ok_only else ""
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            done.update(
+                r[0]
+                for r in self._conn.execute(f"SELECT key FROM response_judgments WHERE key IN ({marks}){cond}", chunk)
+            )
+        return done
+
+    def count_response_judgments(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
+
     # -- claims: several processes sharing one store never pay for a judgment twice ---------------------
     def claim(self, keys: Sequence[str], owner: str, *, ttl_s: float = 300.0) -> list[str]:
         """Claim the keys that are neither judged 'ok' nor claimed by a live owner; returns those claimed.
+
+        Keys of both kinds (pairwise and single-response judgments) share the claim table: they never collide.
 
         A claim expires after ``ttl_s`` so a killed process's work is picked up by the next run.
         """
@@ -409,15 +561,16 @@ class Store:
         got: list[str] = []
         with self.transaction() as conn:
             conn.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
-            for start in range(0, len(keys), 900):
-                chunk = list(keys[start : start + 900])
+            for start in range(0, len(keys), 300):  # 3 x 300 placeholders stay under SQLite's limit
+                chunk = list(keys[start : start + 300])
                 marks = ",".join("?" * len(chunk))
                 taken = {
                     r[0]
                     for r in conn.execute(
                         f"SELECT key FROM judgments WHERE status='ok' AND key IN ({marks}) "
+                        f"UNION SELECT key FROM response_judgments WHERE status='ok' AND key IN ({marks}) "
                         f"UNION SELECT key FROM claims WHERE key IN ({marks}) AND owner != ?",
-                        [*chunk, *chunk, owner],
+                        [*chunk, *chunk, *chunk, owner],
                     )
                 }
                 free = [k for k in chunk if k not in taken]

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from pasture.judges import Completion, GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
+from pasture.judges import (
+    Completion,
+    CritiqueParser,
+    GradedVerdictParser,
+    LabelLogprobParser,
+    ParseFailure,
+    ScoreParser,
+)
 from pasture.judges.judge import slot_preference
 
 
@@ -118,3 +125,34 @@ def test_slot_mapping_is_a_mirror():
     assert slot_preference(1.25, 1) == 1.25
     assert slot_preference(1.25, 2) == 1.75
     assert slot_preference(1.5, 2) == 1.5
+
+
+# ---------- critique ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict", "critique"),
+    [
+        ("The sum is wrong: 2+2 is not 5.\nVerdict: bad", "bad", "The sum is wrong: 2+2 is not 5."),
+        ("Nothing is wrong.\n\n**Verdict:** Good", "good", "Nothing is wrong."),
+        ("It ignores the second question.\nVERDICT - [bad]", "bad", "It ignores the second question."),
+        ("Clear and correct. [[good]]", "good", "Clear and correct."),
+        ("Fine answer. Verdict is good.", "good", "Fine answer."),
+        # the last verdict wins; text after it is kept in the critique
+        ("Verdict: good at first sight, but the date is wrong.\nVerdict: bad\n", "bad",
+         "Verdict: good at first sight, but the date is wrong."),
+        ("### Critique\nToo long.\n### Verdict: `bad`\nThat is all.", "bad", "Critique\nToo long.\nThat is all."),
+    ],
+)  # fmt: skip
+def test_critique_reads_the_last_verdict_and_keeps_the_rest(text, verdict, critique):
+    reading = CritiqueParser().parse(c(text))
+    assert (reading.verdict, reading.critique, reading.score) == (verdict, critique, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "The answer is wrong.", "Verdict: maybe", "Verdict: bad", "**Verdict:** good", "goodness, bad luck"],
+)
+def test_critique_without_verdict_or_without_text_fails(text):
+    with pytest.raises(ParseFailure):
+        CritiqueParser().parse(c(text))

@@ -7,10 +7,23 @@ reply to preference (shown order -> slots, two grades -> preference, grade vs an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pytest
 
-from pasture.judges import JudgeRequest, get_judge
+from pasture.errors import JudgeError
+from pasture.judges import (
+    JudgeRequest,
+    ResponseProtocol,
+    ResponseReading,
+    ResponseRequest,
+    get_judge,
+    get_protocol,
+    protocol_names,
+    register_protocol,
+)
+from pasture.judges.protocols import _REGISTRY
 from replay_server import ReplayServer, Scripted
 
 
@@ -83,3 +96,82 @@ def test_dry_run_estimates_and_prices():
     assert j.price_per_token() == pytest.approx((0.15e-6, 0.60e-6))
     assert get_judge("gpt-4o-mini-graded", base_url="http://127.0.0.1:1/v1").price_per_token() is None
     assert get_judge("gpt-4o-mini-score").estimate_tokens(JudgeRequest("q", "a", "b", 1))[1] == 1024
+
+
+# ---------- the protocol registry and single-response protocols ----------
+
+
+def test_registry_knows_every_builtin_protocol_and_refuses_unknown_ones():
+    assert protocol_names("pairwise") == ["pairwise_graded", "pairwise_logprob", "reference_score", "single_score"]
+    assert protocol_names("response") == ["critique", "response_score"]
+    with pytest.raises(JudgeError, match="unknown protocol 'telepathy'; known: critique, pairwise_graded"):
+        get_protocol("telepathy")
+    with pytest.raises(JudgeError, match="already registered"):
+        register_protocol(type(get_protocol("critique")))
+    for name in ("smollm2-critique-server", "gpt-4o-mini-critique", "gpt-4o-mini-response-score"):
+        assert get_judge(name).kind == "response"
+    assert get_judge("gpt-4o-mini-graded").kind == "pairwise"
+
+
+def test_a_template_with_placeholders_the_protocol_does_not_fill_is_refused(tmp_path):
+    t = tmp_path / "t.txt"
+    t.write_text("Q {instruction}\nA {output}\nRef {reference}", encoding="utf-8")
+    with pytest.raises(JudgeError, match=r"\{reference\} that protocol critique does not fill"):
+        get_judge("gpt-4o-mini-critique", template=str(t))
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [("It says 5; the sum is 4.\nVerdict: bad", "bad"), ("Nothing is wrong.\nVerdict: good", "good")],
+)
+def test_critique_asks_about_one_answer_and_keeps_the_reply(text, verdict):
+    with ReplayServer([reply(text)]) as server:
+        judge = get_judge("gpt-4o-mini-critique", base_url=server.url + "/v1")
+        v = asyncio.run(judge.judge_response(ResponseRequest("What is 2+2?", "5")))
+        user = server.requests[0][2]["messages"][1]["content"]
+    assert "Request:\nWhat is 2+2?" in user and "Answer:\n5" in user and "Verdict: good" in user
+    assert (v.status, v.verdict, v.score, v.raw_completion) == ("ok", verdict, None, text)
+    assert v.critique == text.rsplit("\n", 1)[0]
+    assert v.prompt_tokens == 100 and v.completion_tokens == 20
+    with pytest.raises(JudgeError, match="judges one response at a time"):
+        asyncio.run(judge.judge(JudgeRequest("q", "a", "b", 1)))
+
+
+def test_response_score_and_its_parse_error():
+    with ReplayServer([reply("Good but short. [[7]]"), reply("I refuse.")]) as server:
+        judge = get_judge("gpt-4o-mini-response-score", base_url=server.url + "/v1")
+        ok = asyncio.run(judge.judge_response(ResponseRequest("q", "an answer")))
+        bad = asyncio.run(judge.judge_response(ResponseRequest("q", "an answer")))
+    assert (ok.status, ok.score, ok.verdict) == ("ok", 7.0, None)
+    assert (bad.status, bad.score, bad.raw_completion) == ("parse_error", None, "I refuse.")
+    assert "no score" in (bad.error or "")
+
+
+def test_adding_a_protocol_is_one_class(tmp_path):
+    """A new single-response protocol (a 0-9 grade read from the LAST digit line) works end to end."""
+
+    @register_protocol
+    class DigitGrade(ResponseProtocol):
+        name = "test_digit_grade"
+        fields = ("instruction", "output")
+        default_parser: ClassVar[Mapping[str, Any]] = {"kind": "score", "low": 0, "high": 9}
+
+        def reading(self, parser, completions, request):
+            return ResponseReading(score=float(parser.parse(completions[0])))
+
+    try:
+        t = tmp_path / "digit.txt"
+        t.write_text("Grade 0-9 as [[N]].\n{instruction}\n{output}", encoding="utf-8")
+        spec = tmp_path / "digit.toml"
+        spec.write_text(
+            f'protocol = "test_digit_grade"\ntemplate = "{t.name}"\n[provider]\nname = "openai"\nmodel = "m"\n'
+            "[decoding]\ntemperature = 0\n",
+            encoding="utf-8",
+        )
+        with ReplayServer([reply("[[0]]")]) as server:
+            judge = get_judge(str(spec), base_url=server.url + "/v1")
+            v = asyncio.run(judge.judge_response(ResponseRequest("q", "a")))
+        assert judge.fingerprint.protocol == "test_digit_grade" and judge.fingerprint.parser == "score_0_9"
+        assert (v.status, v.score) == ("ok", 0.0)
+    finally:
+        _REGISTRY.pop("test_digit_grade")

@@ -30,18 +30,18 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pasture.annotate.limits import RateLimiter, backoff_delay
 from pasture.annotate.pairs import PairToJudge
 from pasture.annotate.progress import ProgressBar
 from pasture.errors import InputError, StoreError
-from pasture.judges.base import Judge, JudgeRequest, PermanentError, TransientError, Verdict
+from pasture.judges.base import Judge, JudgeRequest, PermanentError, ResponseVerdict, TransientError, Verdict
 from pasture.position import alpaca_eval_shown_first
-from pasture.records import Judgment, Position, judgment_key
+from pasture.records import Judgment, Position, ResponseJudgment, judgment_key
 from pasture.store import Store
 
 """Which output the judge sees first.
@@ -54,14 +54,41 @@ from pasture.store import Store
 POSITIONS: tuple[str, ...] = ("alpaca_eval", "both", "reference_first", "model_first")
 
 
+R = TypeVar("R", Judgment, ResponseJudgment)
+"""The record a run produces: a pairwise :class:`Judgment` or a single-response :class:`ResponseJudgment`."""
+R_co = TypeVar("R_co", bound=Judgment | ResponseJudgment, covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one judgment ended, whatever its kind: what the engine knows besides the verdict itself.
+
+    ``status`` is final ('ok', 'parse_error' or 'error'); tokens and cost add up over every call made for
+    the judgment (retries included); ``attempts`` counts those calls.
+    """
+
+    status: Literal["ok", "parse_error", "error"]
+    raw_completion: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    attempts: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class JudgmentTask:
-    """One judgment to obtain: a pair, the order it is shown in, the replicate index, and its key."""
+    """One judgment to obtain: a pair, the order it is shown in, the replicate index, and its key.
+
+    ``annotator`` names an independent annotator (a sampling pool member): it is part of the key when set.
+    """
 
     key: str
     pair: PairToJudge
     shown_first: Literal[1, 2]
     replicate: int
+    annotator: str | None = None
 
     def request(self) -> JudgeRequest:
         p = self.pair
@@ -72,6 +99,72 @@ class JudgmentTask:
             shown_first=self.shown_first,
             replicate=self.replicate,
         )
+
+    async def ask(self, judge: Judge) -> Verdict:
+        return await judge.judge(self.request())
+
+    def estimate(self, judge: Judge) -> tuple[int, int]:
+        return judge.estimate_tokens(self.request())
+
+    def record(self, judge_digest: str, judge_name: str, outcome: Outcome, verdict: Verdict | None) -> Judgment:
+        """The stored judgment; ``verdict`` is the last one received (None when every call failed)."""
+        p = self.pair
+        return Judgment(
+            judge_digest=judge_digest,
+            judge_name=judge_name,
+            instruction=p.instruction,
+            output_1=p.output_1,
+            generator_1=p.generator_1,
+            output_2=p.output_2,
+            generator_2=p.generator_2,
+            shown_first=self.shown_first,
+            replicate=self.replicate,
+            annotator=self.annotator,
+            dataset=p.dataset,
+            status=outcome.status,
+            preference=verdict.preference if verdict is not None and outcome.status == "ok" else None,
+            raw_completion=outcome.raw_completion,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            cost_usd=outcome.cost_usd,
+            latency_s=outcome.latency_s,
+            error=outcome.error,
+            attempts=outcome.attempts,
+        )
+
+
+class Task(Protocol[R_co]):
+    """What the engine needs of one judgment to obtain, whatever its kind (pairwise, single-response).
+
+    ``ask`` makes ONE call of the judge (the engine retries); ``record`` builds the record to store.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    async def ask(self, judge: Any) -> Verdict | ResponseVerdict: ...
+
+    def estimate(self, judge: Any) -> tuple[int, int]: ...
+
+    def record(self, judge_digest: str, judge_name: str, outcome: Outcome, verdict: Any) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class RecordKind(Generic[R]):
+    """Where the store keeps one kind of record: which keys are judged, and the records by key."""
+
+    judged_keys: Callable[[Store, list[str], bool], set[str]]
+    get_by_key: Callable[[Store, list[str]], dict[str, R]]
+
+
+PAIRWISE_RECORDS: RecordKind[Judgment] = RecordKind(
+    judged_keys=lambda store, keys, ok_only: store.judged_keys(keys, ok_only=ok_only),
+    get_by_key=lambda store, keys: store.get_judgments_by_key(keys),
+)
+RESPONSE_RECORDS: RecordKind[ResponseJudgment] = RecordKind(
+    judged_keys=lambda store, keys, ok_only: store.judged_response_keys(keys, ok_only=ok_only),
+    get_by_key=lambda store, keys: store.get_response_judgments_by_key(keys),
+)
 
 
 def shown_orders(position: Position, instruction: str) -> tuple[Literal[1, 2], ...]:
@@ -88,18 +181,30 @@ def shown_orders(position: Position, instruction: str) -> tuple[Literal[1, 2], .
 
 
 def build_tasks(
-    judge_digest: str, pairs: Iterable[PairToJudge], *, position: Position = "alpaca_eval", replicates: int = 1
+    judge_digest: str,
+    pairs: Iterable[PairToJudge],
+    *,
+    position: Position = "alpaca_eval",
+    replicates: int = 1,
+    annotator: str | None = None,
 ) -> list[JudgmentTask]:
-    """The distinct judgments needed for ``pairs``, in pair order (a repeated pair is judged once)."""
+    """The distinct judgments needed for ``pairs``, in pair order (a repeated pair is judged once).
+
+    ``annotator`` (an independent annotator's name, docs/simulate.md) enters every key when given.
+    """
     if replicates < 1:
         raise InputError(f"replicates must be at least 1, got {replicates}")
     tasks: dict[str, JudgmentTask] = {}
     for pair in pairs:
         for shown_first in shown_orders(position, pair.instruction):
             for replicate in range(replicates):
-                key = judgment_key(judge_digest, pair.instruction, pair.output_1, pair.output_2, shown_first, replicate)
+                key = judgment_key(
+                    judge_digest, pair.instruction, pair.output_1, pair.output_2, shown_first, replicate, annotator
+                )
                 if key not in tasks:
-                    tasks[key] = JudgmentTask(key=key, pair=pair, shown_first=shown_first, replicate=replicate)
+                    tasks[key] = JudgmentTask(
+                        key=key, pair=pair, shown_first=shown_first, replicate=replicate, annotator=annotator
+                    )
     return list(tasks.values())
 
 
@@ -195,8 +300,11 @@ def plan(
 
 
 @dataclass(frozen=True, repr=False)
-class AnnotationReport:
+class AnnotationReport(Generic[R]):
     """What a run did. Every judgment asked for is in exactly one of the outcome counts.
+
+    ``AnnotationReport[Judgment]`` from :func:`annotate`, ``AnnotationReport[ResponseJudgment]`` from
+    :func:`pasture.annotate.annotate_responses`: the counts mean the same for both.
 
     Attributes
     ----------
@@ -233,7 +341,7 @@ class AnnotationReport:
 
     judge_name: str
     judge_digest: str
-    judgments: tuple[Judgment, ...]
+    judgments: tuple[R, ...]
     n_judgments: int
     n_cached: int
     n_new: int
@@ -261,7 +369,7 @@ class AnnotationReport:
         return self.n_failed == 0 and self.aborted is None
 
     @property
-    def failed(self) -> list[Judgment]:
+    def failed(self) -> list[R]:
         return [j for j in self.judgments if j.status != "ok"]
 
     def __repr__(self) -> str:  # short: a report can hold thousands of judgments
@@ -331,7 +439,7 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _snapshot(j: Judgment | None) -> tuple[str, int, str] | None:
+def _snapshot(j: Judgment | ResponseJudgment | None) -> tuple[str, int, str] | None:
     return None if j is None else (j.status, j.attempts, j.created_at.isoformat())
 
 
@@ -345,7 +453,7 @@ class _Writer:
     """
 
     def __init__(self, path: Path, timeout_s: float) -> None:
-        self._queue: queue.SimpleQueue[Judgment | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Judgment | ResponseJudgment | None] = queue.SimpleQueue()
         self._path = path
         self._timeout_s = timeout_s
         self.error: BaseException | None = None
@@ -353,7 +461,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._work, name="pasture-annotate-writer", daemon=True)
         self._thread.start()
 
-    def put(self, judgments: Iterable[Judgment]) -> None:
+    def put(self, judgments: Iterable[Judgment | ResponseJudgment]) -> None:
         if self.error is not None:
             raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
         for j in judgments:
@@ -372,7 +480,7 @@ class _Writer:
             store = Store(self._path, timeout_s=self._timeout_s)
             done = False
             while not done:
-                batch: list[Judgment] = []
+                batch: list[Judgment | ResponseJudgment] = []
                 item = self._queue.get()
                 while item is not None:
                     batch.append(item)
@@ -381,9 +489,13 @@ class _Writer:
                     except queue.Empty:
                         break
                 done = item is None
-                if batch:
-                    store.put_judgments(batch)  # also drops the claims on them
-                    self.written += len(batch)
+                pairwise = [j for j in batch if isinstance(j, Judgment)]
+                single = [j for j in batch if isinstance(j, ResponseJudgment)]
+                if pairwise:
+                    store.put_judgments(pairwise)  # also drops the claims on them
+                if single:
+                    store.put_response_judgments(single)
+                self.written += len(batch)
         except BaseException as exc:  # reported by put()/close() on the event loop's side
             self.error = exc
         finally:
@@ -391,37 +503,43 @@ class _Writer:
                 store.close()
 
 
-class _Run:
-    """State of one engine run (one event loop, one store connection for reads and claims)."""
+class _Run(Generic[R]):
+    """State of one engine run (one event loop, one store connection for reads and claims).
 
-    def __init__(self, store: Store, judge: Judge, tasks: list[JudgmentTask], settings: EngineSettings) -> None:
+    Kind-agnostic: tasks say how to ask and what to store (:class:`Task`), ``kind`` where the store keeps
+    their records, so pairwise and single-response judgments share every rule of the engine.
+    """
+
+    def __init__(
+        self, store: Store, judge: Any, tasks: Sequence[Task[R]], settings: EngineSettings, kind: RecordKind[R]
+    ) -> None:
         self.store = store
         self.judge = judge
         self.settings = settings
-        self.tasks = tasks
-        self.by_key = {t.key: t for t in tasks}
+        self.tasks: Sequence[Task[R]] = tasks
+        self.kind: RecordKind[R] = kind
+        self.by_key: dict[str, Task[R]] = {t.key: t for t in tasks}
         self.digest = judge.fingerprint.digest
         self.counters = _Counters()
         self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
         self.price = judge.price_per_token()
         self.rng = random.Random()
-        self.own: dict[str, Judgment] = {}  # judged by this process in this run
+        self.own: dict[str, R] = {}  # judged by this process in this run
         self.others: set[str] = set()  # resolved by another process during the run
         self.aborted: str | None = None
         self.n_failed = 0  # own judgments with a status other than 'ok'
         self.writer = _Writer(store.path, settings.store_timeout_s)
 
     # -- one judgment ---------------------------------------------------------------------------------
-    async def judge_one(self, task: JudgmentTask) -> Judgment:
+    async def judge_one(self, task: Task[R]) -> R:
         s = self.settings
-        request = task.request()
         # the token estimate only feeds a tokens-per-minute limit; skip the template work without one
-        estimate = sum(self.judge.estimate_tokens(request)) if self.limiter.tokens is not None else 0
+        estimate = sum(task.estimate(self.judge)) if self.limiter.tokens is not None else 0
         calls = transient = parse_failures = 0
         prompt_tokens = completion_tokens = 0
         cost = 0.0
         last_error = ""
-        verdict: Verdict | None = None
+        verdict: Verdict | ResponseVerdict | None = None
         while True:
             await self.limiter.acquire(estimate)
             calls += 1
@@ -429,7 +547,7 @@ class _Run:
             start = time.monotonic()
             try:
                 async with asyncio.timeout(s.timeout_s):
-                    verdict = await self.judge.judge(request)
+                    verdict = await task.ask(self.judge)
             except (TransientError, TimeoutError) as exc:
                 self.limiter.settle(estimate, 0)
                 retry_after = exc.retry_after if isinstance(exc, TransientError) else None
@@ -476,10 +594,8 @@ class _Run:
                 continue
             break
         elapsed = verdict.latency_s if verdict.latency_s is not None else time.monotonic() - start
-        return self._judgment(
-            task,
+        outcome = Outcome(
             status=verdict.status,
-            preference=verdict.preference if verdict.status == "ok" else None,
             raw_completion=verdict.raw_completion,
             prompt_tokens=prompt_tokens if verdict.prompt_tokens is not None else None,
             completion_tokens=completion_tokens if verdict.completion_tokens is not None else None,
@@ -490,25 +606,10 @@ class _Run:
             else (verdict.error or "unparsable reply") + f" (after {parse_failures + 1} parse attempts)",
             attempts=calls,
         )
+        return task.record(self.digest, self.judge.name, outcome, verdict)
 
-    def _failed(self, task: JudgmentTask, calls: int, error: str) -> Judgment:
-        return self._judgment(task, status="error", error=error, attempts=calls)
-
-    def _judgment(self, task: JudgmentTask, **fields: object) -> Judgment:
-        p = task.pair
-        return Judgment(
-            judge_digest=self.digest,
-            judge_name=self.judge.name,
-            instruction=p.instruction,
-            output_1=p.output_1,
-            generator_1=p.generator_1,
-            output_2=p.output_2,
-            generator_2=p.generator_2,
-            shown_first=task.shown_first,
-            replicate=task.replicate,
-            dataset=p.dataset,
-            **fields,  # type: ignore[arg-type]
-        )
+    def _failed(self, task: Task[R], calls: int, error: str) -> R:
+        return task.record(self.digest, self.judge.name, Outcome(status="error", error=error, attempts=calls), None)
 
     # -- the dispatcher -------------------------------------------------------------------------------
     async def run(
@@ -542,7 +643,7 @@ class _Run:
             """Keys whose stored row changed since the run started: another process judged them."""
             if not keys:
                 return set()
-            rows = self.store.get_judgments_by_key(keys)
+            rows = self.kind.get_by_key(self.store, list(keys))
             return {k for k, j in rows.items() if j.status == "ok" or _snapshot(j) != snapshot.get(k)}
 
         def next_key() -> str | None:
@@ -603,6 +704,76 @@ class _Run:
                 self.store.release(leftover, owner)
 
 
+async def run_tasks(
+    store: Store,
+    judge: Any,
+    tasks: Sequence[Task[R]],
+    settings: EngineSettings,
+    *,
+    kind: RecordKind[R],
+    progress: bool = True,
+) -> AnnotationReport[R]:
+    """Obtain the judgment of every task (distinct keys) under the engine's rules; the core of every entry point.
+
+    Cached 'ok' keys cost nothing, the rest are claimed, judged with retries, written as they complete, and
+    counted in the report. ``judge`` must answer the tasks' ``ask`` (a pairwise or a single-response judge);
+    ``kind`` says where the store keeps the records.
+    """
+    settings.validate()
+    started = time.monotonic()
+    fingerprint = judge.fingerprint
+    digest = fingerprint.digest
+    store.put_judge(judge.name, fingerprint)
+    keys = [t.key for t in tasks]
+    cached = kind.judged_keys(store, keys, True)
+    todo = [k for k in keys if k not in cached]
+    stored_before = kind.judged_keys(store, todo, False)
+    snapshot: dict[str, tuple[str, int, str] | None] = dict.fromkeys(todo)
+    if stored_before:
+        for k, stored in kind.get_by_key(store, list(stored_before)).items():
+            snapshot[k] = _snapshot(stored)
+    run = _Run(store, judge, tasks, settings, kind)
+    try:
+        with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
+            bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
+            await run.run(todo, snapshot, bar)
+    finally:
+        run.writer.close()  # every completed judgment is in the store before the report is built
+    # collect final judgments: ours from memory, the rest (cached, other processes') from the store
+    from_store = kind.get_by_key(store, [k for k in keys if k not in run.own])
+    judgments: list[R] = []
+    n_parse_error = n_error = 0
+    for k in keys:
+        j = run.own.get(k) or from_store.get(k)
+        if j is None or (k not in run.own and k not in cached and k not in run.others):
+            continue
+        judgments.append(j)
+        n_parse_error += j.status == "parse_error"
+        n_error += j.status == "error"
+    n_new = sum(j.status == "ok" for j in run.own.values())
+    c = run.counters
+    return AnnotationReport(
+        judge_name=judge.name,
+        judge_digest=digest,
+        judgments=tuple(judgments),
+        n_judgments=len(tasks),
+        n_cached=len(cached),
+        n_new=n_new,
+        n_by_others=sum(1 for k in run.others if from_store.get(k) is not None and from_store[k].status == "ok"),
+        n_parse_error=n_parse_error,
+        n_error=n_error,
+        n_missing=len(tasks) - len(judgments),
+        calls=c.calls,
+        transient_retries=c.transient_retries,
+        parse_retries=c.parse_retries,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        cost_usd=c.cost_usd if math.isfinite(c.cost_usd) else 0.0,
+        wall_s=time.monotonic() - started,
+        aborted=run.aborted,
+    )
+
+
 async def annotate_async(
     store: Store,
     judge: Judge,
@@ -636,59 +807,8 @@ async def annotate_async(
         owner=owner if owner else default_owner(),
     )
     settings.validate()
-    started = time.monotonic()
-    fingerprint = judge.fingerprint
-    digest = fingerprint.digest
-    tasks = build_tasks(digest, pairs, position=position, replicates=replicates)
-    store.put_judge(judge.name, fingerprint)
-    keys = [t.key for t in tasks]
-    cached = store.judged_keys(keys)
-    todo = [k for k in keys if k not in cached]
-    stored_before = store.judged_keys(todo, ok_only=False)
-    snapshot: dict[str, tuple[str, int, str] | None] = dict.fromkeys(todo)
-    if stored_before:
-        for k, stored in store.get_judgments_by_key(stored_before).items():
-            snapshot[k] = _snapshot(stored)
-    run = _Run(store, judge, tasks, settings)
-    try:
-        with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
-            bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
-            await run.run(todo, snapshot, bar)
-    finally:
-        run.writer.close()  # every completed judgment is in the store before the report is built
-    # collect final judgments: ours from memory, the rest (cached, other processes') from the store
-    from_store = store.get_judgments_by_key([k for k in keys if k not in run.own])
-    judgments: list[Judgment] = []
-    n_parse_error = n_error = 0
-    for k in keys:
-        j = run.own.get(k) or from_store.get(k)
-        if j is None or (k not in run.own and k not in cached and k not in run.others):
-            continue
-        judgments.append(j)
-        n_parse_error += j.status == "parse_error"
-        n_error += j.status == "error"
-    n_new = sum(j.status == "ok" for j in run.own.values())
-    c = run.counters
-    return AnnotationReport(
-        judge_name=judge.name,
-        judge_digest=digest,
-        judgments=tuple(judgments),
-        n_judgments=len(tasks),
-        n_cached=len(cached),
-        n_new=n_new,
-        n_by_others=sum(1 for k in run.others if from_store.get(k) is not None and from_store[k].status == "ok"),
-        n_parse_error=n_parse_error,
-        n_error=n_error,
-        n_missing=len(tasks) - len(judgments),
-        calls=c.calls,
-        transient_retries=c.transient_retries,
-        parse_retries=c.parse_retries,
-        prompt_tokens=c.prompt_tokens,
-        completion_tokens=c.completion_tokens,
-        cost_usd=c.cost_usd if math.isfinite(c.cost_usd) else 0.0,
-        wall_s=time.monotonic() - started,
-        aborted=run.aborted,
-    )
+    tasks = build_tasks(judge.fingerprint.digest, pairs, position=position, replicates=replicates)
+    return await run_tasks(store, judge, tasks, settings, kind=PAIRWISE_RECORDS, progress=progress)
 
 
 def annotate(

@@ -11,13 +11,38 @@ from pasture.judges.base import (
     JudgeRequest,
     PermanentError,
     Provider,
+    ResponseJudge,
+    ResponseReading,
+    ResponseRequest,
+    ResponseVerdict,
     TransientError,
     Verdict,
 )
 from pasture.judges.batched import BatchedJudge
-from pasture.judges.definitions import BUILTIN_JUDGES, JudgeSpec, get_judge, get_spec, load_spec
-from pasture.judges.judge import LLMJudge, ProgrammaticJudge, longer_output_wins, shorter_output_wins
-from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
+from pasture.judges.definitions import (
+    BUILTIN_JUDGES,
+    JudgeSpec,
+    get_judge,
+    get_response_judge,
+    get_spec,
+    load_spec,
+)
+from pasture.judges.judge import (
+    LLMJudge,
+    ProgrammaticJudge,
+    ProgrammaticResponseJudge,
+    longer_output_wins,
+    shorter_output_wins,
+)
+from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLogprobParser, ParseFailure, ScoreParser
+from pasture.judges.protocols import (
+    JudgeProtocol,
+    PairwiseProtocol,
+    ResponseProtocol,
+    get_protocol,
+    protocol_names,
+    register_protocol,
+)
 from pasture.judges.templates import PromptTemplate
 from pasture.providers import get_provider, provider_names, register_provider
 
@@ -26,26 +51,39 @@ __all__ = [
     "BatchedJudge",
     "ChatRequest",
     "Completion",
+    "CritiqueParser",
     "GradedVerdictParser",
     "Judge",
+    "JudgeProtocol",
     "JudgeRequest",
     "JudgeSpec",
     "LLMJudge",
     "LabelLogprobParser",
+    "PairwiseProtocol",
     "ParseFailure",
     "PermanentError",
     "ProgrammaticJudge",
+    "ProgrammaticResponseJudge",
     "PromptTemplate",
     "Provider",
+    "ResponseJudge",
+    "ResponseProtocol",
+    "ResponseReading",
+    "ResponseRequest",
+    "ResponseVerdict",
     "ScoreParser",
     "TransientError",
     "Verdict",
     "get_judge",
+    "get_protocol",
     "get_provider",
+    "get_response_judge",
     "get_spec",
     "load_spec",
     "longer_output_wins",
+    "protocol_names",
     "provider_names",
+    "register_protocol",
     "register_provider",
     "shorter_output_wins",
 ]

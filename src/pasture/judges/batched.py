@@ -36,8 +36,9 @@ from typing import Any, Literal
 
 from pasture.errors import JudgeError
 from pasture.judges.base import ChatRequest, Completion, JudgeRequest, Provider, Verdict
-from pasture.judges.judge import CHARS_PER_TOKEN, normalize_decoding, slot_preference
+from pasture.judges.judge import CHARS_PER_TOKEN, normalize_decoding
 from pasture.judges.prompts import PAIRWISE_BATCHED_V1
+from pasture.judges.protocols import slot_preference
 from pasture.judges.templates import PromptTemplate
 from pasture.records import JudgeFingerprint
 

@@ -5,7 +5,9 @@ built-in name or a file path), parser and decoding parameters. ``build()`` turns
 User files are small TOML documents (stdlib ``tomllib``)::
 
     name = "my-judge"
-    protocol = "pairwise_graded"          # pairwise_logprob | pairwise_graded | single_score | reference_score
+    protocol = "pairwise_graded"          # any registered protocol (pasture.judges.protocols), e.g.
+                                          # pairwise_logprob | pairwise_graded | single_score | reference_score
+                                          # | critique | response_score (the last two judge one response)
     template = "pairwise_graded_v1"       # a built-in template name, or a path (relative to this file)
     [provider]
     name = "openai"                       # any registered provider: openai, anthropic, llama_cpp, transformers
@@ -15,7 +17,8 @@ User files are small TOML documents (stdlib ``tomllib``)::
     max_tokens = 512
     temperature = 0
     [parser]                              # optional; the protocol's default otherwise
-    kind = "graded_verdict"               # logprob (labels = ["A", "B"], loose = true) | graded_verdict | score
+    kind = "graded_verdict"               # logprob (labels = ["A", "B"], loose = true) | graded_verdict
+                                          # | score (low = 1, high = 10) | critique
 
 A programmatic judge names a function: ``[provider] name = "python"``, ``function = "module:qualname"``,
 optional ``version``.
@@ -33,10 +36,11 @@ from typing import Any
 import pandas as pd
 
 from pasture.errors import InputError, JudgeError
-from pasture.judges.base import Judge
-from pasture.judges.judge import PROTOCOL_FIELDS, LLMJudge, ProgrammaticJudge
-from pasture.judges.parsers import GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
+from pasture.judges.base import Judge, ResponseJudge
+from pasture.judges.judge import LLMJudge, ProgrammaticJudge
+from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
+from pasture.judges.protocols import get_protocol, protocol_names
 from pasture.judges.templates import PromptTemplate
 from pasture.providers import get_provider
 from pasture.records import OFFICIAL_JUDGE_ALIASES
@@ -84,10 +88,13 @@ class JudgeSpec:
         return replace(spec, provider_args=args)
 
     def build(self) -> Judge:
+        """The live judge (an :class:`LLMJudge` of a single-response protocol judges with ``judge_response``)."""
         if self.provider == "python":
             return _programmatic(self)
-        if self.protocol not in PROTOCOL_FIELDS:
-            raise JudgeError(f"judge {self.name!r}: unknown protocol {self.protocol!r}")
+        try:
+            get_protocol(self.protocol)
+        except JudgeError as exc:
+            raise JudgeError(f"judge {self.name!r}: {exc}") from None
         provider = get_provider(self.provider, **_resolve_args(self.provider_args))
         return LLMJudge(
             name=self.name,
@@ -111,14 +118,10 @@ def load_template(spec: str, *, judge: str = "?") -> PromptTemplate:
     return PromptTemplate.from_path(path)
 
 
-def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser:
-    """A parser from its definition; None gives the protocol's default."""
+def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser[Any]:
+    """A parser from its definition; None gives the protocol's default (``JudgeProtocol.default_parser``)."""
     if spec is None:
-        spec = {"kind": "logprob"} if protocol == "pairwise_logprob" else {}
-        if protocol == "pairwise_graded":
-            spec = {"kind": "graded_verdict"}
-        elif protocol in ("single_score", "reference_score"):
-            spec = {"kind": "score"}
+        spec = get_protocol(protocol).default_parser
     kind = spec.get("kind")
     unknown = set(spec) - {"kind", "labels", "loose", "low", "high"}
     if unknown:
@@ -132,7 +135,9 @@ def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser:
         return GradedVerdictParser()
     if kind == "score":
         return ScoreParser(int(spec.get("low", 1)), int(spec.get("high", 10)))
-    raise JudgeError(f"unknown parser kind {kind!r}; known: logprob, graded_verdict, score")
+    if kind == "critique":
+        return CritiqueParser()
+    raise JudgeError(f"unknown parser kind {kind!r}; known: logprob, graded_verdict, score, critique")
 
 
 def _resolve_args(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,6 +257,33 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             description="Anthropic Claude Haiku 4.5, reasoning then A>>B..B>>A (needs ANTHROPIC_API_KEY)",
         ),
         JudgeSpec(
+            name="smollm2-critique-server",
+            provider="openai",
+            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
+            protocol="critique",
+            template="critique_v1",
+            decoding=_SMALL_GRADED_DECODING,
+            description="one response: SmolLM2 behind a local server writes a critique and a verdict good/bad",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-critique",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="critique",
+            template="critique_v1",
+            decoding=_GRADED_DECODING,
+            description="one response: gpt-4o-mini writes what is wrong (or that nothing is) and a verdict good/bad",
+        ),
+        JudgeSpec(
+            name="gpt-4o-mini-response-score",
+            provider="openai",
+            provider_args={"model": "gpt-4o-mini"},
+            protocol="response_score",
+            template="single_score_v1",
+            decoding=_GRADED_DECODING,
+            description="one response: gpt-4o-mini grades it 1-10 on its own",
+        ),
+        JudgeSpec(
             name="longer-wins",
             provider="python",
             provider_args={"function": "pasture.judges.judge:longer_output_wins"},
@@ -286,8 +318,8 @@ def load_spec(path: str | Path) -> JudgeSpec:
     protocol = str(data.get("protocol", "programmatic" if provider["name"] == "python" else ""))
     template = str(data.get("template", ""))
     if provider["name"] != "python":
-        if protocol not in PROTOCOL_FIELDS:
-            raise InputError(f"protocol must be one of {sorted(PROTOCOL_FIELDS)}", path=p, field="protocol")
+        if protocol not in protocol_names():
+            raise InputError(f"protocol must be one of {protocol_names()}", path=p, field="protocol")
         if template and template not in BUILTIN_TEMPLATES:
             candidate = Path(template).expanduser()
             template = str(candidate if candidate.is_absolute() else (p.parent / candidate))
@@ -330,6 +362,18 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         get_judge("gpt-4o-mini-graded", model="gpt-4o")
     """
     return get_spec(name_or_path).with_overrides(**overrides).build()
+
+
+def get_response_judge(name_or_path: str | Path, **overrides: Any) -> ResponseJudge:
+    """:func:`get_judge` for a judge of ONE response (protocol ``critique``, ``response_score``, ...), typed
+    for ``pasture.annotate.annotate_responses``; a pairwise judge is a clear error."""
+    judge = get_judge(name_or_path, **overrides)
+    if isinstance(judge, LLMJudge) and judge.kind == "response":
+        return judge
+    raise JudgeError(
+        f"judge {judge.name!r} compares pairs (protocol {judge.fingerprint.protocol}); a single-response judge "
+        f"has one of the protocols {', '.join(protocol_names('response'))}"
+    )
 
 
 def list_judges(template: str | Path | None = None) -> pd.DataFrame:

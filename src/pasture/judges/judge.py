@@ -1,15 +1,14 @@
 """Judges: provider + prompt template + parser + decoding parameters + protocol, with a fingerprint.
 
-Protocols (see docs/judges.md for how each turns into a preference by slot):
-
-* ``pairwise_logprob`` — one output token; preference from the two label tokens' probabilities.
-* ``pairwise_graded`` — reasoning, then a graded verdict A>>B .. B>>A.
-* ``single_score`` — each output graded 1-10 on its own (two calls); preference from the two scores.
-* ``reference_score`` — the model output graded 1-10 against the reference output (one call; 5 = as good).
-* ``programmatic`` — a Python function of the outputs (:class:`ProgrammaticJudge`).
+How a judge asks and how a reply becomes a verdict is its protocol (``pasture.judges.protocols``, one class
+per protocol, registered by name; docs/judges.md has the table). Pairwise protocols give a preference by
+slot; single-response protocols (``critique``, ``response_score``) give a score, a verdict and/or a
+critique of ONE output. :class:`LLMJudge` asks a model under any registered protocol;
+:class:`ProgrammaticJudge` and :class:`ProgrammaticResponseJudge` are Python functions (protocols
+``programmatic`` and ``programmatic_response``).
 
 Pairwise templates name the outputs by the order they are shown: ``{output_1}`` is filled with the output
-shown first and ``{output_2}`` with the one shown second. Parsers answer in shown order; this module maps
+shown first and ``{output_2}`` with the one shown second. Parsers answer in shown order; the protocol maps
 the answer back to slots with ``JudgeRequest.shown_first`` (slot 1 = reference, slot 2 = model).
 """
 
@@ -17,26 +16,45 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pasture.errors import JudgeError
-from pasture.judges.base import ChatRequest, Completion, JudgeRequest, PermanentError, Provider, Verdict
+from pasture.judges.base import (
+    ChatRequest,
+    Completion,
+    JudgeRequest,
+    PermanentError,
+    Provider,
+    ResponseReading,
+    ResponseRequest,
+    ResponseVerdict,
+    Verdict,
+)
 from pasture.judges.parsers import ParseFailure, Parser
+from pasture.judges.protocols import (
+    REFERENCE_ANCHOR,
+    PairwiseProtocol,
+    ProtocolKind,
+    ResponseProtocol,
+    get_protocol,
+    score_preference,
+    slot_preference,
+)
 from pasture.judges.templates import PromptTemplate
 from pasture.records import JudgeFingerprint
 
-PROTOCOL_FIELDS: dict[str, tuple[str, ...]] = {
-    "pairwise_logprob": ("instruction", "output_1", "output_2"),
-    "pairwise_graded": ("instruction", "output_1", "output_2"),
-    "single_score": ("instruction", "output"),
-    "reference_score": ("instruction", "reference", "output"),
-}
-"""Placeholders each LLM protocol fills (a template must contain all of them)."""
-
-REFERENCE_ANCHOR = 5.0
-"""In ``reference_score`` a grade equal to this means "as good as the reference" (a tie)."""
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "REFERENCE_ANCHOR",
+    "LLMJudge",
+    "ProgrammaticJudge",
+    "ProgrammaticResponseJudge",
+    "normalize_decoding",
+    "score_preference",
+    "slot_preference",
+]
 
 CHARS_PER_TOKEN = 4.0
 """Rough characters per token for ``--dry-run`` estimates (English text with BPE tokenizers)."""
@@ -58,30 +76,30 @@ def normalize_decoding(decoding: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def slot_preference(shown_preference: float, shown_first: int) -> float:
-    """Map a shown-order preference (1 = first shown wins) to slots (1 = reference wins)."""
-    return shown_preference if shown_first == 1 else 3.0 - shown_preference
+@dataclass(frozen=True)
+class _Usage:
+    """Tokens, price and time of the calls behind one verdict (None when any call did not say)."""
 
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    latency_s: float | None
 
-def score_preference(score_1: float, score_2: float) -> float:
-    """Preference by slot from two grades: 2 if the model's grade is higher, 1 if lower, 1.5 if equal.
+    @classmethod
+    def of(cls, completions: Sequence[Completion]) -> _Usage:
+        def total(values: list[Any]) -> Any:
+            return None if any(v is None for v in values) else sum(values)
 
-    The sign, not the size, of the difference: a win rate from these is P(model graded higher) + half the
-    ties, the same meaning as a win rate from pairwise verdicts.
-    """
-    if score_2 > score_1:
-        return 2.0
-    if score_2 < score_1:
-        return 1.0
-    return 1.5
-
-
-def _add(a: float | int | None, b: float | int | None) -> Any:
-    return None if a is None or b is None else a + b
+        return cls(
+            prompt_tokens=total([c.prompt_tokens for c in completions]),
+            completion_tokens=total([c.completion_tokens for c in completions]),
+            cost_usd=total([c.cost_usd for c in completions]),
+            latency_s=total([c.latency_s for c in completions]),
+        )
 
 
 class LLMJudge:
-    """A judge that asks a model through a :class:`Provider`.
+    """A judge that asks a model through a :class:`Provider`, under a registered protocol.
 
     Parameters
     ----------
@@ -90,13 +108,16 @@ class LLMJudge:
     provider:
         Who answers (``pasture.providers.get_provider``).
     template:
-        The prompt; must contain the placeholders of ``protocol`` (see ``PROTOCOL_FIELDS``).
+        The prompt; must contain exactly the placeholders of ``protocol`` (``get_protocol(p).fields``).
     parser:
-        Reads the reply: a pairwise parser for ``pairwise_*`` protocols, a score parser otherwise.
+        Reads the reply: a pairwise parser for ``pairwise_*`` protocols, a score parser for grades, a
+        critique parser for ``critique`` (``definitions.make_parser`` gives the protocol's default).
     decoding:
         Decoding parameters sent with every call (max_tokens, temperature, logprobs, top_logprobs, ...).
     protocol:
-        One of ``PROTOCOL_FIELDS``.
+        A registered protocol name (``pasture.judges.protocols.protocol_names()``). A pairwise one makes a
+        :class:`~pasture.judges.base.Judge` (use ``judge``); a single-response one a
+        :class:`~pasture.judges.base.ResponseJudge` (use ``judge_response``).
     """
 
     def __init__(
@@ -104,25 +125,34 @@ class LLMJudge:
         name: str,
         provider: Provider,
         template: PromptTemplate,
-        parser: Parser,
+        parser: Parser[Any],
         decoding: Mapping[str, Any],
         protocol: str,
     ) -> None:
-        if protocol not in PROTOCOL_FIELDS:
-            raise JudgeError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOL_FIELDS))}")
-        template.require(*PROTOCOL_FIELDS[protocol])
-        if protocol == "pairwise_logprob" and not (decoding.get("logprobs") or decoding.get("top_logprobs")):
-            raise JudgeError("protocol pairwise_logprob needs decoding logprobs=true and top_logprobs >= 2")
+        how = get_protocol(protocol)
+        how.check_template(template)
+        how.check_decoding(decoding)
         self.name = name
         self.provider = provider
         self.template = template
         self.parser = parser
         self.decoding = normalize_decoding(decoding)
         self.protocol = protocol
+        self.how = how
         self._fingerprint: JudgeFingerprint | None = None
 
     def __repr__(self) -> str:
         return f"LLMJudge(name={self.name!r}, provider={self.provider!r}, protocol={self.protocol!r})"
+
+    @property
+    def kind(self) -> ProtocolKind:
+        """'pairwise' or 'response': which engine entry point judges with it."""
+        return self.how.kind
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Optional request fields the verdict depends on (single-response protocols)."""
+        return self.how.reads
 
     @property
     def fingerprint(self) -> JudgeFingerprint:
@@ -140,73 +170,88 @@ class LLMJudge:
             )
         return self._fingerprint
 
-    def messages(self, request: JudgeRequest) -> list[tuple[dict[str, str], ...]]:
-        """The chat messages of each call this judge makes for ``request`` (one, or two for single_score)."""
-        first, second = (
-            (request.output_1, request.output_2) if request.shown_first == 1 else (request.output_2, request.output_1)
-        )
-        if self.protocol in ("pairwise_logprob", "pairwise_graded"):
-            return [self.template.fill(instruction=request.instruction, output_1=first, output_2=second)]
-        if self.protocol == "single_score":
-            return [self.template.fill(instruction=request.instruction, output=o) for o in (first, second)]
-        return [
-            self.template.fill(instruction=request.instruction, reference=request.output_1, output=request.output_2)
-        ]
-
-    async def _ask(self, messages: tuple[dict[str, str], ...]) -> Completion:
-        return await self.provider.complete(ChatRequest(messages=messages, decoding=dict(self.decoding)))
-
-    def _raw(self, completion: Completion) -> str:
-        if self.protocol == "pairwise_logprob":
-            # what the parser reads, compact: enough to re-parse without a new call
-            return json.dumps(
-                {"text": completion.text, "top_logprobs": list(completion.top_logprobs[:1])}, ensure_ascii=False
+    def _pairwise(self) -> PairwiseProtocol:
+        if not isinstance(self.how, PairwiseProtocol):
+            raise JudgeError(
+                f"judge {self.name!r} (protocol {self.protocol}) judges one response at a time: "
+                "use pasture.annotate.annotate_responses / judge_response"
             )
-        return completion.text
+        return self.how
+
+    def _single(self) -> ResponseProtocol:
+        if not isinstance(self.how, ResponseProtocol):
+            raise JudgeError(
+                f"judge {self.name!r} (protocol {self.protocol}) compares pairs: use pasture.annotate.annotate / judge"
+            )
+        return self.how
+
+    def messages(self, request: JudgeRequest | ResponseRequest) -> list[tuple[dict[str, str], ...]]:
+        """The chat messages of each call this judge makes for ``request`` (one, or two for single_score)."""
+        if isinstance(request, ResponseRequest):
+            return self._single().calls(self.template, request)
+        return self._pairwise().calls(self.template, request)
+
+    async def _ask_all(self, calls: list[tuple[dict[str, str], ...]]) -> list[Completion]:
+        return [await self.provider.complete(ChatRequest(messages=m, decoding=dict(self.decoding))) for m in calls]
 
     async def judge(self, request: JudgeRequest) -> Verdict:
-        calls = self.messages(request)
-        if self.protocol == "single_score":
-            return await self._judge_scores(request, calls)
-        completion = await self._ask(calls[0])
-        common: dict[str, Any] = {
-            "raw_completion": self._raw(completion),
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "cost_usd": completion.cost_usd,
-            "latency_s": completion.latency_s,
-        }
+        how = self._pairwise()
+        completions = await self._ask_all(how.calls(self.template, request))
+        usage = _Usage.of(completions)
+        raw = how.raw(completions, request)
         try:
-            value = self.parser.parse(completion)
+            preference = how.preference(self.parser, completions, request)
         except ParseFailure as exc:
-            return Verdict(preference=None, status="parse_error", error=str(exc), **common)
-        if self.protocol == "reference_score":
-            preference = score_preference(REFERENCE_ANCHOR, value)
-        else:
-            preference = slot_preference(value, request.shown_first)
-        return Verdict(preference=preference, status="ok", **common)
+            return Verdict(
+                preference=None,
+                status="parse_error",
+                raw_completion=raw,
+                error=str(exc),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd,
+                latency_s=usage.latency_s,
+            )
+        return Verdict(
+            preference=preference,
+            status="ok",
+            raw_completion=raw,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+            latency_s=usage.latency_s,
+        )
 
-    async def _judge_scores(self, request: JudgeRequest, calls: list[tuple[dict[str, str], ...]]) -> Verdict:
-        shown = [await self._ask(m) for m in calls]
-        # back to slots: shown[0] graded the output shown first
-        by_slot = shown if request.shown_first == 1 else shown[::-1]
-        raw = json.dumps({"output_1": by_slot[0].text, "output_2": by_slot[1].text}, ensure_ascii=False)
-        common: dict[str, Any] = {
-            "raw_completion": raw,
-            "prompt_tokens": _add(shown[0].prompt_tokens, shown[1].prompt_tokens),
-            "completion_tokens": _add(shown[0].completion_tokens, shown[1].completion_tokens),
-            "cost_usd": _add(shown[0].cost_usd, shown[1].cost_usd),
-            "latency_s": _add(shown[0].latency_s, shown[1].latency_s),
-        }
-        scores = []
-        for slot, completion in enumerate(by_slot, start=1):
-            try:
-                scores.append(self.parser.parse(completion))
-            except ParseFailure as exc:
-                return Verdict(preference=None, status="parse_error", error=f"output_{slot}: {exc}", **common)
-        return Verdict(preference=score_preference(scores[0], scores[1]), status="ok", **common)
+    async def judge_response(self, request: ResponseRequest) -> ResponseVerdict:
+        how = self._single()
+        completions = await self._ask_all(how.calls(self.template, request))
+        usage = _Usage.of(completions)
+        raw = how.raw(completions, request)
+        try:
+            reading = how.reading(self.parser, completions, request)
+        except ParseFailure as exc:
+            return ResponseVerdict(
+                status="parse_error",
+                raw_completion=raw,
+                error=str(exc),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd,
+                latency_s=usage.latency_s,
+            )
+        return ResponseVerdict(
+            status="ok",
+            raw_completion=raw,
+            score=reading.score,
+            verdict=reading.verdict,
+            critique=reading.critique,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+            latency_s=usage.latency_s,
+        )
 
-    def estimate_tokens(self, request: JudgeRequest) -> tuple[int, int]:
+    def estimate_tokens(self, request: JudgeRequest | ResponseRequest) -> tuple[int, int]:
         calls = self.messages(request)
         chars = sum(len(m["content"]) + 8 for msgs in calls for m in msgs)
         max_tokens = int(self.decoding.get("max_tokens", 512))
@@ -281,6 +326,92 @@ class ProgrammaticJudge:
         return Verdict(preference=value, status="ok", raw_completion=repr(value), cost_usd=0.0, latency_s=0.0)
 
     def estimate_tokens(self, request: JudgeRequest) -> tuple[int, int]:
+        return 0, 0
+
+    def price_per_token(self) -> tuple[float, float] | None:
+        return 0.0, 0.0
+
+
+ResponseFn = Callable[[ResponseRequest], ResponseReading | None]
+"""``fn(request) -> ResponseReading`` (score, verdict, critique of ``request.output``), or None when it cannot
+decide."""
+
+RESPONSE_FIELDS = frozenset({"reference", "subject"})
+"""The optional request fields a single-response judge may read."""
+
+
+class ProgrammaticResponseJudge:
+    """A single-response judge that is a Python function: exact critiques, scores and rule checks for
+    synthetic tasks and tests of methods.
+
+    ``fn`` receives a :class:`ResponseRequest` and returns a :class:`ResponseReading` (a score and/or a
+    verdict, and optionally a critique text). ``reads`` names the optional fields it uses (``reference``,
+    ``subject``): only those are given to it, they are required for every output, and only they enter the
+    judgment key. The fingerprint (protocol ``programmatic_response``) names the function, digests its source
+    (or the ``version`` string) and lists ``reads``. A None result, or a reading without score and verdict, is
+    a ``parse_error``; an exception is a :class:`PermanentError` naming the function.
+    """
+
+    def __init__(
+        self,
+        fn: ResponseFn,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        reads: Sequence[str] = (),
+    ) -> None:
+        unknown = sorted(set(reads) - RESPONSE_FIELDS)
+        if unknown:
+            raise JudgeError(f"reads may name {sorted(RESPONSE_FIELDS)}, got {unknown}")
+        self.fn = fn
+        self.qualified_name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        self.name = name or self.qualified_name
+        self._reads = frozenset(reads)
+        self._fingerprint = JudgeFingerprint(
+            provider="python",
+            model=self.qualified_name,
+            weights_digest=None,
+            template_digest=_function_digest(fn, version),
+            parser="python",
+            decoding={"reads": sorted(self._reads)},
+            protocol="programmatic_response",
+        )
+
+    def __repr__(self) -> str:
+        return f"ProgrammaticResponseJudge({self.qualified_name})"
+
+    kind: ProtocolKind = "response"
+
+    @property
+    def reads(self) -> frozenset[str]:
+        return self._reads
+
+    @property
+    def fingerprint(self) -> JudgeFingerprint:
+        return self._fingerprint
+
+    async def judge_response(self, request: ResponseRequest) -> ResponseVerdict:
+        try:
+            reading = self.fn(request)
+        except Exception as exc:
+            raise PermanentError(f"{self.qualified_name} raised {type(exc).__name__}: {exc}") from exc
+        if reading is None:
+            return ResponseVerdict(status="parse_error", raw_completion=None, error="function gave None")
+        if not isinstance(reading, ResponseReading):
+            raise PermanentError(f"{self.qualified_name} must return a ResponseReading or None, got {reading!r}")
+        if reading.score is None and reading.verdict is None:
+            return ResponseVerdict(status="parse_error", raw_completion=repr(reading), error="no score or verdict")
+        return ResponseVerdict(
+            status="ok",
+            raw_completion=repr(reading),
+            score=None if reading.score is None else float(reading.score),
+            verdict=reading.verdict,
+            critique=reading.critique,
+            cost_usd=0.0,
+            latency_s=0.0,
+        )
+
+    def estimate_tokens(self, request: ResponseRequest) -> tuple[int, int]:
         return 0, 0
 
     def price_per_token(self) -> tuple[float, float] | None:

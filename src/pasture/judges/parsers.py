@@ -2,7 +2,8 @@
 
 A pairwise parser returns a shown-order preference: 1 = the output shown first wins, 2 = the output shown
 second wins, 1.5 = tie. The judge (not the parser) maps it back to slots with ``JudgeRequest.shown_first``.
-A score parser returns the grade it read. Every parser raises :class:`ParseFailure` when the reply
+A score parser returns the grade it read. A critique parser returns a :class:`ResponseReading` (the
+critique text and its good/bad verdict). Every parser raises :class:`ParseFailure` when the reply
 cannot be read; the judge turns that into ``Verdict(status='parse_error')`` and never into a default
 verdict.
 
@@ -15,23 +16,27 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, TypeVar
 
-from pasture.judges.base import Completion
+from pasture.judges.base import Completion, ResponseReading
+
+T_co = TypeVar("T_co", covariant=True)
 
 
 class ParseFailure(ValueError):
     """The completion could not be read; the message says why (stored with the verdict)."""
 
 
-class Parser(Protocol):
+class Parser(Protocol[T_co]):
+    """Reads one completion; ``name`` and ``version`` enter the judge fingerprint."""
+
     @property
     def name(self) -> str: ...
 
     @property
     def version(self) -> int: ...
 
-    def parse(self, completion: Completion) -> float: ...
+    def parse(self, completion: Completion) -> T_co: ...
 
 
 def _logsumexp(values: list[float]) -> float:
@@ -168,3 +173,44 @@ class ScoreParser:
                     raise ParseFailure(f"score {hits[-1]} outside {self.low}..{self.high}")
                 return score
         raise ParseFailure(f"no score on {self.low}..{self.high} in the reply (expected [[N]])")
+
+
+_CRITIQUE_VERDICT = re.compile(
+    r"\[\[\s*(good|bad)\s*\]\]"  # [[good]]
+    r"|\bverdict\b\W{0,6}?(?:is\s+)?[\s*_`'\"\[(:=\-]*(good|bad)\b[*_`'\")\]]*\.?",  # Verdict: **Good**.
+    re.IGNORECASE,
+)
+_TRIM = " \t\r\n*_#:-"
+
+
+@dataclass(frozen=True)
+class CritiqueParser:
+    """Reads a critique and its verdict: free text saying what is wrong with the answer (or that nothing is),
+    and a verdict ``good`` or ``bad``.
+
+    The verdict is the LAST ``Verdict: good|bad`` or ``[[good]]``/``[[bad]]`` in the reply, in any case, with
+    markdown or brackets around it (``**Verdict:** Bad``, ``verdict - [good]``, ``Verdict is good.``). The
+    critique is the reply with that verdict removed, trimmed of surrounding whitespace and markdown. A reply
+    without a verdict, or with nothing but the verdict, is a failure: a critique must say something.
+
+    >>> CritiqueParser().parse(Completion(text="The sum is wrong: 2+2 is 4, not 5.\\n**Verdict:** Bad"))
+    ResponseReading(score=None, verdict='bad', critique='The sum is wrong: 2+2 is 4, not 5.')
+    >>> CritiqueParser().parse(Completion(text="Nothing is wrong. [[GOOD]]")).verdict
+    'good'
+    """
+
+    name: str = "critique_verdict"
+    version: int = 1
+
+    def parse(self, completion: Completion) -> ResponseReading:
+        text = completion.text
+        found = list(_CRITIQUE_VERDICT.finditer(text))
+        if not found:
+            raise ParseFailure("no verdict in the reply (expected 'Verdict: good' or 'Verdict: bad')")
+        last = found[-1]
+        word = (last.group(1) or last.group(2)).lower()
+        verdict: Literal["good", "bad"] = "good" if word == "good" else "bad"
+        critique = (text[: last.start()].strip(_TRIM) + "\n" + text[last.end() :].strip(_TRIM)).strip(_TRIM)
+        if not critique:
+            raise ParseFailure("the reply has a verdict but no critique text")
+        return ResponseReading(verdict=verdict, critique=critique)

@@ -77,6 +77,22 @@ Compare the answer with the reference on correctness, helpfulness and clarity. U
 <|im_end|>
 """
 
+CRITIQUE_V1 = """<|im_start|>system
+You review one answer written by an AI assistant. You look for real faults: wrong facts or reasoning, parts of the request it ignores or gets wrong, and unclear or padded text. You do not rewrite the answer.
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Answer:
+{output}
+
+Write a short critique of the answer. Name each fault you find and where it is; if you find none, say that nothing is wrong. Do not correct the answer. On the last line write "Verdict: good" if the answer has no real fault, or "Verdict: bad" if it has one.
+<|im_end|>
+"""
+"""The ``critique`` protocol's template: a critique of ONE answer (faults named, never corrected), then a
+verdict line read by ``CritiqueParser``."""
+
 PAIRWISE_BATCHED_V1 = """<|im_start|>system
 You compare pairs of answers. Each pair has a request and two answers, A and B. For every pair, name the answer that serves its request better: helpful, correct, clear, and no longer than needed.
 <|im_end|>
@@ -95,6 +111,7 @@ BUILTIN_TEMPLATES: dict[str, str] = {
     "pairwise_graded_v1": PAIRWISE_GRADED_V1,
     "single_score_v1": SINGLE_SCORE_V1,
     "reference_score_v1": REFERENCE_SCORE_V1,
+    "critique_v1": CRITIQUE_V1,
 }
 """Built-in templates by name; a judge definition may name one of these or give a file path."""
 

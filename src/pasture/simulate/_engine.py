@@ -3,7 +3,8 @@
 The engine owns keys, the store cache, claims, retries and resume; the simulator only needs each question
 asked in the order its pool drew (``shown_first`` per example). The engine takes a position policy per
 call, so questions are sent in two batches: those shown slot 1 first (``reference_first``) and those shown
-slot 2 first (``model_first``). Keys, and so cached verdicts, are the same as for any other caller.
+slot 2 first (``model_first``). Keys, and so cached verdicts, are the same as for any other caller, plus the
+``annotator`` of an independent pool member (docs/simulate.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pasture.annotate import PairToJudge, annotate_async
+from pasture.annotate import PairToJudge
+from pasture.annotate.engine import PAIRWISE_RECORDS, EngineSettings, build_tasks, run_tasks
 from pasture.judges.base import Judge
 from pasture.records import Judgment, judgment_key
 from pasture.store import Store
@@ -32,8 +34,10 @@ class Question:
     shown_first: Literal[1, 2]
     dataset: str | None = None
 
-    def key(self, judge_digest: str) -> str:
-        return judgment_key(judge_digest, self.instruction, self.output_1, self.output_2, self.shown_first)
+    def key(self, judge_digest: str, annotator: str | None = None) -> str:
+        return judgment_key(
+            judge_digest, self.instruction, self.output_1, self.output_2, self.shown_first, annotator=annotator
+        )
 
     def pair(self) -> PairToJudge:
         return PairToJudge(
@@ -54,25 +58,21 @@ async def judge_cached(
     concurrency: int = 1,
     progress: bool = False,
     claim_ttl_s: float = 120.0,
+    annotator: str | None = None,
 ) -> tuple[list[Judgment | None], int]:
     """Judgments for ``questions`` (in order; None where the run left one unresolved) and the judge calls
-    this process made (retries included; what the store already held costs none)."""
+    this process made (retries included; what the store already held costs none). ``annotator`` (an
+    independent member's name) enters every key when given."""
     digest = judge.fingerprint.digest
+    settings = EngineSettings(concurrency=concurrency, claim_ttl_s=claim_ttl_s)
     found: dict[str, Judgment] = {}
     calls = 0
     for shown_first, position in _POSITION.items():
         batch = [q.pair() for q in questions if q.shown_first == shown_first]
         if not batch:
             continue
-        report = await annotate_async(
-            store,
-            judge,
-            batch,
-            position=position,  # type: ignore[arg-type]
-            concurrency=concurrency,
-            progress=progress,
-            claim_ttl_s=claim_ttl_s,
-        )
+        tasks = build_tasks(digest, batch, position=position, annotator=annotator)  # type: ignore[arg-type]
+        report = await run_tasks(store, judge, tasks, settings, kind=PAIRWISE_RECORDS, progress=progress)
         calls += report.calls
         found.update({j.key: j for j in report.judgments})
-    return [found.get(q.key(digest)) for q in questions], calls
+    return [found.get(q.key(digest, annotator)) for q in questions], calls

@@ -183,7 +183,13 @@ async def _label_with(
     # a batched member fills its batches only with at least batch_size questions in flight
     concurrency = max(concurrency, batch_size_of(member.judge))
     judgments, n_calls = await judge_cached(
-        store, member.judge, questions, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s
+        store,
+        member.judge,
+        questions,
+        concurrency=concurrency,
+        progress=progress,
+        claim_ttl_s=claim_ttl_s,
+        annotator=member.annotator,  # an independent member's verdicts are its own
     )
     digest = member.judge.fingerprint.digest
     labels = []
@@ -198,7 +204,7 @@ async def _label_with(
                 example_key=k,
                 annotator=member.name,
                 judge_digest=digest,
-                judgment_key=q.key(digest),
+                judgment_key=q.key(digest, member.annotator),
                 shown_first=q.shown_first,
                 status=status,
                 clean_preference=clean,

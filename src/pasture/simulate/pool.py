@@ -11,6 +11,9 @@ same seed gives the same labels in every process):
    is always stored by slot.
 3. **Clean label**: the member's verdict, cached in the store under the usual judgment key (judge
    fingerprint, texts, shown_first), so a rerun or another pool that asks the same question pays nothing.
+   An **independent** member (one whose judge samples its verdict, or one marked ``independent=True``)
+   adds its name to the key as the ``annotator``: two copies of one sampling judge are two annotators with
+   verdicts of their own, never one cached verdict read twice.
 4. **Noise**: the clean label flips (``x -> 3 - x``) when
    ``uniform_draw(f"{example_key}|{member name}", seed, "flip") < p``. Keying by member too keeps flips
    independent when every member labels every example (cross-annotation, used for measuring the pool).
@@ -29,6 +32,7 @@ from typing import Literal
 
 from pasture.errors import InputError
 from pasture.judges.base import Judge
+from pasture.judges.protocols import verdict_is_sampled
 from pasture.simulate.noise import FLIP_STREAM, uniform_draw
 
 ASSIGN_STREAM = "assign"
@@ -52,11 +56,17 @@ class PoolMember:
         The member's name in labels and reports; unique within a pool. Defaults to ``judge.name``.
     weight:
         Relative probability of being assigned an example (> 0).
+    independent:
+        Whether the member's verdicts are its own (never shared with another member's through the cache):
+        True for an annotator meant as an independent person, False for members that may share a cached
+        verdict (identical deterministic judges give the same one anyway). None (default): independent
+        exactly when its judge samples its verdict (``verdict_is_sampled``: temperature above 0 or unset).
     """
 
     judge: Judge
     name: str = ""
     weight: float = 1.0
+    independent: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -65,6 +75,13 @@ class PoolMember:
             raise InputError(f"pool member {self.name!r}: weight must be a positive number, got {self.weight!r}")
         if "|" in self.name:
             raise InputError(f"pool member name must not contain '|': {self.name!r}")
+        if self.independent is None:
+            object.__setattr__(self, "independent", verdict_is_sampled(self.judge.fingerprint))
+
+    @property
+    def annotator(self) -> str | None:
+        """The annotator id in this member's judgment keys: its name when independent, else None (shared)."""
+        return self.name if self.independent else None
 
 
 @dataclass(frozen=True)
@@ -139,10 +156,15 @@ class AnnotatorPool:
         raise InputError(f"pool {self.name!r} has no member {name!r}")
 
     def describe(self) -> list[dict[str, object]]:
-        """Members as plain rows (name, judge fingerprint digest, weight) for manifests and reports."""
+        """Members as plain rows (name, judge fingerprint digest, weight, independent) for manifests."""
         total = sum(m.weight for m in self.members)
         return [
-            {"name": m.name, "judge_digest": m.judge.fingerprint.digest, "weight": m.weight / total}
+            {
+                "name": m.name,
+                "judge_digest": m.judge.fingerprint.digest,
+                "weight": m.weight / total,
+                "independent": bool(m.independent),
+            }
             for m in self.members
         ]
 

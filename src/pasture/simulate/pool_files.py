@@ -11,6 +11,7 @@ A pool file::
     judge = "smollm2-logprob-server"   # a built-in judge (pasture judges) or a judge TOML file (relative path)
     persona = "concise"       # optional: read with one of pasture's personas (balanced, concise, thorough, strict)
     weight = 1.0              # optional: relative assignment probability
+    independent = true        # optional: verdicts never shared with other members (default: if it samples)
     batch_size = 4            # optional: judge up to 4 pairs in one call (pasture.judges.BatchedJudge);
                               # model judges only, not with a persona
     [member.overrides]        # optional: get_judge overrides (base_url, model, template, decoding, ...)
@@ -40,7 +41,7 @@ from pasture.simulate.personas import PERSONAS, persona_judge
 from pasture.simulate.pool import DEFAULT_FLIP_P, AnnotatorPool, PoolMember
 
 _POOL_KEYS = {"name", "p", "seed", "member", "description"}
-_MEMBER_KEYS = {"name", "judge", "persona", "weight", "overrides", "batch_size"}
+_MEMBER_KEYS = {"name", "judge", "persona", "weight", "overrides", "batch_size", "independent"}
 
 
 def member_judge(
@@ -128,7 +129,12 @@ def load_pool(path: str | Path, *, p: float | None = None, seed: int | None = No
                 overrides=merged,
                 batch_size=row.get("batch_size"),
             )
-            members.append(PoolMember(judge=judge, name=name, weight=float(row.get("weight", 1.0))))
+            independent = row.get("independent")
+            if independent is not None and not isinstance(independent, bool):
+                raise InputError("must be true or false", path=path, row=i, field="independent")
+            members.append(
+                PoolMember(judge=judge, name=name, weight=float(row.get("weight", 1.0)), independent=independent)
+            )
         except (JudgeError, InputError) as exc:
             raise InputError(str(exc), path=path, row=i) from None
     try:
