@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from pasture.train.registry import (
 )
 
 
-def _perturbed(value: object) -> object:
+def _perturbed(value: object) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
@@ -94,6 +95,7 @@ def test_parse_setting_is_typed_by_the_settings_class() -> None:
 
 _HELP_SCRIPT = """
 import sys
+from typing import Any
 from click.testing import CliRunner
 from pasture.cli import main
 for m in sys.argv[1:]:
