@@ -35,6 +35,11 @@ def test_synthetic_train_then_methods_report(tmp_path: Path) -> None:
     mtime = (out / "dpo" / "row.json").stat().st_mtime
     code, _ = _run("train", "dpo", "--task", "synthetic", "--quick", "-o", str(out))  # resumes: nothing redone
     assert code == 0 and (out / "dpo" / "row.json").stat().st_mtime == mtime
+    # the full-size task is another configuration: the quick row is never returned for it
+    code, text = _run("train", "dpo", "--task", "synthetic", "-o", str(out))
+    assert code == 2 and "other settings" in text and "synthetic_task.n_sft_prompts: 300 → 2000" in text
+    code, text = _run("train", "dpo", "--task", "synthetic", "--quick", "--beta", "0.3", "-o", str(out))
+    assert code == 2 and "recipe's settings" in text and "--beta" in text
     code, text = _run("train", "sft", "--task", "synthetic", "--quick", "-o", str(out))
     assert code == 0, text
     code, text = _run("train", "reward_model", "--task", "synthetic", "--quick", "-o", str(out))
@@ -113,7 +118,25 @@ def test_train_from_files_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     )
     assert code == 0, text
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["steps"] == 2 and abs(stats["metrics"]["initial_loss"] - 0.6931) < 1e-3
+    assert stats["steps"] == 2 and stats["method"] == "dpo"
+    run = json.loads((out / "run.json").read_text())
+    assert run["identity"]["settings"] == {"beta": 0.1} and run["identity"]["train"]["steps"] == 2
+    mtime = (out / "stats.json").stat().st_mtime_ns
+    dpo_args = ["train", "dpo", "--model", str(ckpt), "--pairs", str(pairs), "--steps", "2", "--batch-size", "4"]
+    code, text = _run(*dpo_args, "-o", str(out))  # the same settings: the stored run, not retrained
+    assert code == 0 and (out / "stats.json").stat().st_mtime_ns == mtime
+    code, text = _run(*dpo_args, "--beta", "0.3", "-o", str(out))  # other settings: never the old stats
+    assert code == 2 and "settings.beta: 0.1 → 0.3" in text and (out / "stats.json").stat().st_mtime_ns == mtime
+    code, text = _run(*dpo_args, "--beta", "0.3", "-o", str(tmp_path / "dpo-beta"))
+    assert code == 0, text
+    other = json.loads((tmp_path / "dpo-beta" / "stats.json").read_text())
+    assert other["history"][0] == stats["history"][0] and other["history"][1:] != stats["history"][1:]
+    pairs.write_text(pairs.read_text() + json.dumps({"prompt": "1+a=", "chosen": "0", "rejected": "1"}) + "\n")
+    code, text = _run(*dpo_args, "-o", str(out))  # the data changed under the same path
+    assert code == 2 and "inputs.pairs" in text
+    (out / "run.json").unlink()
+    code, text = _run(*dpo_args, "-o", str(out))
+    assert code == 2 and "no run.json" in text
     code, text = _run(
         "train", "reward_model", "--model", str(ckpt), "--pairs", str(pairs), "--steps", "2", "-o", str(tmp_path / "rm")
     )
@@ -162,3 +185,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert code == 2 and "no config.json" in text
     code, text = _run("train", "ppo", "--model", str(ckpt), "-o", str(tmp_path / "o"))
     assert code == 2 and "--prompts" in text
+    farm = ["methods", "farm", "--prompts", str(bad), "--eval-prompts", str(bad), "--workdir", str(tmp_path / "w")]
+    code, text = _run(*farm, "--method", "simpo", "--setting", "epsilon=0.1")
+    assert code == 2 and "SimPOSettings has no setting 'epsilon'" in text and "gamma (default 1.0)" in text
+    code, text = _run(*farm, "--method", "dpo", "--setting", "beta")
+    assert code == 2 and "KEY=VALUE" in text and not (tmp_path / "w").exists()

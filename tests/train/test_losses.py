@@ -9,17 +9,20 @@ import pytest
 import torch
 
 from pasture.errors import InputError
-from pasture.train.dpo import DPOSettings, SimPOSettings, dpo_loss, simpo_loss
+from pasture.train.dpo import dpo_loss, simpo_loss
 from pasture.train.ppo import gae, last_response_index, masked_whiten
+from pasture.train.registry import CDPOSettings, DPOSettings, IPOSettings, RobustDPOSettings, SimPOSettings
 from pasture.train.reward import bradley_terry_loss
 from pasture.train.rloo import leave_one_out_advantages
 
 
-@pytest.mark.parametrize("loss", ["sigmoid", "cdpo", "robust"])
-def test_dpo_family_is_log2_when_policy_equals_reference(loss: str) -> None:
+@pytest.mark.parametrize(
+    "settings", [DPOSettings(beta=0.3), CDPOSettings(beta=0.3, epsilon=0.2), RobustDPOSettings(beta=0.3, epsilon=0.2)]
+)
+def test_dpo_family_is_log2_when_policy_equals_reference(settings: DPOSettings) -> None:
     lp = torch.tensor([-3.0, -7.5, -1.25])
     lr = torch.tensor([-4.0, -2.0, -9.0])
-    out = dpo_loss(lp, lr, lp, lr, DPOSettings(beta=0.3, loss=loss, epsilon=0.2))  # type: ignore[arg-type]
+    out = dpo_loss(lp, lr, lp, lr, settings)
     assert torch.allclose(out, torch.full((3,), math.log(2)), atol=1e-7)
 
 
@@ -29,26 +32,23 @@ def test_dpo_matches_hand_computation() -> None:
         torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]), DPOSettings(beta=0.5)
     )
     assert out.item() == pytest.approx(math.log1p(math.exp(-1.0)), abs=1e-6)
-    ipo = dpo_loss(
-        torch.tensor([-1.0]),
-        torch.tensor([-3.0]),
-        torch.tensor([-2.0]),
-        torch.tensor([-2.0]),
-        DPOSettings(beta=0.5, loss="ipo"),
-    )
-    assert ipo.item() == pytest.approx((2 - 1) ** 2)
+    args = (torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]))
+    assert dpo_loss(*args, IPOSettings(beta=0.5)).item() == pytest.approx((2 - 1) ** 2)
+    # cDPO: −(1−ε) log σ(βh) − ε log σ(−βh) with βh = 1, ε = 0.1
+    cdpo = 0.9 * math.log1p(math.exp(-1.0)) + 0.1 * math.log1p(math.exp(1.0))
+    assert dpo_loss(*args, CDPOSettings(beta=0.5, epsilon=0.1)).item() == pytest.approx(cdpo, abs=1e-6)
 
 
 def test_robust_dpo_is_unbiased_under_label_flips() -> None:
     # E over a flip with probability ε of the robust loss equals the clean DPO loss (Chowdhury et al.).
     eps = 0.25
     lc, lr, rc, rr = torch.tensor([-1.0]), torch.tensor([-2.5]), torch.tensor([-1.7]), torch.tensor([-2.0])
-    s = DPOSettings(beta=0.7, loss="robust", epsilon=eps)
+    s = RobustDPOSettings(beta=0.7, epsilon=eps)
     clean = dpo_loss(lc, lr, rc, rr, DPOSettings(beta=0.7))
     expected = (1 - eps) * dpo_loss(lc, lr, rc, rr, s) + eps * dpo_loss(lr, lc, rr, rc, s)
     assert expected.item() == pytest.approx(clean.item(), abs=1e-6)
     with pytest.raises(InputError):
-        dpo_loss(lc, lr, rc, rr, DPOSettings(loss="robust", epsilon=0.5))
+        dpo_loss(lc, lr, rc, rr, RobustDPOSettings(epsilon=0.5))
 
 
 def test_simpo_matches_trl_cpo_trainer_simpo_loss() -> None:

@@ -170,3 +170,15 @@ def test_token_logprobs_with_ragged_prompts_equal_the_full_head(tok) -> None:  #
         full = torch.log_softmax(logits, -1).gather(2, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
         full = full * batch.response_mask[:, 1:]
         assert torch.allclose(token_logprobs(model, batch), full, atol=1e-5)
+
+
+def test_token_logprobs_at_a_temperature_are_log_softmax_of_scaled_logits(tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_llama(tok, seed=5).eval()
+    batch = encode_sequences(tok, ["12+a=", "1234+b="], ["00", "1"])
+    with torch.no_grad():
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]
+    for t in (0.5, 2.0):
+        want = torch.log_softmax(logits / t, -1).gather(2, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        assert torch.allclose(token_logprobs(model, batch, temperature=t), want * batch.response_mask[:, 1:], atol=1e-5)
+    with pytest.raises(InputError):
+        token_logprobs(model, batch, temperature=0.0)

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pasture.cli.common import print_frame, write_frame
+from pasture.cli.train import settings_options
+from pasture.errors import InputError
+from pasture.train.registry import (
+    METHODS,
+    MethodSettings,
+    TrainSettings,
+    pairwise_methods,
+    parse_setting,
+    setting_fields,
+    settings_from,
+)
+
+
+def _defaults_text() -> str:
+    parts = []
+    for name in pairwise_methods():
+        fields = ", ".join(f"{f.name}={f.default}" for f in setting_fields(METHODS[name].settings))
+        parts.append(f"{name}: {fields}")
+    return "; ".join(parts)
+
+
+def parse_settings(method: str, pairs: Sequence[str]) -> MethodSettings:
+    """The method's settings object from ``KEY=VALUE`` strings (typed by its settings class; unknown keys and
+    bad values are one-line errors naming the method's settings)."""
+    cls = METHODS[method].settings
+    values: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise InputError(f"--setting {item!r}: write KEY=VALUE, e.g. --setting beta=0.2")
+        values[key.strip().replace("-", "_")] = parse_setting(cls, key.strip().replace("-", "_"), text.strip())
+    return cls(**values)
 
 
 @click.group("methods")
@@ -51,17 +85,18 @@ def report(directory: Path, output: Path | None) -> None:
 @click.option("--eval-prompts", type=click.Path(path_type=Path), required=True, help="Evaluation prompts JSONL.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("pasture.db"), show_default=True)
 @click.option("--workdir", type=click.Path(path_type=Path), required=True, help="Checkpoints and results.")
+@click.option("--method", type=click.Choice(pairwise_methods()), default="dpo", show_default=True)
 @click.option(
-    "--method", type=click.Choice(["dpo", "ipo", "cdpo", "robust_dpo", "simpo"]), default="dpo", show_default=True
+    "--setting",
+    "setting_values",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A setting of the method (repeatable), e.g. --setting beta=0.2; unset ones keep the method's own "
+    "defaults: " + _defaults_text() + ".",
 )
 @click.option("--flip-p", type=float, default=0.25, show_default=True, help="Simulated label-flip probability.")
-@click.option("--steps", type=int, default=10, show_default=True)
-@click.option("--lr", type=float, default=1e-5, show_default=True)
-@click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--beta", type=float, default=0.1, show_default=True)
 @click.option("--max-new-tokens", type=int, default=64, show_default=True)
-@click.option("--lora-r", type=int, default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@settings_options(TrainSettings)
 @click.option(
     "--model-cache",
     type=click.Path(path_type=Path),
@@ -76,15 +111,11 @@ def farm(
     store_path: Path,
     workdir: Path,
     method: str,
+    setting_values: tuple[str, ...],
     flip_p: float,
-    steps: int,
-    lr: float,
-    batch_size: int,
-    beta: float,
     max_new_tokens: int,
-    lora_r: int | None,
-    seed: int,
     model_cache: Path | None,
+    **train_values: Any,
 ) -> None:
     """The farm loop: sample → label (judge + simulated flips) → train → generate → evaluate, resumable."""
     from pasture.train import require_train_extra
@@ -97,19 +128,15 @@ def farm(
     from pasture.train.farm import FarmConfig, run_farm
     from pasture.train.models import load_policy, read_prompts
 
-    train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
-    policy, tok = load_policy(model, cache_dir=model_cache)
     cfg = FarmConfig(
         method=method,
+        settings=parse_settings(method, setting_values),
+        train=settings_from(TrainSettings, train_values),
         flip_p=flip_p,
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        beta=beta,
         max_new_tokens=max_new_tokens,
-        lora_r=lora_r,
-        seed=seed,
     )
+    train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
+    policy, tok = load_policy(model, cache_dir=model_cache)
     result = run_farm(policy, tok, train_p, eval_p, get_judge(judge_name), store_path, workdir, cfg)
     summary = asdict(result)
     summary["stats"].pop("history", None)

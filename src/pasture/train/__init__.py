@@ -3,7 +3,8 @@ iteration, DPO and variants, SimPO, PPO and RLOO over shared plumbing, the synth
 an exact oracle, the farm loop, and the methods comparison table. See docs/train.md.
 
 Import the submodules directly (``pasture.train.dpo``, ``pasture.train.ppo``, ...); this package imports
-nothing heavy by itself so that ``import pasture`` never needs torch.
+nothing heavy by itself so that ``import pasture`` never needs torch. The methods, their settings classes and
+trainers are listed once, in the torch-free :mod:`pasture.train.registry`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,6 @@ from __future__ import annotations
 import importlib.util
 
 from pasture.errors import PastureError
-
-METHODS = (
-    "sft",
-    "reward_model",
-    "best_of_n",
-    "expert_iteration",
-    "dpo",
-    "ipo",
-    "cdpo",
-    "robust_dpo",
-    "simpo",
-    "ppo",
-    "rloo",
-)
-"""Method names accepted by ``pasture train METHOD``."""
 
 TRAIN_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "tokenizers")
 

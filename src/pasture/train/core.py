@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,11 @@ from torch import Tensor, nn
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from pasture.errors import InputError
+from pasture.train.registry import LoraSettings as LoraSettings  # re-exported: defined torch-free
+from pasture.train.registry import OptimSettings as OptimSettings
+
+if TYPE_CHECKING:
+    from pasture.train.reward import RewardModel
 
 
 def set_seed(seed: int) -> None:
@@ -43,27 +48,6 @@ class PreferencePair:
     prompt: str
     chosen: str
     rejected: str
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """Low-rank adapters (PEFT) instead of full fine-tuning; ``target_modules`` None lets PEFT pick by model type."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class OptimSettings:
-    """AdamW settings shared by every trainer."""
-
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    batch_size: int = 32
-    steps: int = 100
 
 
 @dataclass
@@ -199,10 +183,12 @@ def encode_sequences(
     )
 
 
-def token_logprobs(model: nn.Module, batch: SequenceBatch) -> Tensor:
+def token_logprobs(model: nn.Module, batch: SequenceBatch, *, temperature: float = 1.0) -> Tensor:
     """Log-probability of each next token under ``model``: shape [B, T-1], zero outside the response.
 
-    Entry ``[b, t]`` is log p(input_ids[b, t+1] | input_ids[b, :t+1]) when token t+1 is a response token.
+    Entry ``[b, t]`` is log p(input_ids[b, t+1] | input_ids[b, :t+1]) when token t+1 is a response token, with
+    p = softmax(logits / ``temperature``): the distribution that :func:`generate` samples from at that
+    temperature (RL trainers score their own samples with it, so ratios and KL terms are those of the sampler).
     Only the positions from the earliest response start onwards go through the LM head (``logits_to_keep``):
     with a large vocabulary the head over prompt tokens would dominate time and memory for nothing.
     """
@@ -211,17 +197,21 @@ def token_logprobs(model: nn.Module, batch: SequenceBatch) -> Tensor:
     first = max(int(starts.min().item()), 1) if n else 1
     keep = min(max(width - first + 1, 2), width)  # logits at positions first-1 .. width-1
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep).logits
+    if temperature <= 0:
+        raise InputError(f"log-probabilities need a temperature > 0, got {temperature}")
     logits = logits[:, :-1].float()  # positions width-keep .. width-2 predict tokens width-keep+1 .. width-1
     targets = batch.input_ids[:, width - keep + 1 :]
+    if temperature != 1.0:
+        logits = logits / temperature
     picked = torch.gather(logits, 2, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     logp = torch.zeros((n, width - 1), dtype=picked.dtype, device=picked.device)
     logp[:, width - keep :] = picked
     return logp * batch.response_mask[:, 1:].to(logp.dtype)
 
 
-def sequence_logprobs(model: nn.Module, batch: SequenceBatch) -> Tensor:
+def sequence_logprobs(model: nn.Module, batch: SequenceBatch, *, temperature: float = 1.0) -> Tensor:
     """Sum of response-token log-probabilities per sequence, shape [B]."""
-    return token_logprobs(model, batch).sum(dim=1)
+    return token_logprobs(model, batch, temperature=temperature).sum(dim=1)
 
 
 @dataclass(frozen=True)
@@ -300,21 +290,24 @@ class Reference:
     """The frozen reference policy for KL terms and DPO: a frozen copy, or (with LoRA) the base model with
     the adapters switched off, so no second copy of the weights is held."""
 
-    def __init__(self, policy: nn.Module, *, use_adapter_off: bool) -> None:
+    def __init__(self, policy: nn.Module, *, use_adapter_off: bool, frozen: nn.Module | None = None) -> None:
+        """``frozen``: a separate reference model (not copied, used in eval mode without gradients)."""
         self._policy = policy
         self._copy: nn.Module | None = None
-        if not use_adapter_off:
+        if frozen is not None:
+            self._copy = frozen.eval()
+        elif not use_adapter_off:
             self._copy = copy.deepcopy(_unwrap(policy)).eval()
             for p in self._copy.parameters():
                 p.requires_grad_(False)
 
     @torch.no_grad()
-    def token_logprobs(self, batch: SequenceBatch) -> Tensor:
+    def token_logprobs(self, batch: SequenceBatch, *, temperature: float = 1.0) -> Tensor:
         if self._copy is not None:
-            return token_logprobs(self._copy, batch)
+            return token_logprobs(self._copy, batch, temperature=temperature)
         net = _unwrap(self._policy)
         with net.disable_adapter():
-            return token_logprobs(net, batch)
+            return token_logprobs(net, batch, temperature=temperature)
 
 
 def apply_lora(model: PreTrainedModel, lora: LoraSettings | None) -> nn.Module:
@@ -450,6 +443,40 @@ def load_stats(path: str | Path) -> TrainStats:
 
 def no_grad_if(flag: bool) -> Any:
     return torch.no_grad() if flag else nullcontext()
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a registered trainer reads (:data:`pasture.train.registry.TRAINER_SIGNATURE`); each method uses the
+    parts its registry entry names in ``inputs``: ``prompts`` + ``responses`` (demonstrations), ``pairs``, or
+    ``prompts`` + ``reward_model``."""
+
+    prompts: Sequence[str] = ()
+    responses: Sequence[str] = ()
+    pairs: Sequence[PreferencePair] = ()
+    reward_model: RewardModel | None = None
+
+    def need_reward_model(self, method: str) -> RewardModel:
+        if self.reward_model is None:
+            raise InputError(f"{method} needs a reward model")
+        return self.reward_model
+
+
+def model_digest(model: nn.Module, tokenizer: PreTrainedTokenizerBase | None = None) -> str:
+    """SHA-256 of a model's weights (every state-dict tensor: name, dtype, shape, bytes) and, when given, of the
+    tokenizer's vocabulary, special tokens and chat template: the content identity of a starting policy."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(_unwrap(model).state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    if tokenizer is not None:
+        vocab = sorted(tokenizer.get_vocab().items())
+        meta = [vocab, tokenizer.eos_token_id, tokenizer.pad_token_id, getattr(tokenizer, "chat_template", None)]
+        h.update(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
 
 
 ScoreFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]

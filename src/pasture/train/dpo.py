@@ -17,10 +17,8 @@ NLL (CPO's regulariser; 0 is plain SimPO).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +32,7 @@ from pasture.train.core import (
     OptimSettings,
     PreferencePair,
     Reference,
+    TrainingData,
     TrainStats,
     apply_lora,
     cycle_batches,
@@ -41,27 +40,33 @@ from pasture.train.core import (
     timed,
     token_logprobs,
 )
+from pasture.train.registry import (
+    CDPOSettings,
+    DPOLoss,
+    DPOSettings,
+    IPOSettings,
+    NoisyLabelDPOSettings,
+    RobustDPOSettings,
+    SimPOSettings,
+    TrainSettings,
+    method_for_settings,
+)
 from pasture.train.reward import pair_batch
 
-DPOLoss = Literal["sigmoid", "cdpo", "robust", "ipo"]
-
-
-@dataclass(frozen=True)
-class DPOSettings:
-    """β scales the implicit reward; ``epsilon`` is the label-smoothing / assumed flip rate for cdpo and robust."""
-
-    beta: float = 0.1
-    loss: DPOLoss = "sigmoid"
-    epsilon: float = 0.0
-
-
-@dataclass(frozen=True)
-class SimPOSettings:
-    """SimPO's β (scale of the length-normalised reward) and γ (target reward margin)."""
-
-    beta: float = 2.0
-    gamma: float = 1.0
-    sft_weight: float = 0.0
+__all__ = [  # the settings classes live in the torch-free registry; importable from here too
+    "CDPOSettings",
+    "DPOLoss",
+    "DPOSettings",
+    "IPOSettings",
+    "RobustDPOSettings",
+    "SimPOSettings",
+    "dpo_loss",
+    "fit_dpo",
+    "fit_simpo",
+    "simpo_loss",
+    "train_dpo",
+    "train_simpo",
+]
 
 
 def dpo_loss(
@@ -69,18 +74,19 @@ def dpo_loss(
 ) -> Tensor:
     """Per-pair DPO-family loss from summed log-probabilities (definitions in the module docstring)."""
     h = (policy_chosen - policy_rejected) - (ref_chosen - ref_rejected)
-    b, eps = settings.beta, settings.epsilon
-    if settings.loss == "sigmoid":
+    b = settings.beta
+    eps = settings.epsilon if isinstance(settings, NoisyLabelDPOSettings) else 0.0
+    if not 0 <= eps < 0.5:
+        raise InputError(f"{type(settings).__name__} needs 0 <= epsilon < 0.5, got {eps}")
+    if settings.LOSS == "sigmoid":
         return -F.logsigmoid(b * h)
-    if settings.loss == "cdpo":
+    if settings.LOSS == "cdpo":
         return -(1 - eps) * F.logsigmoid(b * h) - eps * F.logsigmoid(-b * h)
-    if settings.loss == "robust":
-        if not 0 <= eps < 0.5:
-            raise InputError(f"robust DPO needs 0 <= epsilon < 0.5, got {eps}")
+    if settings.LOSS == "robust":
         return ((1 - eps) * -F.logsigmoid(b * h) - eps * -F.logsigmoid(-b * h)) / (1 - 2 * eps)
-    if settings.loss == "ipo":
+    if settings.LOSS == "ipo":
         return (h - 1 / (2 * b)) ** 2
-    raise InputError(f"unknown DPO loss {settings.loss!r}; use sigmoid, cdpo, robust or ipo")
+    raise InputError(f"unknown DPO loss {settings.LOSS!r}; use sigmoid, cdpo, robust or ipo")
 
 
 def simpo_loss(
@@ -121,25 +127,29 @@ def train_dpo(
     max_prompt_tokens: int = 256,
     max_response_tokens: int = 256,
     accelerator: Any = None,
+    reference: nn.Module | None = None,
 ) -> tuple[nn.Module, TrainStats]:
-    """DPO (or IPO/cDPO/robust DPO) from ``model`` as both the starting policy and the frozen reference.
+    """DPO (or IPO/cDPO/robust DPO, by the settings class) from ``model``; the frozen reference is ``reference``
+    when given, else the starting ``model`` itself.
 
     Reference log-probabilities are computed once before training. ``stats.metrics``: ``initial_loss`` (the
-    first batch's loss before any update: log 2 for the sigmoid family), ``final_reward_accuracy`` (fraction
-    of the last batch's pairs with a positive implicit margin).
+    first batch's loss before any update, as measured), ``final_reward_accuracy`` (fraction of the last
+    batch's pairs with a positive implicit margin).
     """
     _check_pairs(pairs)
     settings = settings or DPOSettings()
     optim = optim or OptimSettings(lr=1e-5)
     set_seed(seed)
-    stats = TrainStats(method=f"dpo_{settings.loss}" if settings.loss != "sigmoid" else "dpo")
+    stats = TrainStats(method=method_for_settings(settings))
     enc = {"max_prompt_tokens": max_prompt_tokens, "max_response_tokens": max_response_tokens}
     model = apply_lora(model, lora)  # type: ignore[arg-type]
     with timed(stats):
         loop = Loop(model, optim, stats, accelerator=accelerator)
-        reference = Reference(loop.model, use_adapter_off=lora is not None)
-        ref_c, ref_r = _reference_logps(reference, tokenizer, pairs, loop.device, **enc)
-        del reference  # precomputed: a frozen copy need not stay in memory for the whole run
+        ref = Reference(loop.model, use_adapter_off=lora is not None, frozen=reference)
+        if reference is not None:
+            reference.to(loop.device)
+        ref_c, ref_r = _reference_logps(ref, tokenizer, pairs, loop.device, **enc)
+        del ref  # precomputed: a frozen copy need not stay in memory for the whole run
         loop.model.train()
         accuracy = float("nan")
         for idx in map(loop.shard, cycle_batches(len(pairs), optim.batch_size, optim.steps, seed)):
@@ -153,8 +163,33 @@ def train_dpo(
             loop.step(loss, n_tokens=batch.n_tokens)
     stats.metrics["initial_loss"] = stats.history[0]
     stats.metrics["final_reward_accuracy"] = accuracy
-    stats.metrics["log2"] = math.log(2)
     return loop.accelerator.unwrap_model(loop.model), stats
+
+
+def fit_dpo(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: DPOSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for dpo, ipo, cdpo and robust_dpo (the settings class picks the loss)."""
+    return train_dpo(
+        model, tokenizer, data.pairs, settings=settings, optim=train.optim(), lora=train.lora(), seed=train.seed
+    )
+
+
+def fit_simpo(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: SimPOSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for simpo."""
+    return train_simpo(
+        model, tokenizer, data.pairs, settings=settings, optim=train.optim(), lora=train.lora(), seed=train.seed
+    )
 
 
 def train_simpo(

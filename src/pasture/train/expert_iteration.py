@@ -13,7 +13,8 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from pasture.train.best_of_n import best_of_n
-from pasture.train.core import LoraSettings, OptimSettings, ScoreFn, TrainStats, timed
+from pasture.train.core import LoraSettings, OptimSettings, ScoreFn, TrainingData, TrainStats, timed
+from pasture.train.registry import ExpertIterationSettings, TrainSettings
 from pasture.train.sft import train_sft
 
 
@@ -28,6 +29,7 @@ def train_expert_iteration(
     optim: OptimSettings | None = None,
     lora: LoraSettings | None = None,
     max_new_tokens: int = 64,
+    temperature: float = 1.0,
     seed: int = 0,
     accelerator: Any = None,
 ) -> tuple[nn.Module, TrainStats]:
@@ -49,6 +51,7 @@ def train_expert_iteration(
                 optim=optim,
                 lora=lora,
                 max_new_tokens=max_new_tokens,
+                temperature=temperature,
                 seed=seed,
                 accelerator=accelerator,
             )
@@ -67,11 +70,21 @@ def _round(
     optim: OptimSettings | None,
     lora: LoraSettings | None,
     max_new_tokens: int,
+    temperature: float,
     seed: int,
     accelerator: Any,
 ) -> nn.Module:
     """One round: best-of-n selection, then SFT on the selections; updates ``stats`` in place."""
-    bon = best_of_n(model, tokenizer, prompts, score, n=n, max_new_tokens=max_new_tokens, seed=seed + 1000 * r)
+    bon = best_of_n(
+        model,
+        tokenizer,
+        prompts,
+        score,
+        n=n,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed + 1000 * r,
+    )
     chosen = bon.select(n)
     stats.generated_tokens += bon.generated_tokens
     sel = [max(s) for s in bon.scores]
@@ -91,3 +104,31 @@ def _round(
     stats.train_tokens += round_stats.train_tokens
     stats.history.extend(round_stats.history)
     return model
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: ExpertIterationSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for expert_iteration: candidates on ``data.prompts`` ranked by ``data.reward_model``."""
+    rm = data.need_reward_model("expert_iteration")
+
+    def score(p: Sequence[str], r: Sequence[str]) -> list[float]:
+        return rm.score(tokenizer, p, r)
+
+    return train_expert_iteration(
+        model,
+        tokenizer,
+        data.prompts,
+        score,
+        n=settings.n,
+        rounds=settings.rounds,
+        optim=train.optim(),
+        lora=train.lora(),
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        seed=train.seed,
+    )

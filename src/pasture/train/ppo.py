@@ -12,8 +12,12 @@ Each iteration:
    max(−A·ρ, −A·clip(ρ, 1 ± ``clip_range``)) with ρ = π/π_old; value loss = ½ mean max((V − R)², (V_clip − R)²)
    with V_clip = V_old + clip(V − V_old, ± ``value_clip``).
 
+Every log-probability (π_old, π, π_ref) is taken at the sampling temperature T: log softmax(logits / T), the
+distribution the rollout was drawn from (TRL does the same).
+
 Reported per run (``stats.metrics``): ``mean_score`` and ``mean_kl`` (summed per response, log π_old − log π_ref)
-of the last rollout, and ``clip_fraction`` of its last update.
+of the last rollout, ``clip_fraction`` of its last update, and ``initial_ratio_deviation``: max |ρ − 1| over the
+first minibatch before any update (0 up to rounding when rollout and update score tokens alike).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pasture.train.core import (
     OptimSettings,
     Reference,
     SequenceBatch,
+    TrainingData,
     TrainStats,
     apply_lora,
     batch_from_ids,
@@ -46,25 +51,10 @@ from pasture.train.core import (
     timed,
     token_logprobs,
 )
+from pasture.train.registry import PPOSettings, TrainSettings
 from pasture.train.reward import RewardModel
 
-
-@dataclass(frozen=True)
-class PPOSettings:
-    """PPO hyper-parameters; ``OptimSettings.steps`` is the number of rollouts and ``batch_size`` their size."""
-
-    kl_coef: float = 0.05
-    clip_range: float = 0.2
-    value_clip: float = 0.2
-    gamma: float = 1.0
-    lam: float = 0.95
-    epochs: int = 2
-    minibatch_size: int = 32
-    value_lr: float | None = None
-    temperature: float = 1.0
-    max_new_tokens: int = 64
-    whiten_scores: bool = False
-    missing_eos_penalty: float | None = None
+__all__ = ["PPOSettings", "Rollout", "fit", "gae", "masked_whiten", "rollout", "train_ppo"]
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -105,6 +95,52 @@ def rollout_batch(gens: Sequence[Generation], pad_id: int) -> SequenceBatch:
     return batch_from_ids([g.prompt_ids for g in gens], [g.response_ids for g in gens], pad_id)
 
 
+@dataclass
+class Rollout:
+    """Samples of the current policy with their log-probabilities under the sampling distribution.
+
+    ``logp`` and ``ref_logp`` are per-token log-probabilities [B, T-1] (zero outside the response) of the policy
+    and the reference at the *sampling temperature* T, i.e. log softmax(logits / T): PPO's ratio π/π_old and
+    both KL terms must use the distribution the tokens were drawn from, or at T ≠ 1 the ratio, the gradient
+    and the KL are those of another policy.
+    """
+
+    generations: list[Generation]
+    batch: SequenceBatch
+    logp: Tensor
+    ref_logp: Tensor
+
+
+@torch.no_grad()
+def rollout(
+    policy: nn.Module,
+    reference: Reference,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    n: int,
+    temperature: float,
+    max_new_tokens: int,
+    seed: int,
+    device: Any = "cpu",
+) -> Rollout:
+    """``n`` samples per prompt at ``temperature``, scored by the policy and the reference at that temperature."""
+    gens = [
+        g
+        for per in generate(
+            policy, tokenizer, prompts, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+        )
+        for g in per
+    ]
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    batch = rollout_batch(gens, pad).to(device)
+    was_training = policy.training
+    policy.eval()
+    logp = token_logprobs(policy, batch, temperature=temperature)
+    policy.train(was_training)
+    return Rollout(gens, batch, logp, reference.token_logprobs(batch, temperature=temperature))
+
+
 def train_ppo(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -124,7 +160,6 @@ def train_ppo(
     optim = optim or OptimSettings(lr=1e-5, batch_size=64, steps=20)
     set_seed(seed)
     stats = TrainStats(method="ppo")
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     eos = tokenizer.eos_token_id
     model = apply_lora(model, lora)  # type: ignore[arg-type]
     reward_model = reward_model.eval()
@@ -146,20 +181,19 @@ def train_ppo(
         rng = np.random.default_rng(seed)
         for it, idx in enumerate(map(loop.shard, cycle_batches(len(prompts), optim.batch_size, optim.steps, seed))):
             chunk = [prompts[i] for i in idx]
-            gens = [
-                g[0]
-                for g in generate(
-                    loop.model,
-                    tokenizer,
-                    chunk,
-                    n=1,
-                    max_new_tokens=settings.max_new_tokens,
-                    temperature=settings.temperature,
-                    seed=seed * 100003 + it,
-                )
-            ]
+            ro = rollout(
+                loop.model,
+                reference,
+                tokenizer,
+                chunk,
+                n=1,
+                temperature=settings.temperature,
+                max_new_tokens=settings.max_new_tokens,
+                seed=seed * 100003 + it,
+                device=loop.device,
+            )
+            gens, batch, old_logp, ref_logp = ro.generations, ro.batch, ro.logp, ro.ref_logp
             stats.generated_tokens += sum(len(g.response_ids) for g in gens)
-            batch = rollout_batch(gens, pad).to(loop.device)
             mask = batch.response_mask[:, 1:].float()
             with torch.no_grad():
                 scores = torch.tensor(reward_model.score(tokenizer, chunk, [g.text for g in gens]), device=loop.device)
@@ -168,9 +202,6 @@ def train_ppo(
                     scores = scores - settings.missing_eos_penalty * no_eos.float()
                 if settings.whiten_scores and len(scores) > 1:
                     scores = scores / scores.std().clamp(min=1e-8)
-                loop.model.eval()
-                old_logp = token_logprobs(loop.model, batch)
-                ref_logp = reference.token_logprobs(batch)
                 old_values = vloop.model.values(batch.input_ids, batch.attention_mask)[:, :-1] * mask
                 kl = (old_logp - ref_logp) * mask
                 rewards = -settings.kl_coef * kl
@@ -185,8 +216,11 @@ def train_ppo(
                 for mb in minibatches(len(gens), settings.minibatch_size, rng):
                     sub = batch.select(mb)
                     m = mask[mb]
-                    logp = token_logprobs(loop.model, sub)
+                    logp = token_logprobs(loop.model, sub, temperature=settings.temperature)
                     ratio = torch.exp(logp - old_logp[mb])
+                    if "initial_ratio_deviation" not in stats.metrics:  # before any update: must be 0
+                        dev = ((ratio - 1).abs() * m).max()
+                        stats.metrics["initial_ratio_deviation"] = float(dev.detach().item())
                     a = adv[mb]
                     pg = torch.max(-a * ratio, -a * ratio.clamp(1 - settings.clip_range, 1 + settings.clip_range))
                     clipped = masked_mean(((ratio - 1).abs() > settings.clip_range).float(), m)
@@ -201,3 +235,23 @@ def train_ppo(
             stats.metrics["clip_fraction"] = float(clipped.item())
         stats.train_tokens += vstats.train_tokens
     return loop.accelerator.unwrap_model(loop.model), stats
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: PPOSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for ppo: ``data.prompts`` against ``data.reward_model``."""
+    return train_ppo(
+        model,
+        tokenizer,
+        data.prompts,
+        data.need_reward_model("ppo"),
+        settings=settings,
+        optim=train.optim(),
+        lora=train.lora(),
+        seed=train.seed,
+    )

@@ -9,22 +9,34 @@ settings the tests pin (docs/train.md lists the figures they reach).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
+from pasture.errors import InputError
 from pasture.judges.judge import ProgrammaticJudge
 from pasture.train.best_of_n import BestOfN, best_of_n
 from pasture.train.compare import MethodRow, evaluate_method
-from pasture.train.core import OptimSettings, PreferencePair, TrainStats, set_seed
-from pasture.train.dpo import DPOSettings, SimPOSettings, train_dpo, train_simpo
-from pasture.train.expert_iteration import train_expert_iteration
-from pasture.train.ppo import PPOSettings, train_ppo
+from pasture.train.core import OptimSettings, PreferencePair, TrainingData, TrainStats, set_seed
+from pasture.train.registry import (
+    BestOfNSettings,
+    CDPOSettings,
+    DPOSettings,
+    ExpertIterationSettings,
+    IPOSettings,
+    MethodSettings,
+    PPOSettings,
+    RLOOSettings,
+    RobustDPOSettings,
+    SimPOSettings,
+    TrainSettings,
+    get_method,
+)
 from pasture.train.reward import RewardModel, train_reward_model
-from pasture.train.rloo import RLOOSettings, train_rloo
 from pasture.train.sft import train_sft
 from pasture.train.synthetic import (
     MAX_RESPONSE_TOKENS,
@@ -132,13 +144,23 @@ def heldout_pairs(setup: SyntheticSetup) -> tuple[PreferencePair, ...]:
 def best_of_n_curve(setup: SyntheticSetup, ns: Sequence[int] = (1, 4, 16), *, seed: int = 3) -> dict[int, float]:
     """Mean oracle score of best-of-n (reranked by the reward model) over the evaluation prompts, per n
     (nested: best of the first n of the same max(ns) samples)."""
-    bon = _bon(setup, max(ns), seed)
+    bon = best_of_n_outputs(setup, seed, n=max(ns))
     return {n: sum(oracle_scores(setup.eval_prompts, bon.select(n))) / len(setup.eval_prompts) for n in ns}
 
 
-def _bon(setup: SyntheticSetup, n: int, seed: int) -> BestOfN:
+def best_of_n_outputs(setup: SyntheticSetup, seed: int, *, n: int | None = None) -> BestOfN:
+    """Best-of-n candidates of the SFT policy on the evaluation prompts, ranked by the reward model, with the
+    recipe's settings (``n`` overrides its number of candidates)."""
+    settings = cast(BestOfNSettings, recipe("best_of_n").settings)
     return best_of_n(
-        setup.sft, setup.tokenizer, setup.eval_prompts, setup.reward, n=n, max_new_tokens=MAX_RESPONSE_TOKENS, seed=seed
+        setup.sft,
+        setup.tokenizer,
+        setup.eval_prompts,
+        setup.reward,
+        n=n if n is not None else settings.n,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        seed=seed,
     )
 
 
@@ -148,70 +170,56 @@ def _copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).train()
 
 
-Trainer = Callable[[SyntheticSetup], tuple[nn.Module, TrainStats]]
+@dataclass(frozen=True)
+class Recipe:
+    """A method's settings on the synthetic task: its settings object, the shared training settings (seed: the
+    config's) and, for prompt-based methods, how many of the RL prompts it trains on (None: all)."""
 
-_DPO_VARIANTS = {
-    "dpo": DPOSettings(beta=0.1, loss="sigmoid"),
-    "ipo": DPOSettings(beta=0.5, loss="ipo"),
-    "cdpo": DPOSettings(beta=0.1, loss="cdpo", epsilon=0.1),
-    "robust_dpo": DPOSettings(beta=0.1, loss="robust", epsilon=0.25),
-}
+    settings: MethodSettings
+    train: TrainSettings
+    n_prompts: int | None = None
+
+
+def recipe(method: str, seed: int = 0) -> Recipe:
+    """The recipe's settings for ``method`` (the values the tests pin; docs/train.md lists them)."""
+    pairwise = TrainSettings(lr=1e-3, batch_size=64, steps=40, seed=seed)
+    recipes: dict[str, Recipe] = {
+        "dpo": Recipe(DPOSettings(beta=0.1), pairwise),
+        "ipo": Recipe(IPOSettings(beta=0.5), pairwise),
+        "cdpo": Recipe(CDPOSettings(beta=0.1, epsilon=0.1), pairwise),
+        "robust_dpo": Recipe(RobustDPOSettings(beta=0.1, epsilon=0.25), pairwise),
+        "simpo": Recipe(SimPOSettings(beta=2.0, gamma=0.5), TrainSettings(lr=3e-4, batch_size=64, steps=60, seed=seed)),
+        "ppo": Recipe(
+            PPOSettings(kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS, epochs=2, minibatch_size=64),
+            TrainSettings(lr=1e-3, batch_size=128, steps=12, seed=seed),
+        ),
+        "rloo": Recipe(
+            RLOOSettings(k=4, kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS),
+            TrainSettings(lr=1e-3, batch_size=32, steps=25, seed=seed),
+        ),
+        "expert_iteration": Recipe(
+            ExpertIterationSettings(n=8, max_new_tokens=MAX_RESPONSE_TOKENS),
+            TrainSettings(lr=1e-3, batch_size=64, steps=60, seed=seed),
+            n_prompts=500,
+        ),
+        "best_of_n": Recipe(BestOfNSettings(n=16, max_new_tokens=MAX_RESPONSE_TOKENS), TrainSettings(seed=seed)),
+    }
+    if method not in recipes:
+        raise InputError(f"no synthetic recipe trains {method!r}; it has {', '.join(recipes)}")
+    return recipes[method]
 
 
 def train_synthetic_method(setup: SyntheticSetup, method: str) -> tuple[nn.Module, TrainStats]:
-    """Train ``method`` from the SFT policy with the recipe's settings; returns the policy and its stats."""
-    seed = setup.config.seed
-    tok = setup.tokenizer
-    if method in _DPO_VARIANTS:
-        return train_dpo(
-            _copy(setup.sft),
-            tok,
-            setup.pairs,
-            settings=_DPO_VARIANTS[method],
-            optim=OptimSettings(lr=1e-3, batch_size=64, steps=40),
-            seed=seed,
-        )
-    if method == "simpo":
-        return train_simpo(
-            _copy(setup.sft),
-            tok,
-            setup.pairs,
-            settings=SimPOSettings(beta=2.0, gamma=0.5),
-            optim=OptimSettings(lr=3e-4, batch_size=64, steps=60),
-            seed=seed,
-        )
-    if method == "ppo":
-        return train_ppo(
-            _copy(setup.sft),
-            tok,
-            setup.rl_prompts,
-            setup.reward_model,
-            settings=PPOSettings(kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS, epochs=2, minibatch_size=64),
-            optim=OptimSettings(lr=1e-3, batch_size=128, steps=12),
-            seed=seed,
-        )
-    if method == "rloo":
-        return train_rloo(
-            _copy(setup.sft),
-            tok,
-            setup.rl_prompts,
-            setup.reward_model,
-            settings=RLOOSettings(k=4, kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS),
-            optim=OptimSettings(lr=1e-3, batch_size=32, steps=25),
-            seed=seed,
-        )
-    if method == "expert_iteration":
-        return train_expert_iteration(
-            _copy(setup.sft),
-            tok,
-            setup.rl_prompts[:500],
-            setup.reward,
-            n=8,
-            optim=OptimSettings(lr=1e-3, batch_size=64, steps=60),
-            max_new_tokens=MAX_RESPONSE_TOKENS,
-            seed=seed,
-        )
-    raise ValueError(f"no synthetic recipe trains {method!r}")
+    """Train ``method`` from the SFT policy with the recipe's settings through the method's registered trainer."""
+    r = recipe(method, setup.config.seed)
+    spec = get_method(method)
+    prompts = setup.rl_prompts[: r.n_prompts] if r.n_prompts is not None else setup.rl_prompts
+    data = TrainingData(
+        prompts=prompts if "prompts" in spec.inputs else (),
+        pairs=setup.pairs if "pairs" in spec.inputs else (),
+        reward_model=setup.reward_model if "reward_model" in spec.inputs else None,
+    )
+    return spec.trainer_function()(_copy(setup.sft), setup.tokenizer, data, r.settings, r.train)  # type: ignore[no-any-return]
 
 
 def evaluate_synthetic(

@@ -28,6 +28,7 @@ from pasture.train.core import (
     OptimSettings,
     PreferencePair,
     SequenceBatch,
+    TrainingData,
     TrainStats,
     cycle_batches,
     encode_sequences,
@@ -35,6 +36,7 @@ from pasture.train.core import (
     set_seed,
     timed,
 )
+from pasture.train.registry import RewardModelSettings, TrainSettings
 
 
 class RewardModel(nn.Module):
@@ -212,3 +214,14 @@ def train_reward_model(
         model, tokenizer, pairs, max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens
     )
     return model, stats
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: RewardModelSettings,
+    train: TrainSettings,
+) -> tuple[RewardModel, TrainStats]:
+    """The registry's trainer for reward_model (backbone from ``model``, trained on ``data.pairs``)."""
+    return train_reward_model(model, tokenizer, data.pairs, optim=train.optim(), lora=train.lora(), seed=train.seed)

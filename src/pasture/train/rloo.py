@@ -3,13 +3,14 @@
 For each prompt, sample k responses y_1..y_k from the current policy. Each gets the sequence-level reward
 ``R_i = score(y_i) − β · Σ_t (log π(y_i,t) − log π_ref(y_i,t))``; its advantage is R_i minus the mean reward of the
 other k − 1 samples of the same prompt, so no value model is needed. The loss is −mean_i(A_i · log π(y_i)), one
-gradient step per rollout (on-policy). ``stats.metrics``: ``mean_score`` and ``mean_kl`` of the last rollout.
+gradient step per rollout (on-policy). Log-probabilities of π and π_ref are taken at the sampling temperature T
+(log softmax(logits / T)), the distribution the samples came from. ``stats.metrics``: ``mean_score`` and
+``mean_kl`` of the last rollout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from pasture.train.core import (
     LoraSettings,
     OptimSettings,
     Reference,
+    TrainingData,
     TrainStats,
     apply_lora,
     cycle_batches,
@@ -31,18 +33,10 @@ from pasture.train.core import (
     token_logprobs,
 )
 from pasture.train.ppo import rollout_batch
+from pasture.train.registry import RLOOSettings, TrainSettings
 from pasture.train.reward import RewardModel
 
-
-@dataclass(frozen=True)
-class RLOOSettings:
-    """``k`` samples per prompt (≥ 2), KL coefficient β, sampling temperature and length budget."""
-
-    k: int = 4
-    kl_coef: float = 0.05
-    temperature: float = 1.0
-    max_new_tokens: int = 64
-    normalize_advantages: bool = True
+__all__ = ["RLOOSettings", "fit", "leave_one_out_advantages", "train_rloo"]
 
 
 def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
@@ -101,12 +95,13 @@ def train_rloo(
             stats.generated_tokens += sum(len(g.response_ids) for g in gens)
             batch = rollout_batch(gens, pad).to(loop.device)
             loop.model.train()
-            logp = token_logprobs(loop.model, batch).sum(dim=1)
+            logp = token_logprobs(loop.model, batch, temperature=settings.temperature).sum(dim=1)
             with torch.no_grad():
                 scores = torch.tensor(
                     reward_model.score(tokenizer, [g.prompt for g in gens], [g.text for g in gens]), device=loop.device
                 )
-                kl = logp.detach() - reference.token_logprobs(batch).sum(dim=1)
+                ref_logp = reference.token_logprobs(batch, temperature=settings.temperature).sum(dim=1)
+                kl = logp.detach() - ref_logp
                 rewards = (scores - settings.kl_coef * kl).view(len(chunk), k)
                 adv = leave_one_out_advantages(rewards).view(-1)
                 if settings.normalize_advantages and adv.numel() > 1:
@@ -115,3 +110,23 @@ def train_rloo(
             stats.metrics["mean_score"] = float(scores.mean().item())
             stats.metrics["mean_kl"] = float(kl.mean().item())
     return loop.accelerator.unwrap_model(loop.model), stats
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: RLOOSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for rloo: ``data.prompts`` against ``data.reward_model``."""
+    return train_rloo(
+        model,
+        tokenizer,
+        data.prompts,
+        data.need_reward_model("rloo"),
+        settings=settings,
+        optim=train.optim(),
+        lora=train.lora(),
+        seed=train.seed,
+    )

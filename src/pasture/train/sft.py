@@ -13,6 +13,7 @@ from pasture.train.core import (
     Loop,
     LoraSettings,
     OptimSettings,
+    TrainingData,
     TrainStats,
     apply_lora,
     cycle_batches,
@@ -21,6 +22,7 @@ from pasture.train.core import (
     timed,
     token_logprobs,
 )
+from pasture.train.registry import SFTSettings, TrainSettings
 
 
 def sft_loss(model: nn.Module, batch: Any) -> Any:
@@ -68,3 +70,16 @@ def train_sft(
             loop.step(sft_loss(loop.model, batch), n_tokens=batch.n_tokens)
     stats.metrics["final_nll"] = stats.history[-1] if stats.history else float("nan")
     return loop.accelerator.unwrap_model(loop.model), stats
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: SFTSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer for sft (demonstrations: ``data.prompts`` with ``data.responses``)."""
+    return train_sft(
+        model, tokenizer, data.prompts, data.responses, optim=train.optim(), lora=train.lora(), seed=train.seed
+    )
