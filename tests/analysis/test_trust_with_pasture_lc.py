@@ -64,7 +64,7 @@ def test_verbose_concise_spread_of_raw_lc_and_style_control(
     fam = shared_pairs[shared_pairs["generator_2"].isin(FAMILY)]
     raw = (fam.groupby("generator_2")["preference"].mean() - 1) * 100
     lc = pd.Series(pasture_lc).reindex(FAMILY)
-    sc = style_controlled_leaderboard(fam, n_bootstrap=0).table["score"].reindex(FAMILY)
+    sc = style_controlled_leaderboard(fam, pooling="per_model", n_bootstrap=0).table["score"].reindex(FAMILY)
     anchors = sorted(m for m in shared_pairs["generator_2"].unique() if m not in GAMED)
     sca = style_controlled_leaderboard(shared_pairs, pooling="anchored", anchors=anchors, n_bootstrap=0)
     sca_scores = sca.table["score"].reindex(FAMILY)
