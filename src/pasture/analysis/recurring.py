@@ -66,7 +66,7 @@ def unit_words(text: str) -> list[list[str]]:
 
 def shingles(words: Sequence[str]) -> set[tuple[str, ...]]:
     """The unit's word 3-grams."""
-    return {tuple(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+    return set(zip(*(words[k:] for k in range(SHINGLE_WORDS)), strict=False))
 
 
 def is_evaluative(words: Sequence[str]) -> bool:
