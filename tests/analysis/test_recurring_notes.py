@@ -88,6 +88,15 @@ def test_paraphrased_notes_on_real_answers_are_flagged(answers: dict[str, pd.Dat
     assert (result["block_share"] < 0.2).all() and (result["injection_share"] < 0.02).all()
 
 
+def test_a_small_audit_with_each_note_twice(answers: dict[str, pd.DataFrame]) -> None:
+    sub = answers["claude-2"].iloc[:16]
+    outs = [o.rstrip() for o in sub["output_2"].astype(str)]
+    noted = _variant(sub, "noted", [f"{o}\n\n{NOTES[i % 8]}" for i, o in enumerate(outs)])
+    result = audit(pd.concat([noted, sub]))
+    assert result.loc["noted", "flags"] == ["recurring_note"] and result.loc["noted", "note_share"] == 1.0
+    assert result.loc["claude-2", "flags"] == []
+
+
 @pytest.mark.parametrize("base", BASES)
 def test_honest_habits_are_not_flagged(answers: dict[str, pd.DataFrame], base: str) -> None:
     sub = answers[base]

@@ -32,7 +32,7 @@ SHINGLE_WORDS = 3
 RECUR_SHARE = 0.01
 """A shingle recurs when it occurs in at least this share of the model's outputs ..."""
 
-RECUR_MIN = 3
+RECUR_MIN = 2
 """... and in at least this many outputs."""
 
 UNIT_COVERAGE = 0.8
@@ -105,7 +105,7 @@ class RecurringText:
 def recurring_text(outputs: Sequence[str], instructions: Sequence[str] | None = None) -> RecurringText:
     """Find the units (sentences or lines of at least 6 words) that a model repeats across its outputs.
 
-    A shingle (word 3-gram) recurs when at least max(3, 1% of the outputs) outputs contain it; a unit is
+    A shingle (word 3-gram) recurs when at least max(2, 1% of the outputs) outputs contain it; a unit is
     recurring when at least 80% of its shingles recur, so a note reworded in a few words, or assembled from a
     pool of phrases, still counts. A unit at least half of whose shingles occur in the output's own
     instruction is explained by it and left out (an answer restating its question). Thresholds and the
