@@ -24,6 +24,11 @@ def test_roles_are_measured_not_read_from_names(shared_pairs: pd.DataFrame, offi
     board = official_board.loc[list(FAMILY)]
     assert row["win_rate_spread"] == pytest.approx(board["win_rate"].max() - board["win_rate"].min(), abs=1e-6)
     assert row["lc_spread"] == pytest.approx(6.23, abs=0.01)
+    # the figures quoted in docs/trust.md §4
+    assert members.loc["gpt-3.5-turbo-1106_concise", "length_vs_base"] == pytest.approx(0.63, abs=0.005)
+    assert members.loc["gpt-3.5-turbo-1106_verbose", "length_vs_base"] == pytest.approx(1.39, abs=0.005)
+    assert row["win_rate_per_doubling"] == pytest.approx(4.59, abs=0.01)
+    assert row["lc_per_doubling"] == pytest.approx(5.49, abs=0.01)
     x = np.log2(members.loc[list(FAMILY), "length_vs_base"].to_numpy())
     assert row["lc_per_doubling"] == pytest.approx(np.polyfit(x, board["length_controlled_winrate"], 1)[0])
     # swap the names: the roles follow the measured lengths, not the suffixes
