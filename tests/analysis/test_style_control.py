@@ -52,7 +52,7 @@ def test_a_single_feature_uses_its_own_column(shared_pairs: pd.DataFrame, featur
     # arena-hard-auto's single-feature flags sliced the wrong columns; here the fit with one feature must
     # equal a fit on exactly that column computed independently, and differ from every other column's fit.
     sub = shared_pairs[shared_pairs.generator_2 == "gpt-3.5-turbo-1106"]
-    board = style_controlled_leaderboard(sub, features=(feature,), n_bootstrap=0)
+    board = style_controlled_leaderboard(sub, features=(feature,), pooling="per_model", n_bootstrap=0)
     assert list(board.coefficients.columns) == [f"style_{feature}"]
     p1 = style_profile(sub["output_1"].tolist())
     p2 = style_profile(sub["output_2"].tolist())
@@ -66,13 +66,13 @@ def test_a_single_feature_uses_its_own_column(shared_pairs: pd.DataFrame, featur
     assert board.table.loc["gpt-3.5-turbo-1106", "strength"] == pytest.approx(manual.strengths.iloc[0], rel=1e-6)
     for other in STYLE_FEATURES:
         if other != feature:
-            o = style_controlled_leaderboard(sub, features=(other,), n_bootstrap=0)
+            o = style_controlled_leaderboard(sub, features=(other,), pooling="per_model", n_bootstrap=0)
             assert o.coefficients.iloc[0, 0] != pytest.approx(got, rel=1e-3)
 
 
 def test_feature_subsets_and_bad_selections(shared_pairs: pd.DataFrame) -> None:
     sub = shared_pairs[shared_pairs.generator_2 == "claude-2"]
-    two = style_controlled_leaderboard(sub, features=("bold", "length"), n_bootstrap=0)
+    two = style_controlled_leaderboard(sub, features=("bold", "length"), pooling="per_model", n_bootstrap=0)
     assert list(two.coefficients.columns) == ["style_bold", "style_length"]
     with pytest.raises(InputError, match="unknown style feature"):
         style_controlled_leaderboard(sub, features=("emoji",))
@@ -82,32 +82,62 @@ def test_feature_subsets_and_bad_selections(shared_pairs: pd.DataFrame) -> None:
         style_controlled_leaderboard(sub, features=("bold", "bold"))
 
 
-@pytest.mark.parametrize("pooling", ["per_model", "anchored"])
+def _scores_with_and_without(pairs: pd.DataFrame, added: str, **kw: object) -> tuple[pd.Series, pd.Series]:
+    """Two real fits: the 8 honest shared models, then the same plus ``added``."""
+    base = pairs[~pairs.generator_2.isin(GAMED)]
+    before = style_controlled_leaderboard(base, n_bootstrap=0, **kw).table["score"]  # type: ignore[arg-type]
+    with_it = pairs[pairs.generator_2.isin([*base.generator_2.unique(), added])]
+    after = style_controlled_leaderboard(with_it, n_bootstrap=0, **kw).table["score"]  # type: ignore[arg-type]
+    assert len(before) == 8 and added in after.index and added not in before.index
+    return before, after.drop(added).reindex(before.index)
+
+
 @pytest.mark.parametrize("added", GAMED)
-def test_adding_a_gamed_model_moves_no_other_score(shared_pairs: pd.DataFrame, added: str, pooling: str) -> None:
-    base = shared_pairs[~shared_pairs.generator_2.isin(GAMED)]
-    anchors = sorted(base.generator_2.unique()) if pooling == "anchored" else []
-    kw = {"pooling": pooling, "anchors": anchors, "n_bootstrap": 0}
-    before = style_controlled_leaderboard(base, **kw).table["score"]
-    with_it = shared_pairs[shared_pairs.generator_2.isin([*base.generator_2.unique(), added])]
-    after = style_controlled_leaderboard(with_it, **kw).table["score"]
-    assert added in after.index and len(before) == 8
-    delta = (after.drop(added) - before.reindex(after.drop(added).index)).abs()
-    assert delta.max() < 0.1, delta.sort_values().tail(3)
+def test_adding_a_gamed_model_moves_no_other_score_by_default(shared_pairs: pd.DataFrame, added: str) -> None:
+    # The same harness detects movement: with one coefficient set over every model (shared pooling) the
+    # gamed model pulls the coefficients and the other scores move by points. The default refits from
+    # scratch too; it moves nothing only because the audit keeps the gamed model out of the anchors.
+    before, after = _scores_with_and_without(shared_pairs, added, pooling="shared")
+    assert (after - before).abs().max() > 1.0
+    before, after = _scores_with_and_without(shared_pairs, added)
+    assert (after - before).abs().max() < 0.1, (after - before).abs().sort_values().tail(3)
+    with_it = shared_pairs[~shared_pairs.generator_2.isin([g for g in GAMED if g != added])]
+    board = style_controlled_leaderboard(with_it, n_bootstrap=0)
+    assert board.pooling == "audited" and added not in board.anchors and len(board.anchors) == 8
+    assert any(n.startswith(f"{added}: not an anchor") for n in board.notes)
 
 
-def test_shared_pooling_is_what_moves_when_a_model_is_added(shared_pairs: pd.DataFrame) -> None:
-    # The documented trade-off: one set of coefficients for all models is estimated from every model's
-    # battles, so a gamed model pulls it and shifts the others (measured, docs/trust.md).
-    base = shared_pairs[~shared_pairs.generator_2.isin(GAMED)]
-    before = style_controlled_leaderboard(base, pooling="shared", n_bootstrap=0).table["score"]
-    with_null = shared_pairs[shared_pairs.generator_2 != "gpt4_gamed"]
-    after = style_controlled_leaderboard(with_null, pooling="shared", n_bootstrap=0).table["score"]
-    assert (after.reindex(before.index) - before).abs().max() > 1.0
+def test_a_gamed_model_cannot_ride_style_control_to_the_top(shared_pairs: pd.DataFrame) -> None:
+    raw = (shared_pairs.groupby("generator_2")["preference"].mean() - 1) * 100
+    default = style_controlled_leaderboard(shared_pairs, n_bootstrap=0).table["score"]
+    per_model = style_controlled_leaderboard(shared_pairs, pooling="per_model", n_bootstrap=0).table["score"]
+    honest = default.drop(index=list(GAMED))
+    # per-model coefficients let answers cut to ~68 characters extrapolate from 3.7 raw to 76.6, above every
+    # honest model; with the audited anchors it scores with the honest models' coefficients, far from the top
+    assert raw["gpt4_gamed"] < 4 and per_model["gpt4_gamed"] > per_model.drop(index=list(GAMED)).max()
+    assert (honest > default["gpt4_gamed"]).sum() >= 3
+    assert default["gpt4_gamed"] < honest.max() - 30
+    assert default["gpt4_gamed"] < per_model["gpt4_gamed"] - 40
+
+
+def test_anchored_pooling_with_a_gamed_anchor_is_not_stable(shared_pairs: pd.DataFrame) -> None:
+    # what the audited default protects against: a gamed model among the anchors moves the others
+    honest = sorted(m for m in shared_pairs.generator_2.unique() if m not in GAMED)
+    both = style_controlled_leaderboard(
+        shared_pairs[shared_pairs.generator_2 != "NullModel"],
+        pooling="anchored",
+        anchors=[*honest, "gpt4_gamed"],
+        n_bootstrap=0,
+    ).table["score"]
+    clean = style_controlled_leaderboard(
+        shared_pairs[shared_pairs.generator_2 != "NullModel"], pooling="anchored", anchors=honest, n_bootstrap=0
+    ).table["score"]
+    assert (both.reindex(honest) - clean.reindex(honest)).abs().max() > 1.0
 
 
 def test_verbose_concise_spreads(shared_pairs: pd.DataFrame, official_board: pd.DataFrame) -> None:
-    sc = style_controlled_leaderboard(shared_pairs[shared_pairs.generator_2.isin(FAMILY)], n_bootstrap=30)
+    family = shared_pairs[shared_pairs.generator_2.isin(FAMILY)]
+    sc = style_controlled_leaderboard(family, pooling="per_model", n_bootstrap=30)
     raw = {m: (shared_pairs.loc[shared_pairs.generator_2 == m, "preference"].mean() - 1) * 100 for m in FAMILY}
     raw_spread = max(raw.values()) - min(raw.values())
     assert raw_spread == pytest.approx(
@@ -155,6 +185,13 @@ def test_anchored_pooling_scores_others_with_the_anchors_coefficients(shared_pai
 
 
 DOCUMENTED = {  # docs/trust.md §2, all four features
+    "audited": {  # = anchored on the 8 models the audit leaves unflagged
+        "gpt-3.5-turbo-1106": 24.75,
+        "gpt-3.5-turbo-1106_verbose": 23.84,
+        "gpt-3.5-turbo-1106_concise": 29.44,
+        "NullModel": 86.30,
+        "gpt4_gamed": 27.49,
+    },
     "per_model": {
         "gpt-3.5-turbo-1106": 26.04,
         "gpt-3.5-turbo-1106_verbose": 28.53,
@@ -186,3 +223,5 @@ def test_documented_scores(shared_pairs: pd.DataFrame, pooling: str) -> None:
     for model, value in DOCUMENTED[pooling].items():
         assert board.table.loc[model, "score"] == pytest.approx(value, abs=0.005), model
     assert board.table.loc["gpt4_gamed", "support"] == pytest.approx(0.037, abs=0.001)
+    if pooling == "audited":
+        assert list(board.anchors) == sorted(m for m in shared_pairs.generator_2.unique() if m not in GAMED)

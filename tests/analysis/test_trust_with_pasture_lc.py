@@ -51,9 +51,10 @@ def pasture_lc(alpacaeval: Path, shared_pairs: pd.DataFrame) -> dict[str, float]
 def test_audit_with_pasture_lc_flags_exactly_the_gamed_models(
     shared_pairs: pd.DataFrame, pasture_lc: dict[str, float]
 ) -> None:
-    flags = audit(shared_pairs, headline=pasture_lc, headline_name="LC", metrics={"lc": pasture_lc})
+    flags = audit(shared_pairs, headline=pasture_lc, headline_name="LC")
     assert set(flags.loc["NullModel", "flags"]) == {"constant_output", "repeated_block", "judge_injection"}
-    assert set(flags.loc["gpt4_gamed", "flags"]) == {"extreme_length", "headline_inflation"}
+    assert set(flags.loc["gpt4_gamed", "flags"]) == {"extreme_length"}
+    assert flags.loc["gpt4_gamed", "headline_lift"] == pytest.approx(3.78, abs=0.01)  # information only
     assert flags.drop(index=list(GAMED))["flags"].map(len).sum() == 0
 
 
@@ -63,7 +64,7 @@ def test_verbose_concise_spread_of_raw_lc_and_style_control(
     fam = shared_pairs[shared_pairs["generator_2"].isin(FAMILY)]
     raw = (fam.groupby("generator_2")["preference"].mean() - 1) * 100
     lc = pd.Series(pasture_lc).reindex(FAMILY)
-    sc = style_controlled_leaderboard(fam, n_bootstrap=0).table["score"].reindex(FAMILY)
+    sc = style_controlled_leaderboard(fam, pooling="per_model", n_bootstrap=0).table["score"].reindex(FAMILY)
     anchors = sorted(m for m in shared_pairs["generator_2"].unique() if m not in GAMED)
     sca = style_controlled_leaderboard(shared_pairs, pooling="anchored", anchors=anchors, n_bootstrap=0)
     sca_scores = sca.table["score"].reindex(FAMILY)

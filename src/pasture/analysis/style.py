@@ -98,7 +98,9 @@ SUPPORT_LENGTH = 0.25
 """A battle "supports" reading a score at zero style difference when |length feature| <= this, i.e. the
 two outputs' lengths are within a factor of (1 + 0.25) / (1 - 0.25) = 5/3 of each other."""
 
-Pooling = Literal["per_model", "shared", "anchored"]
+Pooling = Literal["audited", "per_model", "shared", "anchored"]
+POOLINGS: tuple[Pooling, ...] = ("audited", "per_model", "shared", "anchored")
+"""Every pooling, the default first."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class StyleLeaderboard:
     ``strength`` (log-odds), ``support`` (fraction of the model's battles with |length feature| <= 0.25:
     how much of its data lies near zero style difference; a small value means the score is an
     extrapolation), ``n_battles``, ``n_failed``. ``coefficients`` holds the style coefficients (log-odds
-    per unit of feature), one row per model for ``per_model`` pooling and one row ``(shared)`` otherwise.
+    per unit of feature), one row per model for ``per_model`` pooling and one row otherwise. ``anchors``: the
+    models whose battles estimated the coefficients (``audited`` and ``anchored`` pooling).
     """
 
     table: pd.DataFrame
@@ -122,6 +125,7 @@ class StyleLeaderboard:
     n_bootstrap: int
     confidence: float
     notes: tuple[str, ...] = field(default=())
+    anchors: tuple[str, ...] = field(default=())
 
 
 def style_controlled_leaderboard(
@@ -129,7 +133,7 @@ def style_controlled_leaderboard(
     *,
     features: Sequence[StyleFeature] = STYLE_FEATURES,
     reference: str | None = None,
-    pooling: Pooling = "per_model",
+    pooling: Pooling = "audited",
     anchors: Sequence[str] = (),
     n_bootstrap: int = 100,
     confidence: float = 0.95,
@@ -143,9 +147,14 @@ def style_controlled_leaderboard(
 
     ``pooling`` decides whose battles estimate the style coefficients:
 
-    * ``"per_model"`` (default): each model gets its own coefficients from its own battles against the
-      reference, so its score is a function of its battles alone and never moves when other models are
-      added or removed (the property Arena-Hard's centred features lack).
+    * ``"audited"`` (default): ``"anchored"`` with the anchors chosen by the gaming audit
+      (:func:`~pasture.analysis.gaming.audit` on these battles): every model it leaves unflagged is an
+      anchor. A gamed model neither estimates the coefficients (so adding it moves no other score) nor gets
+      its own (so answers cut short cannot extrapolate to the top: gpt4_gamed scores 27.5 here, 76.6 with
+      ``per_model``; docs/trust.md §2).
+    * ``"per_model"``: each model gets its own coefficients from its own battles against the reference, so
+      its score is a function of its battles alone and never moves when other models are added or removed,
+      but a model far from the reference's style extrapolates with coefficients fitted to its own style.
     * ``"shared"``: one set of coefficients for all models (the judge's style sensitivity). More data per
       coefficient and less extrapolation for models far from the reference's style, but every score then
       depends on the model set through the shared coefficients.
@@ -160,8 +169,8 @@ def style_controlled_leaderboard(
     chosen = check_features(features)
     if not chosen:
         raise InputError("choose at least one style feature (the plain leaderboard is bradley_terry_leaderboard)")
-    if pooling not in ("per_model", "shared", "anchored"):
-        raise InputError(f"pooling must be 'per_model', 'shared' or 'anchored', got {pooling!r}")
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
     if (pooling == "anchored") != bool(anchors):
         raise InputError("anchors are given exactly when pooling='anchored'")
     reference = reference if reference is not None else infer_reference(pairs)
@@ -175,9 +184,11 @@ def style_controlled_leaderboard(
     kwargs = {"reference": reference, "feature_columns": cols, "n_bootstrap": n_bootstrap, "confidence": confidence}
     near = (feats["style_length"].abs() <= SUPPORT_LENGTH) if "length" in chosen else None
     other = battles["generator_2"].where(battles["generator_1"] == reference, battles["generator_1"])
-    if pooling == "anchored":
+    notes: list[str] = []
+    if pooling == "audited":
+        anchors, notes = audited_anchors(pairs, reference)
+    if pooling in ("anchored", "audited"):
         table, coefficients = _anchored(battles, other, tuple(anchors), reference, cols, n_bootstrap, confidence, seed)
-        notes = []
     elif pooling == "shared":
         board = bradley_terry_leaderboard(battles, seed=seed, **kwargs)  # type: ignore[arg-type]
         table = board.table
@@ -185,7 +196,7 @@ def style_controlled_leaderboard(
         coefficients.index = pd.Index(["(shared)"], name="model")
         notes = list(board.notes)
     else:
-        tables, coefs, notes = [], {}, []
+        tables, coefs = [], {}
         for model in sorted(other.unique()):
             sub = battles.loc[other == model]
             board = bradley_terry_leaderboard(sub, seed=seed, **kwargs)  # type: ignore[arg-type]
@@ -208,7 +219,31 @@ def style_controlled_leaderboard(
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         notes=tuple(notes),
+        anchors=tuple(sorted(anchors)),
     )
+
+
+def audited_anchors(pairs: pd.DataFrame, reference: str) -> tuple[list[str], list[str]]:
+    """The models the gaming audit leaves unflagged on these battles (with the model in slot 2), and a note
+    naming those left out. Raises when every model is flagged: there is nothing to estimate style from."""
+    from pasture.analysis.gaming import audit
+
+    flipped = pairs["generator_2"] == reference
+    oriented = pairs.copy()
+    for a, b in (("generator_1", "generator_2"), ("output_1", "output_2")):
+        oriented.loc[flipped, [a, b]] = pairs.loc[flipped, [b, a]].to_numpy()
+    oriented.loc[flipped, "preference"] = 3 - pairs.loc[flipped, "preference"]
+    result = audit(oriented)
+    flagged = result[result["flags"].map(len) > 0]
+    anchors = sorted(str(m) for m in result.index if m not in flagged.index)
+    if not anchors:
+        raise InputError(
+            "every model is flagged by the gaming audit, so no model can anchor the style coefficients; "
+            "choose pooling='per_model' or 'anchored' with named anchors"
+        )
+    notes = [f"style coefficients from the {len(anchors)} models the gaming audit leaves unflagged"]
+    notes += [f"{m}: not an anchor (gaming flags: {', '.join(f)})" for m, f in flagged["flags"].items()]
+    return anchors, notes
 
 
 def _anchored(

@@ -8,6 +8,7 @@ import click
 import pandas as pd
 
 from pasture.analysis.gaming import audit
+from pasture.analysis.verbosity import verbosity_families
 from pasture.cli.common import print_frame, write_frame
 from pasture.cli.style_control import load_pairs
 from pasture.errors import InputError
@@ -35,8 +36,9 @@ def command(
     headline_column: str,
     output: Path | None,
 ) -> None:
-    """Flag constant outputs, extreme lengths, text addressed to the judge, headline inflation and verbosity
-    sensitivity, each with its explanation. Exit status 0 even when flags fire (they are findings)."""
+    """Flag constant outputs, repeated blocks, extreme lengths, text addressed to the judge and recurring notes
+    about the evaluation, each with its explanation; show the headline's lift and each model family's
+    verbosity sensitivity as information. Exit status 0 even when flags fire (they are findings)."""
     pairs = load_pairs(annotations, store_path, judge)
     headline = None
     if headline_board is not None:
@@ -44,20 +46,25 @@ def command(
         if headline_column not in board.columns:
             raise InputError(f"no column {headline_column!r}", path=headline_board)
         headline = board[headline_column].dropna().astype(float).to_dict()
-    result = audit(
-        pairs,
-        headline=headline,
-        headline_name=headline_column,
-        metrics={headline_column: headline} if headline else None,
-    )
-    shown = result.drop(columns=["explanations"]).assign(flags=result["flags"].map(", ".join))
+    result = audit(pairs, headline=headline, headline_name=headline_column)
+    shown = result.drop(columns=["explanations", "checks_run"]).assign(flags=result["flags"].map(", ".join))
     print_frame(shown, title="pasture audit", digits=3)
     for model, row in result.iterrows():
         for why in row["explanations"]:
             click.echo(f"{model}: {why}")
+    families = verbosity_families(pairs, {headline_column: headline} if headline else None)
+    if len(families.families):
+        print_frame(
+            families.members, title="verbosity sensitivity per family (information about the metric, not flags)"
+        )
+        print_frame(families.families, digits=3)
     if output is not None:
         write_frame(
-            result.assign(flags=result["flags"].map(", ".join), explanations=result["explanations"].map(" | ".join)),
+            result.assign(
+                flags=result["flags"].map(", ".join),
+                explanations=result["explanations"].map(" | ".join),
+                checks_run=result["checks_run"].map(", ".join),
+            ),
             output,
         )
         click.echo(f"wrote {output}")

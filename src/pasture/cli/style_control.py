@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from pasture.analysis.style import STYLE_FEATURES, style_controlled_leaderboard
+from pasture.analysis.style import POOLINGS, STYLE_FEATURES, style_controlled_leaderboard
 from pasture.cli.common import print_frame, write_frame
 from pasture.errors import InputError
 from pasture.io import read_annotations
@@ -55,10 +55,11 @@ def load_pairs(annotations: tuple[Path, ...], store_path: Path | None, judge: st
 )
 @click.option(
     "--pooling",
-    type=click.Choice(["per_model", "shared", "anchored"]),
-    default="per_model",
+    type=click.Choice(POOLINGS),
+    default="audited",
     show_default=True,
-    help="Whose battles estimate the style coefficients (see docs/trust.md).",
+    help="Whose battles estimate the style coefficients: audited = the models the gaming audit leaves "
+    "unflagged (see docs/trust.md).",
 )
 @click.option("--anchor", "anchors", multiple=True, help="With --pooling anchored: an anchor model (repeatable).")
 @click.option("--reference", default=None, help="Reference generator (default: the single generator_1).")
