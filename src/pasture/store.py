@@ -482,4 +482,3 @@ class Store:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat()
-
