@@ -482,3 +482,4 @@ class Store:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat()
+
