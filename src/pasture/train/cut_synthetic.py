@@ -69,7 +69,7 @@ class CUTExperimentConfig:
 
 
 SMOKE = CUTExperimentConfig(
-    start=StartConfig(n_old_prompts=200, old_steps=20, n_sft_prompts=300, n_write=20, sft_steps=30),
+    start=StartConfig(n_old_prompts=200, old_steps=20, n_sft_prompts=300, n_write=20, sft_steps=30, n_old_eval=20),
     n_train_prompts=150,
     steps=4,
     batch_size=32,
@@ -245,6 +245,7 @@ class CUTComparison:
     config: CUTExperimentConfig
     seeds: list[SeedResult]
     summary: dict[str, SeedSummary]
+    old_task_learned: float
 
 
 def run_comparison(cfg: CUTExperimentConfig, seeds: Sequence[int]) -> CUTComparison:
@@ -256,30 +257,38 @@ def run_comparison(cfg: CUTExperimentConfig, seeds: Sequence[int]) -> CUTCompari
     start = train_start_policy(cfg.start)
     results = [run_seed(start, cfg, s) for s in seeds]
     summary = {b: summarize_seeds([r.win_rates[b].win_rate for r in results]) for b in BASELINES}
-    return CUTComparison(cfg, results, summary)
+    return CUTComparison(cfg, results, summary, start.old_task_learned)
 
 
 def comparison_markdown(result: CUTComparison) -> str:
-    """The comparison as Markdown tables: per seed, then the summary over seeds."""
+    """The comparison as Markdown: paired win rates per seed, the summary over seeds, then each policy's mean
+    oracle score and old-task score per seed."""
+    names = (*POLICIES, "start")
     lines = [
         "| seed | "
         + " | ".join(f"CUT vs {b} (%) [95% CI]" for b in BASELINES)
-        + " | "
-        + " | ".join(f"score {p}" for p in (*POLICIES, "start"))
-        + " | old task cut / start | good / bad | DPO pairs | flagged |",
-        "|" + "---|" * (1 + len(BASELINES) + len(POLICIES) + 1 + 4),
+        + " | good / bad | DPO pairs | flagged |",
+        "|" + "---|" * (len(BASELINES) + 4),
     ]
     for r in result.seeds:
         wr = " | ".join(f"{w.win_rate:.1f} [{w.low:.1f}, {w.high:.1f}]" for w in (r.win_rates[b] for b in BASELINES))
-        sc = " | ".join(f"{r.mean_score[p]:.3f}" for p in (*POLICIES, "start"))
-        lines.append(
-            f"| {r.seed} | {wr} | {sc} | {r.old_task_score['cut']:.3f} / {r.old_task_score['start']:.3f} | "
-            f"{r.n_good} / {r.n_bad} | {r.n_dpo_pairs} | {r.flagged_fraction:.3f} |"
-        )
+        lines.append(f"| {r.seed} | {wr} | {r.n_good} / {r.n_bad} | {r.n_dpo_pairs} | {r.flagged_fraction:.3f} |")
     lines += ["", "| CUT vs | mean (%) | sd | 95% t-interval over seeds | seeds | beats |", "|---|---|---|---|---|---|"]
     for b in BASELINES:
         s = result.summary[b]
-        lines.append(
-            f"| {b} | {s.mean:.1f} | {s.sd:.1f} | [{s.low:.1f}, {s.high:.1f}] | {s.n_seeds} | {'yes' if s.beats else 'no'} |"
-        )
+        beats = "yes" if s.beats else "no"
+        lines.append(f"| {b} | {s.mean:.1f} | {s.sd:.1f} | [{s.low:.1f}, {s.high:.1f}] | {s.n_seeds} | {beats} |")
+    lines += [
+        "",
+        "| seed | "
+        + " | ".join(f"score {n}" for n in names)
+        + " | "
+        + " | ".join(f"old task {n}" for n in names)
+        + " |",
+        "|" + "---|" * (1 + 2 * len(names)),
+    ]
+    for r in result.seeds:
+        cells = [f"{r.mean_score[n]:.3f}" for n in names] + [f"{r.old_task_score[n]:.3f}" for n in names]
+        lines.append(f"| {r.seed} | " + " | ".join(cells) + " |")
+    lines += ["", f"Old-task score right after the old stage (before today's task): {result.old_task_learned:.3f}."]
     return "\n".join(lines) + "\n"

@@ -385,17 +385,23 @@ class StartConfig:
     sft_steps: int = 300
     lr: float = 3e-3
     batch_size: int = 64
+    n_old_eval: int = 200
 
 
 @dataclass
 class StartPolicy:
-    """The shared SFT starting policy of the extended task, its tokenizer and what each stage cost."""
+    """The shared SFT starting policy of the extended task, its tokenizer and what each stage cost.
+
+    ``old_task_learned`` is the mean old-task score (one sample on each of ``n_old_eval`` fresh old-task prompts)
+    right after the old stage: the level a forgetting check compares with.
+    """
 
     config: StartConfig
     tokenizer: PreTrainedTokenizerFast
     model: nn.Module
     old_stats: TrainStats
     sft_stats: TrainStats
+    old_task_learned: float
 
 
 def train_start_policy(config: StartConfig | None = None) -> StartPolicy:
@@ -417,6 +423,7 @@ def train_start_policy(config: StartConfig | None = None) -> StartPolicy:
         seed=cfg.seed,
         method="sft_old_task",
     )
+    learned = mean_score(model, tok, old_task_prompts(cfg.n_old_eval, seed=cfg.seed + 32), seed=cfg.seed + 33)
     prompts = make_prompts(cfg.n_sft_prompts, seed=cfg.seed + 1)
     answers = demonstrations(prompts, seed=cfg.seed + 2)
     prompts += [INSTRUCTION_PROMPT] * cfg.n_write
@@ -430,7 +437,7 @@ def train_start_policy(config: StartConfig | None = None) -> StartPolicy:
         seed=cfg.seed + 1,
     )
     model.eval()
-    return StartPolicy(cfg, tok, model, old_stats, sft_stats)
+    return StartPolicy(cfg, tok, model, old_stats, sft_stats, learned)
 
 
 def mean_score(
