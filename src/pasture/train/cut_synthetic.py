@@ -165,7 +165,7 @@ def good_bad_pairs(pool: Sequence[JudgedResponse]) -> list[PreferencePair]:
     by_prompt: dict[str, list[JudgedResponse]] = {}
     for e in pool:
         by_prompt.setdefault(e.prompt, []).append(e)
-    pairs = []
+    pairs: list[PreferencePair] = []
     for prompt, items in by_prompt.items():
         for g in (e for e in items if e.good):
             pairs.extend(PreferencePair(prompt, g.response, b.response) for b in items if not b.good)
@@ -182,25 +182,20 @@ def train_policies(
     """The four policies of one seed at equal budget; returns them, CUT's flagged fraction and the DPO pair count."""
     tok = start.tokenizer
     optim = OptimSettings(lr=cfg.lr, batch_size=cfg.batch_size, steps=cfg.steps)
-    enc = {"max_prompt_tokens": 64, "max_response_tokens": MAX_RESPONSE_TOKENS + 1}
-    cut, cut_stats = train_cut(
-        _fresh(start.model), tok, pool, settings=CUTSettings.offline(), optim=optim, seed=seed, **enc
-    )
+    cut, cut_stats = train_cut(_fresh(start.model), tok, pool, settings=CUTSettings.offline(), optim=optim, seed=seed)
     no_ul, _ = train_cut(
-        _fresh(start.model), tok, pool, settings=CUTSettings(lam=math.inf, alpha=0.5), optim=optim, seed=seed, **enc
+        _fresh(start.model), tok, pool, settings=CUTSettings(lam=math.inf, alpha=0.5), optim=optim, seed=seed
     )
     good = [e for e in pool if e.good]
     if not good:
         raise InputError("the judged pool has no good response: SFT on good responses has nothing to learn from")
     sft, _ = train_sft(
-        _fresh(start.model), tok, [e.prompt for e in good], [e.response for e in good], optim=optim, seed=seed, **enc
+        _fresh(start.model), tok, [e.prompt for e in good], [e.response for e in good], optim=optim, seed=seed
     )
     pairs = good_bad_pairs(pool)
     if not pairs:
         raise InputError("no prompt has both a good and a bad response: DPO has no pairs")
-    dpo, _ = train_dpo(
-        _fresh(start.model), tok, pairs, settings=DPOSettings(beta=cfg.dpo_beta), optim=optim, seed=seed, **enc
-    )
+    dpo, _ = train_dpo(_fresh(start.model), tok, pairs, settings=DPOSettings(beta=cfg.dpo_beta), optim=optim, seed=seed)
     policies = {"cut": cut, "cut_no_ul": no_ul, "sft_good": sft, "dpo": dpo}
     return policies, cut_stats.metrics["flagged_fraction"], len(pairs)
 
