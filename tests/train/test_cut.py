@@ -205,3 +205,29 @@ def test_online_cut_samples_judges_and_trains_each_round(tiny) -> None:  # type:
     )
     assert stats.method == "cut_online" and stats.steps == 4 and stats.generated_tokens > 0
     assert {"mean_good_round_0", "mean_good_round_1"} <= set(stats.metrics)
+
+
+def test_judged_responses_are_read_from_jsonl_with_clear_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pasture.train.cut import critique_context, read_judged_responses
+
+    path = tmp_path / "judged.jsonl"
+    path.write_text(
+        '{"instruction": "Name a colour.", "output": "Blue.", "good": true}\n'
+        '{"prompt": "Add 2+2.", "response": "5", "good": false, "critique": "The sum is wrong."}\n',
+        encoding="utf-8",
+    )
+    rows = read_judged_responses(path)
+    assert [(r.prompt, r.response, r.good) for r in rows] == [
+        ("Name a colour.", "Blue.", True),
+        ("Add 2+2.", "5", False),
+    ]
+    assert rows[1].judged_prompt == critique_context("Add 2+2.", "The sum is wrong.")
+    assert "The sum is wrong." in rows[1].judged_prompt and rows[1].judged_prompt.startswith("Add 2+2.")
+    for line, field in (
+        ('{"instruction": "x", "output": "y", "good": "yes"}', "good"),
+        ('{"instruction": "x", "output": "y", "good": false}', "critique"),
+        ('{"instruction": "x", "good": true}', "output"),
+    ):
+        path.write_text(line + "\n", encoding="utf-8")
+        with pytest.raises(InputError, match=field):
+            read_judged_responses(path)

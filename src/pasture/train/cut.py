@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -335,3 +336,26 @@ def train_cut_online(
         for key, value in stats.metrics.items():
             total.metrics[f"{key}_round_{r}"] = value
     return policy, total
+
+
+def read_judged_responses(
+    path: str | Path, render: Callable[[str, str], str] = critique_context
+) -> list[JudgedResponse]:
+    """Judged responses from JSONL, one per line: ``instruction`` (or ``prompt``), ``output`` (or ``response``),
+    ``good`` (true/false, the verdict) and ``critique`` (text; required when ``good`` is false). The judged context
+    is ``render(instruction, critique)`` (:func:`critique_context` for chat models)."""
+    from pasture.train.models import _jsonl, _text
+
+    p = Path(path)
+    out = []
+    for i, r in enumerate(_jsonl(p), start=1):
+        instruction = _text(r.get("instruction", r.get("prompt")), p, i, "instruction")
+        response = _text(r.get("output", r.get("response")), p, i, "output")
+        good = r.get("good")
+        if not isinstance(good, bool):
+            raise InputError("'good' must be true or false (the verdict)", path=p, row=i, field="good")
+        critique = r.get("critique", "")
+        if not isinstance(critique, str) or (not good and not critique.strip()):
+            raise InputError("a bad verdict needs its critique as text", path=p, row=i, field="critique")
+        out.append(JudgedResponse(instruction, response, good, render(instruction, critique)))
+    return out
