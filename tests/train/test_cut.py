@@ -189,6 +189,10 @@ def test_train_cut_runs_on_judged_samples(tiny) -> None:  # type: ignore[no-unty
     assert changed
     with pytest.raises(InputError):
         train_cut(copy.deepcopy(model), tok, [], optim=OptimSettings(steps=1))
+    with pytest.raises(InputError, match="good_ratio=None"):
+        train_cut(
+            copy.deepcopy(model), tok, [JudgedResponse(p, "1", True, p) for p in prompts], optim=OptimSettings(steps=1)
+        )
 
 
 def test_online_cut_samples_judges_and_trains_each_round(tiny) -> None:  # type: ignore[no-untyped-def]

@@ -231,10 +231,15 @@ def train_cut(
     """
     settings = settings or CUTSettings()
     optim = optim or OptimSettings(lr=1e-5)
+    if not examples:
+        raise InputError("no judged responses to train CUT on")
+    if all(e.good for e in examples) and settings.good_ratio is not None:
+        raise InputError(
+            "no bad verdicts: CUT keeps good_ratio × #bad good responses, i.e. none; "
+            "pass CUTSettings(good_ratio=None) to train on the good ones alone"
+        )
     data = subsample_good(examples, settings.good_ratio, seed)
     n_bad = sum(not e.good for e in data)
-    if not data:
-        raise InputError("no judged responses to train CUT on")
     set_seed(seed)
     stats = TrainStats(method="cut" if math.isfinite(settings.lam) else "cut_no_unlikelihood")
     enc = {"max_prompt_tokens": max_prompt_tokens, "max_response_tokens": max_response_tokens}
