@@ -16,6 +16,11 @@ Demonstrations (the SFT data) are deliberately mediocre, like AlpacaFarm's: each
 with probability 1 - q and replaced by ``k`` with probability q (q = 0.25), so the SFT policy scores about
 0.3 and methods that learn from preferences have room to improve. Preference labels come from the oracle
 and are flipped with probability p (AlpacaFarm's p = 0.25) by :func:`pasture.simulate.noise.flip_labels`.
+
+**The extended task** (second half of this module; METHODS.md): the same task with a critique in context, a refine
+prompt, an instruction-writing mode, a good-but-imperfect gold reference, an old task learned first (reversal, for
+forgetting checks), the programmatic :func:`critic` and the shared starting policy. It has its own tokenizer
+(:func:`extended_tokenizer`), so today's recipes and their figures are untouched.
 """
 
 from __future__ import annotations
