@@ -76,6 +76,9 @@ def test_one_seed_at_smoke_size_runs_every_stage() -> None:
     assert seed.n_good + seed.n_bad == SMOKE.n_train_prompts * SMOKE.samples_per_prompt
     assert seed.n_good > 0 and seed.n_bad > 0 and seed.n_dpo_pairs > 0
     assert 0.0 <= seed.flagged_fraction <= 1.0
+    f = seed.flags
+    assert 0.0 <= f.error_flagged <= 1.0 and 0.0 <= f.right_flagged <= 1.0
+    assert math.isnan(f.precision) or 0.0 <= f.precision <= 1.0
     assert not result.summary["dpo"].beats  # one seed never "beats"
     text = comparison_markdown(result)
     assert "CUT vs sft_good" in text and f"{seed.win_rates['dpo'].win_rate:.1f}" in text

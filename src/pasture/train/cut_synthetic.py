@@ -29,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
 from pasture.errors import InputError
-from pasture.train.core import OptimSettings, PreferencePair, generate, set_seed
-from pasture.train.cut import CUTSettings, JudgedResponse, judge_responses, train_cut
+from pasture.train.core import OptimSettings, PreferencePair, encode_sequences, generate, set_seed
+from pasture.train.cut import CUTSettings, JudgedResponse, cut_loss, judge_responses, response_logprobs, train_cut
 from pasture.train.dpo import DPOSettings, train_dpo
 from pasture.train.sft import train_sft
 from pasture.train.synthetic import (
@@ -46,6 +47,7 @@ from pasture.train.synthetic import (
     make_prompts,
     old_task_prompts,
     win_rate_from_scores,
+    wrong_positions,
 )
 
 BASELINES = ("sft_good", "dpo", "cut_no_ul")
@@ -142,6 +144,7 @@ class SeedResult:
     n_bad: int
     n_dpo_pairs: int
     flagged_fraction: float
+    flags: FlagBreakdown
 
 
 def judged_pool(start: StartPolicy, cfg: CUTExperimentConfig, seed: int) -> list[JudgedResponse]:
@@ -170,6 +173,46 @@ def good_bad_pairs(pool: Sequence[JudgedResponse]) -> list[PreferencePair]:
         for g in (e for e in items if e.good):
             pairs.extend(PreferencePair(prompt, g.response, b.response) for b in items if not b.good)
     return pairs
+
+
+@dataclass(frozen=True)
+class FlagBreakdown:
+    """Which tokens of bad responses CUT's λ-ratio flags under a policy: ``error_flagged`` is the fraction of error
+    tokens flagged (a character at a wrong position, or an EOS that ends the response at the wrong length),
+    ``right_flagged`` the fraction of right tokens flagged, ``precision`` the fraction of flagged tokens that are
+    errors (nan when none is flagged)."""
+
+    error_flagged: float
+    right_flagged: float
+    precision: float
+
+
+@torch.no_grad()
+def flag_breakdown(
+    model: nn.Module, start: StartPolicy, pool: Sequence[JudgedResponse], settings: CUTSettings, batch_size: int = 256
+) -> FlagBreakdown:
+    """:class:`FlagBreakdown` of ``model`` on the bad responses of ``pool`` (the critic's wrong positions)."""
+    bad = [e for e in pool if not e.good]
+    counts = np.zeros((2, 2))  # [is error, is flagged]
+    for i in range(0, len(bad), batch_size):
+        chunk = bad[i : i + batch_size]
+        responses = [e.response for e in chunk]
+        judged_b = encode_sequences(start.tokenizer, [e.judged_prompt for e in chunk], responses)
+        plain_b = encode_sequences(start.tokenizer, [e.prompt for e in chunk], responses)
+        width = int(judged_b.response_mask.sum(dim=1).max().item())
+        judged, mask = response_logprobs(model, judged_b, width)
+        plain, _ = response_logprobs(model, plain_b, width)
+        flagged = cut_loss(judged, plain, mask, torch.ones(len(chunk), dtype=torch.bool), settings).flagged
+        for b, e in enumerate(chunk):
+            wrong = set(wrong_positions(e.prompt, e.response))
+            n = len(e.prompt) - 3
+            for t in range(int(mask[b].sum().item())):
+                error = t in wrong if t < len(e.response) else len(e.response) != n
+                counts[int(error), int(flagged[b, t].item())] += 1
+    error_flagged = counts[1, 1] / max(counts[1].sum(), 1)
+    right_flagged = counts[0, 1] / max(counts[0].sum(), 1)
+    precision = counts[1, 1] / counts[:, 1].sum() if counts[:, 1].sum() else math.nan
+    return FlagBreakdown(float(error_flagged), float(right_flagged), float(precision))
 
 
 def _fresh(model: nn.Module) -> nn.Module:
@@ -230,6 +273,7 @@ def run_seed(start: StartPolicy, cfg: CUTExperimentConfig, seed: int) -> SeedRes
         n_bad=len(pool) - n_good,
         n_dpo_pairs=n_pairs,
         flagged_fraction=flagged,
+        flags=flag_breakdown(policies["cut"], start, pool, CUTSettings.offline()),
     )
 
 
@@ -262,12 +306,16 @@ def comparison_markdown(result: CUTComparison) -> str:
     lines = [
         "| seed | "
         + " | ".join(f"CUT vs {b} (%) [95% CI]" for b in BASELINES)
-        + " | good / bad | DPO pairs | flagged |",
-        "|" + "---|" * (len(BASELINES) + 4),
+        + " | good / bad | DPO pairs | flagged | errors flagged | right flagged | flag precision |",
+        "|" + "---|" * (len(BASELINES) + 7),
     ]
     for r in result.seeds:
         wr = " | ".join(f"{w.win_rate:.1f} [{w.low:.1f}, {w.high:.1f}]" for w in (r.win_rates[b] for b in BASELINES))
-        lines.append(f"| {r.seed} | {wr} | {r.n_good} / {r.n_bad} | {r.n_dpo_pairs} | {r.flagged_fraction:.3f} |")
+        f = r.flags
+        lines.append(
+            f"| {r.seed} | {wr} | {r.n_good} / {r.n_bad} | {r.n_dpo_pairs} | {r.flagged_fraction:.3f} | "
+            f"{f.error_flagged:.3f} | {f.right_flagged:.3f} | {f.precision:.3f} |"
+        )
     lines += ["", "| CUT vs | mean (%) | sd | 95% t-interval over seeds | seeds | beats |", "|---|---|---|---|---|---|"]
     for b in BASELINES:
         s = result.summary[b]
