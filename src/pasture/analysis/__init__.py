@@ -1,4 +1,5 @@
-"""Trusting the metric: judge analysis, style control, Bradley–Terry leaderboards and a gaming audit.
+"""Trusting the metric: judge analysis, style control, Bradley–Terry leaderboards, a gaming audit and
+selective answering.
 
 All pure functions over pair tables / judgments with typed results; definitions in docs/trust.md.
 """
@@ -6,6 +7,7 @@ All pure functions over pair tables / judgments with typed results; definitions 
 from pasture.analysis.bradley_terry import BTFit, BTLeaderboard, bradley_terry_leaderboard, fit_bradley_terry
 from pasture.analysis.gaming import CheckThresholds, audit, verbosity_spreads
 from pasture.analysis.judge_analysis import JudgeAnalysis, analyze_judge, labels_from_judgments, read_gold_labels
+from pasture.analysis.selective import SelectiveAnswering, selective_answering
 from pasture.analysis.style import (
     STYLE_FEATURES,
     StyleLeaderboard,
@@ -19,6 +21,7 @@ __all__ = [
     "BTLeaderboard",
     "CheckThresholds",
     "JudgeAnalysis",
+    "SelectiveAnswering",
     "StyleLeaderboard",
     "analyze_judge",
     "audit",
@@ -26,6 +29,7 @@ __all__ = [
     "fit_bradley_terry",
     "labels_from_judgments",
     "read_gold_labels",
+    "selective_answering",
     "style_controlled_leaderboard",
     "style_features",
     "verbosity_spreads",
