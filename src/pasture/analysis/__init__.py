@@ -1,4 +1,5 @@
-"""Trusting the metric: judge analysis, style control, Bradley–Terry leaderboards and a gaming audit.
+"""Trusting the metric: judge analysis, style control, Bradley–Terry leaderboards, a gaming audit and
+selective answering.
 
 All pure functions over pair tables / judgments with typed results; definitions in docs/trust.md.
 """
@@ -7,6 +8,7 @@ from pasture.analysis.bradley_terry import BTFit, BTLeaderboard, bradley_terry_l
 from pasture.analysis.gaming import CheckThresholds, audit
 from pasture.analysis.judge_analysis import JudgeAnalysis, analyze_judge, labels_from_judgments, read_gold_labels
 from pasture.analysis.recurring import RecurringText, recurring_text
+from pasture.analysis.selective import SelectiveAnswering, selective_answering
 from pasture.analysis.style import (
     STYLE_FEATURES,
     StyleLeaderboard,
@@ -22,6 +24,7 @@ __all__ = [
     "CheckThresholds",
     "JudgeAnalysis",
     "RecurringText",
+    "SelectiveAnswering",
     "StyleLeaderboard",
     "VerbosityFamilies",
     "analyze_judge",
@@ -31,6 +34,7 @@ __all__ = [
     "labels_from_judgments",
     "read_gold_labels",
     "recurring_text",
+    "selective_answering",
     "style_controlled_leaderboard",
     "style_features",
     "verbosity_families",
