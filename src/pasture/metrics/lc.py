@@ -61,9 +61,9 @@ _L1_PENALTY: dict[str, object] = (
 LIBLINEAR_SEED = 123
 """random_state of every liblinear fit, as upstream (liblinear permutes coordinates with it)."""
 
-Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit"]
-DifficultySource = Literal["official", "estimated", "user", "none"]
-GamedSource = Literal["official", "rebuilt", "user", "none"]
+Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit", "not_identified"]
+DifficultySource = Literal["official", "shipped", "estimated", "user", "none"]
+GamedSource = Literal["official", "shipped", "rebuilt", "user", "none"]
 
 
 class _CommonFields(TypedDict):
@@ -98,20 +98,51 @@ class LCResult(_Record):
     C: float = Field(description="Inverse L1 strength chosen by grouped cross-validation (NaN when no fit ran).")
     method: Method = Field(
         description="'length_controlled_v1' (full GLM), 'length_only' (no difficulty term: the fallback when no "
-        "difficulty is available) or 'reference' (the model is the reference: LC = 50 by construction), or 'not_fit' (no parsed "
-        "preference or no length variation: LC is NaN and the notes say why)."
+        "difficulty is available), 'reference' (the model is the reference: LC = 50 by construction), 'not_fit' "
+        "(no parsed preference, no length variation or too few instructions: LC is NaN and the notes say why) or "
+        "'not_identified' (the cross-validated L1 penalty set the model coefficient to exactly 0, so the "
+        "'LC' would be the penalty's choice, not a measurement: LC is NaN, the coefficients are kept)."
     )
     difficulty_source: DifficultySource = Field(
-        description="Where d_i came from: 'official' file, 'estimated' by a joint fit, 'user' vector, or 'none'."
+        description="Where d_i came from: 'official' file, 'shipped' (pasture's fixed AlpacaEval 2 vector), "
+        "'estimated' by a joint fit over the models scored together, 'user' vector, or 'none'."
     )
     gamed_source: GamedSource = Field(
-        description="Where the gamed-baseline rows came from: 'official' file, 'rebuilt' from published "
-        "coefficients and outputs, 'user' rows, or 'none' (no length regulariser)."
+        description="Where the gamed-baseline rows came from: 'official' file, 'shipped' (rebuilt from pasture's "
+        "shipped lengths and the published coefficients), 'rebuilt' from published coefficients and outputs, "
+        "'user' rows, or 'none' (no length regulariser)."
     )
     n_rows: int = Field(description="The model's rows (pairs), failed ones included: the rows LC averages over.")
     n_fit: int = Field(description="The model's rows with a parsed preference: the rows the GLM is fit on.")
     n_gamed: int = Field(description="Gamed-baseline rows appended to the fit.")
     notes: tuple[str, ...] = Field(default=(), description="Fallbacks and caveats the user must see.")
+
+    @property
+    def note(self) -> str:
+        """The short caveat a table row shows (``lc_note``): empty when LC is the official GLM on sound inputs."""
+        return lc_note(self.method, self.difficulty_source, self.gamed_source)
+
+
+def lc_note(method: str, difficulty_source: str, gamed_source: str) -> str:
+    """What a reader of one LC cell must know, in a few words ('' for the full GLM with fixed inputs).
+
+    Said whenever LC was computed without the gamed-baseline rows, without a difficulty term, with a
+    difficulty estimated from the models scored together (so it moves with them), or not at all.
+    """
+    if method == "reference":
+        return "reference: 50 by construction"
+    if method == "not_fit":
+        return "not fit (see notes)"
+    if method == "not_identified":
+        return "not identified: L1 penalty zeroed the model term"
+    parts = []
+    if method == "length_only":
+        parts.append("length-only GLM (no difficulty)")
+    elif difficulty_source == "estimated":
+        parts.append("difficulty estimated from the models scored together")
+    if gamed_source == "none":
+        parts.append("without gamed-baseline rows")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -384,6 +415,14 @@ def length_controlled_winrate(
     pred = expit(design.X_test @ beta)
     lc = float(pred.mean() * 100)
     sem = float(pred.std(ddof=1) / np.sqrt(len(pred)) * 100) if len(pred) > 1 else float("nan")
+    method: Method = inputs.method
+    if coefs["model"] == 0.0:
+        method, lc, sem = "not_identified", float("nan"), float("nan")
+        notes.append(
+            f"LC not identified for {generator or 'this model'}: the cross-validated L1 penalty (C = {chosen:.3g}) "
+            "set the model coefficient to exactly 0, so the fit says nothing about the model beyond the prior; "
+            "more instructions or a fixed difficulty vector are needed"
+        )
     return LCResult(
         **common,
         length_controlled_winrate=lc,
@@ -393,7 +432,7 @@ def length_controlled_winrate(
         coef_model=float(coefs["model"]),
         length_sd=design.length_sd,
         C=chosen,
-        method=inputs.method,
+        method=method,
         n_fit=design.n_fit,
         n_gamed=design.n_gamed,
         notes=tuple(notes),
