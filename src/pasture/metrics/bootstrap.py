@@ -175,7 +175,7 @@ def bootstrap_lc(
     A resample weights each of the model's rows by how often its instruction was drawn (in the fit and in
     the LC average); gamed-baseline rows keep their weights. Returns the interval and resampled values.
     """
-    if full.method == "not_fit":
+    if full.method in ("not_fit", "not_identified"):  # no number, hence no interval either
         values = np.full(counts.shape[0], np.nan)
         return _interval(
             values, full.length_controlled_winrate, full.generator, "length_controlled_winrate", level, seed
