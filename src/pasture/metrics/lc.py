@@ -330,6 +330,19 @@ def _duplicate(X: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
     )
 
 
+@lru_cache(maxsize=8)
+def _group_folds(n: int, n_splits: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(train, test) row indices of the grouped folds over n duplicated rows, a row and its copy in one group.
+
+    They depend on n only, so they are computed once per size (GroupKFold's greedy assignment is a Python
+    loop over the groups, a fifth of a model's fit time when repeated)."""
+    groups = np.concatenate([np.arange(n), np.arange(n)])
+    dummy = np.zeros(2 * n)
+    return tuple(
+        (train[train < n], test[test < n]) for train, test in GroupKFold(n_splits=n_splits).split(dummy, dummy, groups)
+    )
+
+
 def weighted_log_loss(p: np.ndarray, q: np.ndarray, w: np.ndarray) -> float:
     """``-mean_j w_j (p_j log q_j + (1 - p_j) log(1 - q_j))`` with q clipped to [1e-15, 1 - 1e-15]: the CV score."""
     q = np.clip(q, 1e-15, 1 - 1e-15)
@@ -349,13 +362,8 @@ def select_C(
     The folds are scikit-learn's ``GroupKFold`` over the duplicated rows with a row and its copy in one
     group, which is how the official fit forms them; the held-out loss uses the soft label.
     """
-    n = len(p)
-    X2, y2, _ = _duplicate(X, p, w)
-    groups = np.concatenate([np.arange(n), np.arange(n)])
     losses = np.zeros(len(Cs))
-    for train, test in GroupKFold(n_splits=n_splits).split(X2, y2, groups):
-        tr = train[train < n]
-        te = test[test < n]
+    for tr, te in _group_folds(len(p), n_splits):
         for k, C in enumerate(Cs):
             beta = fit_l1_logistic(X[tr], p[tr], w[tr], C, draw=k)
             losses[k] += weighted_log_loss(p[te], expit(X[te] @ beta), w[te])
