@@ -102,7 +102,9 @@ def alone_positional(pairs: pd.DataFrame, texts: list[str], model: str) -> float
     return length_controlled_winrate(rows, inputs, generator=model).length_controlled_winrate
 
 
-def lomo(pairs: pd.DataFrame, texts: list[str], weights: pd.DataFrame, lengths: dict[str, pd.Series], model: str) -> float:
+def lomo(
+    pairs: pd.DataFrame, texts: list[str], weights: pd.DataFrame, lengths: dict[str, pd.Series], model: str
+) -> float:
     rest = pairs[pairs["generator_2"] != model]
     d, _ = derive(rest, texts, weights.drop(index=model, errors="ignore"))
     gamed = rebuild_gamed_rows(lengths["reference"], {g: lengths[g] for g in GAMED_BASELINES}, weights, d)
@@ -113,7 +115,12 @@ def lomo(pairs: pd.DataFrame, texts: list[str], weights: pd.DataFrame, lengths: 
 
 def summary(errors: pd.Series) -> dict[str, float | str]:
     a = errors.abs()
-    return {"median": round(float(a.median()), 3), "mean": round(float(a.mean()), 3), "max": round(float(a.max()), 3), "worst": str(a.idxmax())}
+    return {
+        "median": round(float(a.median()), 3),
+        "mean": round(float(a.mean()), 3),
+        "max": round(float(a.max()), 3),
+        "worst": str(a.idxmax()),
+    }
 
 
 def main() -> None:
@@ -147,7 +154,9 @@ def main() -> None:
             "scale": round(calib["scale"], 6),
             "shift": round(calib["shift"], 6),
             "n_models": calib["n_models"],
-            "gamed_coefficients": {g: {k: float(weights.loc[g, k]) for k in ("length", "difficulty", "model")} for g in GAMED_BASELINES},
+            "gamed_coefficients": {
+                g: {k: float(weights.loc[g, k]) for k in ("length", "difficulty", "model")} for g in GAMED_BASELINES
+            },
             "board_lc_used": False,
         }
         write_data(d, lengths, weights, {**meta, "summary": "pending"})

@@ -146,9 +146,8 @@ def score_judgments(
 
 def score_files(paths: Sequence[str | Path], **options: object) -> pd.DataFrame:
     """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz); ``options`` as there."""
-    judgments: list[Judgment] = []
-    for path in paths:
-        judgments += read_annotations(path)
+    # one file's Judgment objects at a time: the pair table keeps only what the metrics need
+    judgments = (j for path in paths for j in read_annotations(path))
     return score_judgments(judgments, **options)  # type: ignore[arg-type]
 
 

@@ -151,7 +151,9 @@ def test_lc_inputs_from_a_folder_laid_out_like_alpaca_eval(
     assert a == pytest.approx(b, abs=1e-9)
 
 
-def test_score_cli_on_one_file_uses_the_fixed_inputs_and_says_so(alpacaeval: Path, official_board: pd.DataFrame, tmp_path: Path) -> None:
+def test_score_cli_on_one_file_uses_the_fixed_inputs_and_says_so(
+    alpacaeval: Path, official_board: pd.DataFrame, tmp_path: Path
+) -> None:
     path = alpacaeval / "results" / "gpt4_gamed" / OFFICIAL / "annotations.json.gz"
     out = tmp_path / "score.csv"
     result = CliRunner().invoke(main, ["score", str(path), "--bootstrap", "0", "-o", str(out)])
@@ -164,7 +166,9 @@ def test_score_cli_on_one_file_uses_the_fixed_inputs_and_says_so(alpacaeval: Pat
 
 
 @pytest.mark.slow  # imports 805 judgments into a real store and recomputes the board
-def test_one_model_store_board_uses_the_fixed_inputs(alpacaeval: Path, tmp_path: Path, official_board: pd.DataFrame) -> None:
+def test_one_model_store_board_uses_the_fixed_inputs(
+    alpacaeval: Path, tmp_path: Path, official_board: pd.DataFrame
+) -> None:
     from pasture.evalsets import alpaca_eval_reference, alpaca_eval_set
     from pasture.evaluate import evaluate
     from pasture.io import read_model_outputs

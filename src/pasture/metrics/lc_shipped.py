@@ -72,7 +72,9 @@ def load_shipped() -> ShippedInputs:
         table = pd.read_csv(StringIO(_read_text(SHIPPED_CSV)), comment="#", index_col="instruction_sha256")
         meta = json.loads(_read_text(SHIPPED_JSON))
     except (OSError, ValueError) as exc:  # a broken install, not a user error, but say what is missing
-        raise InputError(f"pasture's shipped LC inputs are unreadable ({type(exc).__name__}); reinstall pasture") from None
+        raise InputError(
+            f"pasture's shipped LC inputs are unreadable ({type(exc).__name__}); reinstall pasture"
+        ) from None
     coefs = pd.DataFrame(meta["gamed_coefficients"]).T[["length", "difficulty", "model"]].astype(float)
     return ShippedInputs(table=table, gamed_coefficients=coefs, meta=meta)
 
