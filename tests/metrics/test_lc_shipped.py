@@ -213,3 +213,15 @@ def test_difficulty_estimated_from_models_scored_together_is_flagged(shared_pair
     res = length_controlled_winrate(rows[rows["generator_2"] == "claude-2"], inputs, generator="claude-2")
     assert res.note == "difficulty estimated from the models scored together; without gamed-baseline rows"
     assert isinstance(inputs, LCInputs)
+
+
+def test_alpaca_eval_dir_on_another_eval_set_is_not_used_and_says_why(
+    tmp_path: Path, shared_pairs: pd.DataFrame
+) -> None:
+    rows = shared_pairs[shared_pairs["generator_2"] == "vicuna-7b"].iloc[:40]
+    rows = rows.assign(instruction="custom: " + rows["instruction"])
+    inputs = prepare_lc_inputs(rows, alpaca_eval_dir=tmp_path)
+    assert inputs.gamed is None and inputs.difficulty is None
+    assert any(
+        n.startswith("--alpaca-eval-dir not used: 40 of 40 instructions are not in AlpacaEval 2") for n in inputs.notes
+    )

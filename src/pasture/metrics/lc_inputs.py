@@ -174,9 +174,11 @@ def prepare_lc_inputs(
     elif difficulty is not None:
         d = by_text(read_difficulty_file(_resolve(difficulty, "instruction_difficulty"), keys))
         d_source = "official" if str(difficulty) == HUB else "user"
-    if alpaca_eval_dir is not None and gamed_rows is None:
-        dir_keys = need_keys(f"{alpaca_eval_dir}")
-        g_rows, d_dir, g_source, dir_notes = _from_alpaca_eval_dir(Path(alpaca_eval_dir), pairs, dir_keys, to_text)
+    if alpaca_eval_dir is not None and gamed_rows is None and keys is None:
+        notes.append(f"--alpaca-eval-dir not used: {why} (or pass the eval set to align its positional files)")
+    elif alpaca_eval_dir is not None and gamed_rows is None:
+        assert keys is not None
+        g_rows, d_dir, g_source, dir_notes = _from_alpaca_eval_dir(Path(alpaca_eval_dir), pairs, keys, to_text)
         notes.extend(dir_notes)
         if g_rows is not None:
             gamed_rows, gamed_source = g_rows, g_source
