@@ -52,6 +52,7 @@ def shared_lc_inputs(pairs: pd.DataFrame, texts: list[str]) -> LCInputs:
     root = require_shared()
     return prepare_lc_inputs(
         pairs,
+        shipped=False,  # the joint-fit estimate over all models (the exactness pins use it), not the shipped vector
         eval_set=texts,
         glm_weights=root / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv",
         gamed_outputs={g: root / "results" / g / "model_outputs.json.gz" for g in GAMED_BASELINES},

@@ -1,127 +1,119 @@
-"""Speed of pasture's metrics against AlpacaEval 0.6.6 on the same input: the 57 board models of ../shared.
+"""`pasture score` end to end against AlpacaEval 0.6.6's LC on the same 57 annotation files, in one run.
 
-Times are CPU seconds of the process doing the work (time.process_time), so that other jobs on a shared
-machine do not distort the ratios. Three timings from one run, all on identical inputs (pasture's estimated difficulty and rebuilt gamed rows,
-written in AlpacaEval's hub layout for the peer):
+Both sides are whole processes reading the same files from disk (``benchmarks/_score_files.py`` builds one
+AlpacaEval ``annotations.json`` per board model of ../shared) and computing every model's win-rate columns and
+LC with identical LC inputs (pasture's shipped difficulty and gamed rows, written in AlpacaEval's hub layout for
+the peer, whose hub download is redirected to them):
 
-1. all leaderboard metrics incl. LC for the 57 models: pasture (``win_rates`` + ``length_controlled_winrate``)
-   versus AlpacaEval's ``get_length_controlled_winrate`` (which computes its win-rate columns too);
-2. the paired bootstrap (1,000 resamples, win rate and LC, all 57 models): pasture's vectorised refit versus
-   a plain per-resample liblinear refit at the same fixed C (measured on a few resamples, per resample);
-   AlpacaEval has no bootstrap, and one with its code would cost one full CV fit per resample (shown too);
-3. the one-off input preparation (difficulty joint fit + gamed rebuild), which AlpacaEval downloads instead.
+- ``pasture score FILES --bootstrap 0`` versus ``_peer_score.py`` (AlpacaEval's loader +
+  ``get_length_controlled_winrate`` per file);
+- ``pasture score FILES`` with its default 1,000-resample paired bootstrap (win rate and LC refit for every
+  model): its extra time over the run without bootstrap is the bootstrap's cost; its peak RSS is the whole
+  process's.
 
-Run: .venv/bin/python benchmarks/bench_metrics.py  (PASTURE_PEER_VENV=/path/to/venv to reuse a peer venv)
+The machine is shared, so the commands run interleaved, ROUNDS times each, and the table reports medians of
+wall and CPU (user + sys) seconds and their ratios; /usr/bin/time gives CPU and peak RSS. LC agreement with the
+peer is checked on the 52 complete, ordered files (AlpacaEval looks difficulty up by row position).
+
+Run: .venv/bin/python benchmarks/bench_metrics.py   (PASTURE_PEER_VENV=/path/to/venv reuses a peer venv)
 Writes benchmarks/out/bench_metrics.csv.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import ALPACAEVAL, OUT, REFERENCE, board, eval_set_texts, shared_lc_inputs, shared_pairs
-from lc_exactness import run_peer, write_peer_inputs
-from pasture.metrics.bootstrap import bootstrap_lc, bootstrap_win_rate, resample_counts
-from pasture.metrics.lc import build_design, fit_l1_logistic, length_controlled_winrate
-from pasture.metrics.winrate import win_rates
+from _data import OUT, REPO
+from _score_files import build_annotation_files
+from lc_exactness import peer_python
+from pasture.metrics.gamed import write_official_gamed
+from pasture.metrics.lc_shipped import load_shipped
 
-RESAMPLES = 1000
-NAIVE_RESAMPLES = 10
-NAIVE_MODELS = ("claude-2", "alpaca-7b", "vicuna-7b")
+HERE = Path(__file__).resolve().parent
+ROUNDS = int(os.environ.get("PASTURE_BENCH_ROUNDS", "3"))
+
+
+def write_peer_inputs(folder: Path) -> None:
+    """pasture's shipped LC inputs in AlpacaEval's hub layout (positional over the eval set)."""
+    shipped = load_shipped()
+    write_official_gamed(shipped.gamed_rows(), list(shipped.table.index), folder / "df_gamed.csv")
+    pd.DataFrame({"instruction_difficulty": shipped.difficulty.to_numpy()}).to_csv(
+        folder / "instruction_difficulty.csv", float_format="%.17g"
+    )
+
+
+def timed(cmd: list[str], folder: Path) -> dict[str, float]:
+    """Wall, CPU (user + sys) seconds and peak RSS (MB) of one command, by /usr/bin/time."""
+    stats = folder / "time.txt"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    subprocess.run(
+        ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(stats), *cmd], check=True, env=env, stdout=subprocess.DEVNULL
+    )
+    wall, user, sys_, rss_kb = stats.read_text().split()[-4:]
+    return {"wall_s": float(wall), "cpu_s": float(user) + float(sys_), "peak_rss_mb": float(rss_kb) / 1024}
 
 
 def main() -> None:
-    texts = eval_set_texts()
-    all_pairs = shared_pairs(texts)
-    models = sorted(set(all_pairs["generator_2"]) & set(board().index))
-    pairs = all_pairs[all_pairs["generator_2"].isin(models)]
-    t0 = time.process_time()
-    inputs = shared_lc_inputs(all_pairs, texts)
-    t_inputs = time.process_time() - t0
-
-    t0 = time.process_time()
-    wr = win_rates(pairs)
-    fits = {
-        gen: length_controlled_winrate(rows, inputs, generator=str(gen), is_reference=gen == REFERENCE)
-        for gen, rows in pairs.groupby("generator_2", sort=True)
-    }
-    t_metrics = time.process_time() - t0
-    assert len(wr) == len(fits) == 57
-
-    order = pd.Index(texts)
-    t0 = time.process_time()
-    counts = resample_counts(len(order), RESAMPLES, seed=0)
-    for gen, rows in pairs.groupby("generator_2", sort=True):
-        bootstrap_win_rate(rows, counts, order)
-        bootstrap_lc(rows, inputs, fits[str(gen)], counts, order)
-    t_boot = time.process_time() - t0
-
-    t0 = time.process_time()
-    for model in NAIVE_MODELS:
-        rows = pairs[pairs["generator_2"] == model]
-        design = build_design(rows, inputs)
-        k_fit = counts[:NAIVE_RESAMPLES][:, order.get_indexer(pd.Index(design.fit_instructions))]
-        for b in range(NAIVE_RESAMPLES):
-            w = design.w.copy()
-            w[design.n_gamed :] *= k_fit[b]
-            fit_l1_logistic(design.X, design.p, w, fits[model].C)
-    t_naive_per = (time.process_time() - t0) / (len(NAIVE_MODELS) * NAIVE_RESAMPLES)
-
+    files = [str(p) for p in build_annotation_files()]
+    peer = peer_python()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        write_peer_inputs(inputs, texts, folder)
-        prefs = pd.read_csv(ALPACAEVAL / "preferences_58_models.csv.gz")
-        prefs[prefs["model"].isin(models)].to_csv(folder / "prefs.csv", index=False)
-        peer = run_peer(folder / "prefs.csv", folder, folder / "peer.json")
-    t_peer = float(peer["cpu_seconds"])
-    agree = max(
-        abs(peer["models"][m]["length_controlled_winrate"] - fits[m].length_controlled_winrate)
-        for m in models
-        if m
-        not in {
-            "alpaca-7b_concise",
-            "alpaca-7b_verbose",
-            "gpt35_turbo_instruct",
-            "minotaur-13b",
-            "phi-2",
-            "text_davinci_001",
+        write_peer_inputs(folder)
+        pasture = [sys.executable, "-m", "pasture", "score", *files]
+        commands = {
+            "pasture score --bootstrap 0": [*pasture, "--bootstrap", "0", "-o", str(folder / "p.csv")],
+            "AlpacaEval 0.6.6 LC": [peer, str(HERE / "_peer_score.py"), str(folder), str(folder / "peer.json"), *files],
+            "pasture score (1,000-resample bootstrap)": [*pasture, "-o", str(folder / "pb.csv")],
         }
-    )
-    per_model_peer = t_peer / len(models)
-    model_resamples = RESAMPLES * len(models)
-    rows_out = [
-        ("all metrics incl. LC, 57 models", t_metrics, t_peer, "AlpacaEval 0.6.6 get_length_controlled_winrate"),
-        (
-            "bootstrap 1000x (WR + LC), 57 models",
-            t_boot,
-            t_naive_per * model_resamples,
-            "per-resample liblinear refit at fixed C (measured on 30 refits, x 57,000)",
-        ),
-        (
-            "bootstrap 1000x (WR + LC), 57 models",
-            t_boot,
-            per_model_peer * model_resamples,
-            "AlpacaEval's LC called once per resample (its per-model time in this run, x 57,000)",
-        ),
-        ("input preparation (difficulty + gamed)", t_inputs, float("nan"), "AlpacaEval downloads these instead"),
+        runs = []
+        for r in range(ROUNDS):
+            for name, cmd in commands.items():
+                runs.append({"round": r, "task": name, **timed(cmd, folder)})
+        ours = pd.read_csv(folder / "p.csv", index_col=0)
+        theirs = json.loads((folder / "peer.json").read_text())
+    runs_frame = pd.DataFrame(runs)
+    table = runs_frame.groupby("task", sort=False)[["wall_s", "cpu_s", "peak_rss_mb"]].median()
+    peer_row = table.loc["AlpacaEval 0.6.6 LC"]
+    table["wall_ratio_vs_peer"] = table["wall_s"] / peer_row["wall_s"]
+    table["cpu_ratio_vs_peer"] = table["cpu_s"] / peer_row["cpu_s"]
+    boot = table.loc["pasture score (1,000-resample bootstrap)"] - table.loc["pasture score --bootstrap 0"]
+    prefs_complete = _complete_models()
+    diffs = [
+        abs(float(ours.loc[m, "length_controlled_winrate"]) - theirs[m]["length_controlled_winrate"])
+        for m in ours.index
+        if m in prefs_complete and m in theirs
     ]
-    table = pd.DataFrame(rows_out, columns=["task", "pasture_s", "other_s", "other"])
-    table["speedup"] = table["other_s"] / table["pasture_s"]
     OUT.mkdir(parents=True, exist_ok=True)
-    table.to_csv(OUT / "bench_metrics.csv", index=False, float_format="%.4f")
-    pd.set_option("display.width", 220)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nLC agreement on complete ordered models in this run: max |diff| = {agree:.2e}")
+    runs_frame.to_csv(OUT / "bench_metrics_runs.csv", index=False)
+    table.to_csv(OUT / "bench_metrics.csv", float_format="%.3f")
+    pd.set_option("display.width", 200)
+    print(f"{len(files)} annotation files, {ROUNDS} interleaved rounds, medians:")
+    print(table.round(3).to_string())
     print(
-        f"bootstrap per model-resample: pasture {t_boot / model_resamples * 1e3:.3f} ms, "
-        f"liblinear refit {t_naive_per * 1e3:.3f} ms, AlpacaEval LC call {per_model_peer * 1e3:.1f} ms"
+        f"bootstrap (1,000 resamples, WR + LC refit, {len(files)} models): +{boot['wall_s']:.1f} s wall, "
+        f"+{boot['cpu_s']:.1f} s CPU; peak RSS of that process {table.iloc[2]['peak_rss_mb']:.0f} MB"
     )
+    print(f"LC agreement with AlpacaEval on {len(diffs)} complete ordered files: max |diff| = {max(diffs):.2e}")
+
+
+def _complete_models() -> set[str]:
+    from _data import ALPACAEVAL
+
+    prefs = pd.read_csv(ALPACAEVAL / "preferences_58_models.csv.gz").sort_values(["model", "index"])
+    return {
+        str(m)
+        for m, g in prefs.groupby("model")
+        if len(g) == 805 and bool((g["ref_pos"].to_numpy() == np.arange(805)).all())
+    }
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pasture.metrics.winrate import win_rates
 from pasture.records import Judgment
 from pasture.store import Store
 
-LC_COLUMNS = ["length_controlled_winrate", "lc_standard_error", "lc_method"]
+LC_COLUMNS = ["length_controlled_winrate", "lc_standard_error", "lc_method", "lc_note"]
 CI_COLUMNS = ["win_rate_ci_low", "win_rate_ci_high", "lc_ci_low", "lc_ci_high"]
 
 
@@ -38,6 +38,8 @@ def score_pairs(
     eval_set: str | Path | Sequence[str] | None = None,
     glm_weights: str | Path | pd.DataFrame | None = None,
     gamed_outputs: Mapping[str, str | Path] | None = None,
+    alpaca_eval_dir: str | Path | None = None,
+    shipped_inputs: bool = True,
     estimate_difficulty: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
     lc_inputs: LCInputs | None = None,
@@ -58,6 +60,8 @@ def score_pairs(
             eval_set=eval_set,
             glm_weights=glm_weights,
             gamed_outputs=dict(gamed_outputs) if gamed_outputs else None,
+            alpaca_eval_dir=alpaca_eval_dir,
+            shipped=shipped_inputs,
             estimate=estimate_difficulty,
             min_models=min_models,
         )
@@ -72,6 +76,7 @@ def score_pairs(
                 "length_controlled_winrate": res.length_controlled_winrate,
                 "lc_standard_error": res.lc_standard_error,
                 "lc_method": res.method,
+                "lc_note": res.note,
             }
             if counts is not None:
                 wr, _ = bootstrap_win_rate(rows, counts, order, generator=str(gen), level=level, seed=seed)
@@ -94,6 +99,8 @@ def score_judgments(
     eval_set: str | Path | Sequence[str] | None = None,
     glm_weights: str | Path | pd.DataFrame | None = None,
     gamed_outputs: Mapping[str, str | Path] | None = None,
+    alpaca_eval_dir: str | Path | None = None,
+    shipped_inputs: bool = True,
     estimate_difficulty: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
     lc_inputs: LCInputs | None = None,
@@ -104,13 +111,17 @@ def score_judgments(
     """One row per model (``generator_2``) with AlpacaEval 2's leaderboard columns plus ``n_failed``, LC and
     bootstrap intervals. Sorted by win rate, best first; the index is the model name, as on AlpacaEval's board.
 
-    LC columns (``lc=True``): ``length_controlled_winrate``, ``lc_standard_error`` (AlpacaEval's definition)
-    and ``lc_method``. Their inputs, chosen by :func:`pasture.metrics.lc_inputs.prepare_lc_inputs`:
-    ``difficulty`` (Series, CSV path or ``"hub"``), ``gamed`` (AlpacaEval's ``df_gamed.csv`` path, ``"hub"``
-    or rows), ``eval_set`` (aligns those positional files by text), ``glm_weights`` + ``gamed_outputs``
-    (rebuild the gamed baselines offline), ``estimate_difficulty``/``min_models`` (joint fit over the models
-    present; below ``min_models`` LC is the length-only GLM), or a ready ``lc_inputs``. Which inputs were
-    used is in ``frame.attrs["lc_inputs"]``.
+    LC columns (``lc=True``): ``length_controlled_winrate``, ``lc_standard_error`` (AlpacaEval's definition),
+    ``lc_method`` and ``lc_note`` (what a reader must know: no gamed rows, no difficulty term, difficulty
+    estimated from the models scored together, not identified; empty for the official GLM on fixed inputs).
+    Their inputs, chosen by :func:`pasture.metrics.lc_inputs.prepare_lc_inputs`: ``difficulty`` (Series,
+    CSV path or ``"hub"``), ``gamed`` (AlpacaEval's ``df_gamed.csv`` path, ``"hub"`` or rows), ``eval_set``
+    (aligns those positional files by text), ``glm_weights`` + ``gamed_outputs`` (rebuild the gamed
+    baselines offline), ``alpaca_eval_dir`` (a folder laid out like AlpacaEval's), ``shipped_inputs`` (on
+    AlpacaEval 2's eval set, pasture's fixed difficulty and gamed rows: a model's LC then never depends on
+    the other models scored), ``estimate_difficulty``/``min_models`` (joint fit over the models present, for
+    other eval sets; below ``min_models`` LC is the length-only GLM), or a ready ``lc_inputs``. Which inputs
+    were used is in ``frame.attrs["lc_inputs"]``.
 
     CI columns (``bootstrap_resamples > 0``): percentile intervals at ``level`` from a paired bootstrap over
     instructions with ``seed`` (``win_rate_ci_*``, ``lc_ci_*``; see docs/metrics.md).
@@ -123,6 +134,8 @@ def score_judgments(
         eval_set=eval_set,
         glm_weights=glm_weights,
         gamed_outputs=gamed_outputs,
+        alpaca_eval_dir=alpaca_eval_dir,
+        shipped_inputs=shipped_inputs,
         estimate_difficulty=estimate_difficulty,
         min_models=min_models,
         lc_inputs=lc_inputs,
@@ -134,9 +147,8 @@ def score_judgments(
 
 def score_files(paths: Sequence[str | Path], **options: object) -> pd.DataFrame:
     """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz); ``options`` as there."""
-    judgments: list[Judgment] = []
-    for path in paths:
-        judgments += read_annotations(path)
+    # one file's Judgment objects at a time: the pair table keeps only what the metrics need
+    judgments = (j for path in paths for j in read_annotations(path))
     return score_judgments(judgments, **options)  # type: ignore[arg-type]
 
 

@@ -38,6 +38,7 @@ def pasture_lc(alpacaeval: Path, shared_pairs: pd.DataFrame) -> dict[str, float]
     )
     inputs = prepare_lc_inputs(
         all_pairs,
+        shipped=False,  # the joint-fit estimate over all models the docs/trust.md figures were computed with
         eval_set=texts,
         glm_weights=alpacaeval / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv",
         gamed_outputs={g: alpacaeval / "results" / g / "model_outputs.json.gz" for g in GAMED_BASELINES},

@@ -18,7 +18,9 @@ def _files(alpacaeval: Path, *models: str) -> list[str]:
 @pytest.mark.slow
 def test_two_files_fall_back_to_length_only_and_say_so(alpacaeval: Path, tmp_path: Path) -> None:
     out = tmp_path / "board.csv"
-    args = ["score", *_files(alpacaeval, "claude-2", "alpaca-7b"), "--bootstrap", "30", "--seed", "2", "-o", str(out)]
+    files = _files(alpacaeval, "claude-2", "alpaca-7b")
+    # without pasture's fixed AlpacaEval 2 inputs (tests/metrics/test_lc_shipped.py covers the default path)
+    args = ["score", *files, "--no-shipped-lc-inputs", "--bootstrap", "30", "--seed", "2", "-o", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "lc inputs: LC length_only" in result.output
@@ -27,6 +29,7 @@ def test_two_files_fall_back_to_length_only_and_say_so(alpacaeval: Path, tmp_pat
     frame = pd.read_csv(out, index_col=0)
     assert {"win_rate", "length_controlled_winrate", "lc_method", "lc_ci_low", "win_rate_ci_high"} <= set(frame.columns)
     assert set(frame["lc_method"]) == {"length_only"}
+    assert set(frame["lc_note"]) == {"length-only GLM (no difficulty); without gamed-baseline rows"}
     assert (frame["lc_ci_low"] < frame["length_controlled_winrate"]).all()
 
 
@@ -40,7 +43,8 @@ def test_rebuilt_gamed_baselines_are_named_in_the_output(alpacaeval: Path) -> No
         for g in ("gpt4_1106_preview_verbose", "gpt4_1106_preview_concise")
     ]
     weights = alpacaeval / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv"
-    result = CliRunner().invoke(main, ["score", *files, "--glm-weights", str(weights), *gamed, "--bootstrap", "0"])
+    args = ["score", *files, "--no-shipped-lc-inputs", "--glm-weights", str(weights), *gamed, "--bootstrap", "0"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "difficulty=estimated, gamed baselines=rebuilt" in result.output
     assert "calibrated to the published coefficients of 5 models" in result.output

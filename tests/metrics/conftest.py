@@ -42,9 +42,11 @@ def shared_pairs(alpacaeval: Path, shared_texts: list[str]) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def shared_inputs(alpacaeval: Path, shared_pairs: pd.DataFrame, shared_texts: list[str]) -> LCInputs:
-    """LC inputs from shared files only: estimated difficulty and rebuilt gamed baselines."""
+    """LC inputs from shared files only: estimated difficulty and rebuilt gamed baselines (the joint fit over
+    all 57 models, not the shipped vector: what the AlpacaEval 0.6.6 exactness pins were computed with)."""
     return prepare_lc_inputs(
         shared_pairs,
+        shipped=False,
         eval_set=shared_texts,
         glm_weights=alpacaeval / "leaderboards" / "lc_glm_weights_baseline_gpt4_1106_preview.csv",
         gamed_outputs={g: alpacaeval / "results" / g / "model_outputs.json.gz" for g in GAMED_BASELINES},

@@ -146,7 +146,7 @@ def test_shuffled_rows_give_identical_lc(shared_pairs: pd.DataFrame, shared_inpu
 
 def test_too_few_models_falls_back_to_length_only_and_says_so(shared_pairs: pd.DataFrame) -> None:
     few = shared_pairs[shared_pairs["generator_2"].isin(["claude-2", "alpaca-7b", "vicuna-7b"])]
-    inputs = prepare_lc_inputs(few)
+    inputs = prepare_lc_inputs(few, shipped=False)
     assert inputs.difficulty is None
     assert any("3 model(s) < 5 needed" in n and "length-only" in n for n in inputs.notes)
     result = length_controlled_winrate(few[few["generator_2"] == "claude-2"], inputs, generator="claude-2")
@@ -185,7 +185,7 @@ def test_official_file_layout_round_trips(
     """Rows written in AlpacaEval's df_gamed.csv layout and read back as the 'official' file give the same LC."""
     assert shared_inputs.gamed is not None
     path = write_official_gamed(shared_inputs.gamed, shared_texts, tmp_path / "df_gamed.csv")
-    inputs = prepare_lc_inputs(shared_pairs, gamed=path, eval_set=shared_texts)
+    inputs = prepare_lc_inputs(shared_pairs, gamed=path, eval_set=shared_texts, shipped=False)
     assert (inputs.difficulty_source, inputs.gamed_source) == ("official", "official")
     gamed, difficulty = read_official_gamed(path, shared_texts)
     assert len(gamed) == 2 * 805 and set(gamed["model"]) == {"gpt4_1106_preview_verbose", "gpt4_1106_preview_concise"}
@@ -197,7 +197,7 @@ def test_official_file_layout_round_trips(
     # with both official files, LC uses df_gamed.csv's difficulty column, as AlpacaEval does, and says so
     other = tmp_path / "instruction_difficulty.csv"
     pd.DataFrame({"instruction_difficulty": np.linspace(-1, 1, 805)}).to_csv(other)
-    both = prepare_lc_inputs(shared_pairs, gamed=path, difficulty=other, eval_set=shared_texts)
+    both = prepare_lc_inputs(shared_pairs, gamed=path, difficulty=other, eval_set=shared_texts, shipped=False)
     assert both.difficulty is not None and both.difficulty.equals(inputs.difficulty)
     assert any("difficulty file not used for LC" in n for n in both.notes)
 

@@ -18,6 +18,7 @@ DISPLAY: dict[str, str] = {
     "length_controlled_winrate": "LC",
     "lc_ci_low": "LC lo",
     "lc_ci_high": "LC hi",
+    "lc_note": "LC note",
     "win_rate": "WR",
     "win_rate_ci_low": "WR lo",
     "win_rate_ci_high": "WR hi",
@@ -33,7 +34,8 @@ DISPLAY: dict[str, str] = {
 
 LEGEND = (
     "LC = length-controlled win rate, WR = win rate (% against the reference); lo/hi = bootstrap interval; "
-    "SE = standard error; length = mean characters; failed = judgments not scored; definitions: docs/evaluate.md"
+    "SE = standard error; length = mean characters; failed = judgments not scored; LC note = what the LC lacks "
+    "(gamed rows, difficulty) or why it is blank; definitions: docs/evaluate.md, docs/metrics.md"
 )
 
 

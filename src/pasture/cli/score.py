@@ -8,6 +8,7 @@ import click
 
 from pasture.cli.common import print_frame, write_frame
 from pasture.errors import InputError
+from pasture.metrics.lc_inputs import ALPACA_EVAL_DIR_ENV
 from pasture.scoring import score_files, score_store
 from pasture.store import Store
 
@@ -46,7 +47,8 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
     "--difficulty",
     default=None,
     help="Instruction difficulty: a CSV (instruction,instruction_difficulty, or AlpacaEval's positional "
-    "file with --eval-set) or 'hub'. Default: estimated by a joint fit over the models scored.",
+    "file with --eval-set) or 'hub'. Default: on AlpacaEval 2's eval set pasture's fixed vector, else "
+    "estimated by a joint fit over the models scored.",
 )
 @click.option(
     "--gamed",
@@ -66,6 +68,20 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
     multiple=True,
     metavar="NAME=PATH",
     help="A gamed baseline's model_outputs file (repeat for each); rebuilt with --glm-weights.",
+)
+@click.option(
+    "--alpaca-eval-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar=ALPACA_EVAL_DIR_ENV,
+    help="A folder laid out like AlpacaEval's (df_gamed.csv / instruction_difficulty.csv, or "
+    "results/<gamed baseline>/model_outputs.json): official LC inputs. Env: " + ALPACA_EVAL_DIR_ENV + ".",
+)
+@click.option(
+    "--no-shipped-lc-inputs",
+    is_flag=True,
+    help="On AlpacaEval 2's eval set, do not use pasture's fixed difficulty and gamed rows "
+    "(LC then depends on the models scored together).",
 )
 @click.option("--no-estimate-difficulty", is_flag=True, help="Never estimate difficulty (length-only GLM).")
 @click.option(
@@ -96,6 +112,8 @@ def command(
     eval_set: str | None,
     glm_weights: Path | None,
     gamed_outputs: tuple[str, ...],
+    alpaca_eval_dir: Path | None,
+    no_shipped_lc_inputs: bool,
     no_estimate_difficulty: bool,
     min_models: int,
     bootstrap_resamples: int,
@@ -108,7 +126,8 @@ def command(
     a store's models are counted through their outputs, so a verdict shared by two models counts for both.
 
     Failed or unparsable judgments are shown in n_failed and never counted as losses. The line under the
-    table says which LC inputs were used (official, estimated or rebuilt, or the length-only fallback).
+    table says which LC inputs were used (official, shipped, estimated or rebuilt, or the length-only
+    fallback), and each row's lc_note says when its LC lacks the gamed rows or a difficulty term.
     """
     if bool(annotations) == bool(store_path):
         raise click.UsageError("give annotation files or --store, not both and not neither")
@@ -119,6 +138,8 @@ def command(
         eval_set=eval_set,
         glm_weights=glm_weights,
         gamed_outputs=_gamed_outputs(gamed_outputs),
+        alpaca_eval_dir=alpaca_eval_dir,
+        shipped_inputs=not no_shipped_lc_inputs,
         estimate_difficulty=not no_estimate_difficulty,
         min_models=min_models,
         bootstrap_resamples=0 if no_lc else bootstrap_resamples,

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from scipy.stats import kendalltau, spearmanr
 
 from pasture.errors import InputError
 from pasture.records import _Record
@@ -53,6 +52,8 @@ def rank_correlation(
         raise InputError(
             f"only {len(both)} model(s) have both {metric or 'scores'} and {reference_name or 'reference'}"
         )
+    from scipy.stats import kendalltau, spearmanr  # scipy.stats costs ~1 s to import: only when used
+
     rho = spearmanr(both["s"], both["r"])
     tau = kendalltau(both["s"], both["r"])
     return CorrelationResult(

@@ -103,11 +103,14 @@ def estimate_difficulty(
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
     ridge: float = 1.0,
     coefficients: pd.DataFrame | None = None,
+    fix_published_slopes: bool = False,
 ) -> DifficultyEstimate:
     """Estimate d_i by one joint fit over all models: ``logit P(model m wins on i) = a_m t_mi + c_m + d_i``.
 
-    ``t_mi = tanh((len_1 - len_2) / sd_m)`` is the GLM's length feature, ``a_m`` and ``c_m`` are free
-    per-model length slopes and abilities, ``d_i`` the instruction effect, fit by maximum likelihood on the
+    ``t_mi = tanh((len_1 - len_2) / sd_m)`` is the GLM's length feature, ``a_m`` and ``c_m`` are
+    per-model length slopes and abilities (free; with ``fix_published_slopes`` a model's ``a_m`` is held at
+    its published coefficient when ``coefficients`` has one, so that the instruction effects do not absorb
+    part of a length effect the official fit attributed to length), ``d_i`` the instruction effect, fit by maximum likelihood on the
     soft labels with a ridge ``ridge/2 * sum d_i^2`` (it fixes the location and shrinks instructions seen by
     few models). Instructions in ``instructions`` that no model answered get d = 0 (noted).
 
@@ -136,13 +139,20 @@ def estimate_difficulty(
         inst_index = inst_index.append(pd.Index(extra))
     ii = inst_index.get_indexer(rows["instruction"])
     mm = pd.Index(models).get_indexer(rows["generator"])
-    t = rows["t"].to_numpy(float)
-    p = rows["p"].to_numpy(float)
     n_m, n_i = len(models), len(inst_index)
+    fixed_slope = np.zeros(n_m)
+    is_fixed = np.zeros(n_m, dtype=bool)
+    if fix_published_slopes and coefficients is not None:
+        known = coefficients[(coefficients[["length", "difficulty", "model"]] != 0).any(axis=1)]
+        is_fixed = np.array([m in known.index for m in models])
+        fixed_slope = np.array([float(known.loc[m, "length"]) if m in known.index else 0.0 for m in models])
+    offset = fixed_slope[mm] * rows["t"].to_numpy(float)
+    t = np.where(is_fixed[mm], 0.0, rows["t"].to_numpy(float))  # a held slope has no free column
+    p = rows["p"].to_numpy(float)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         a, c, d = theta[:n_m], theta[n_m : 2 * n_m], theta[2 * n_m :]
-        z = a[mm] * t + c[mm] + d[ii]
+        z = offset + a[mm] * t + c[mm] + d[ii]
         f = float(np.sum(np.logaddexp(0.0, z) - p * z) + 0.5 * ridge * np.sum(d**2))
         r = expit(z) - p
         grad = np.concatenate(
@@ -170,7 +180,7 @@ def estimate_difficulty(
     theta = np.zeros(n_par)
     f, grad = loss(theta)
     for _ in range(100):
-        z = jac @ theta
+        z = offset + jac @ theta
         q = expit(z)
         hess = (jac.T @ sparse.diags(q * (1 - q)) @ jac).toarray() + np.diag(prior + 1e-9)
         step = np.linalg.solve(hess, grad)
@@ -187,6 +197,8 @@ def estimate_difficulty(
     seen = set(rows["instruction"])
     unseen = [s for s in order if s not in seen]
     notes = [f"instruction difficulty estimated by a joint fit over {n_m} models ({len(rows)} judged pairs)"]
+    if is_fixed.any():
+        notes.append(f"length slopes of {int(is_fixed.sum())} models held at their published coefficients")
     if unseen:
         notes.append(f"{len(unseen)} instruction(s) answered by no model get difficulty 0")
     calibrated_on: tuple[str, ...] = ()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, TypedDict
 
 import numpy as np
@@ -36,10 +37,13 @@ from sklearn import __version__ as _sklearn_version
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-try:  # scikit-learn's private liblinear entry point: same numbers as LogisticRegression.fit, less overhead
-    from sklearn.svm._base import _fit_liblinear
-except ImportError:  # pragma: no cover - a future scikit-learn without it uses the public estimator
-    _fit_liblinear = None
+try:  # scikit-learn's private liblinear binding: the very call LogisticRegression.fit makes, minus its checks
+    from sklearn.svm import _liblinear
+    from sklearn.svm._base import _get_liblinear_solver_type
+
+    _L1_LOGISTIC_SOLVER: int | None = int(_get_liblinear_solver_type("ovr", "l1", "logistic_regression", False))
+except (ImportError, ValueError):  # pragma: no cover - a future scikit-learn without it uses the public estimator
+    _L1_LOGISTIC_SOLVER = None
 
 from pasture.errors import InputError
 from pasture.records import _Record
@@ -61,9 +65,9 @@ _L1_PENALTY: dict[str, object] = (
 LIBLINEAR_SEED = 123
 """random_state of every liblinear fit, as upstream (liblinear permutes coordinates with it)."""
 
-Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit"]
-DifficultySource = Literal["official", "estimated", "user", "none"]
-GamedSource = Literal["official", "rebuilt", "user", "none"]
+Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit", "not_identified"]
+DifficultySource = Literal["official", "shipped", "estimated", "user", "none"]
+GamedSource = Literal["official", "shipped", "rebuilt", "user", "none"]
 
 
 class _CommonFields(TypedDict):
@@ -98,20 +102,51 @@ class LCResult(_Record):
     C: float = Field(description="Inverse L1 strength chosen by grouped cross-validation (NaN when no fit ran).")
     method: Method = Field(
         description="'length_controlled_v1' (full GLM), 'length_only' (no difficulty term: the fallback when no "
-        "difficulty is available) or 'reference' (the model is the reference: LC = 50 by construction), or 'not_fit' (no parsed "
-        "preference or no length variation: LC is NaN and the notes say why)."
+        "difficulty is available), 'reference' (the model is the reference: LC = 50 by construction), 'not_fit' "
+        "(no parsed preference, no length variation or too few instructions: LC is NaN and the notes say why) or "
+        "'not_identified' (the cross-validated L1 penalty set the model coefficient to exactly 0, so the "
+        "'LC' would be the penalty's choice, not a measurement: LC is NaN, the coefficients are kept)."
     )
     difficulty_source: DifficultySource = Field(
-        description="Where d_i came from: 'official' file, 'estimated' by a joint fit, 'user' vector, or 'none'."
+        description="Where d_i came from: 'official' file, 'shipped' (pasture's fixed AlpacaEval 2 vector), "
+        "'estimated' by a joint fit over the models scored together, 'user' vector, or 'none'."
     )
     gamed_source: GamedSource = Field(
-        description="Where the gamed-baseline rows came from: 'official' file, 'rebuilt' from published "
-        "coefficients and outputs, 'user' rows, or 'none' (no length regulariser)."
+        description="Where the gamed-baseline rows came from: 'official' file, 'shipped' (rebuilt from pasture's "
+        "shipped lengths and the published coefficients), 'rebuilt' from published coefficients and outputs, "
+        "'user' rows, or 'none' (no length regulariser)."
     )
     n_rows: int = Field(description="The model's rows (pairs), failed ones included: the rows LC averages over.")
     n_fit: int = Field(description="The model's rows with a parsed preference: the rows the GLM is fit on.")
     n_gamed: int = Field(description="Gamed-baseline rows appended to the fit.")
     notes: tuple[str, ...] = Field(default=(), description="Fallbacks and caveats the user must see.")
+
+    @property
+    def note(self) -> str:
+        """The short caveat a table row shows (``lc_note``): empty when LC is the official GLM on sound inputs."""
+        return lc_note(self.method, self.difficulty_source, self.gamed_source)
+
+
+def lc_note(method: str, difficulty_source: str, gamed_source: str) -> str:
+    """What a reader of one LC cell must know, in a few words ('' for the full GLM with fixed inputs).
+
+    Said whenever LC was computed without the gamed-baseline rows, without a difficulty term, with a
+    difficulty estimated from the models scored together (so it moves with them), or not at all.
+    """
+    if method == "reference":
+        return "reference: 50 by construction"
+    if method == "not_fit":
+        return "not fit (see notes)"
+    if method == "not_identified":
+        return "not identified: L1 penalty zeroed the model term"
+    parts = []
+    if method == "length_only":
+        parts.append("length-only GLM (no difficulty)")
+    elif difficulty_source == "estimated":
+        parts.append("difficulty estimated from the models scored together")
+    if gamed_source == "none":
+        parts.append("without gamed-baseline rows")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -241,6 +276,14 @@ def build_design(rows: pd.DataFrame, inputs: LCInputs, *, gamed_weight: float = 
     )
 
 
+@lru_cache(maxsize=1)
+def _liblinear_seeds(n: int = 64) -> tuple[int, ...]:
+    """The seeds scikit-learn hands liblinear along a path of C values: successive draws of
+    ``RandomState(LIBLINEAR_SEED).randint(iinfo('i').max)``."""
+    state = np.random.RandomState(LIBLINEAR_SEED)
+    return tuple(int(state.randint(np.iinfo("i").max)) for _ in range(n))
+
+
 def fit_l1_logistic(X: np.ndarray, p: np.ndarray, w: np.ndarray, C: float, *, draw: int = 0) -> np.ndarray:
     """Coefficients minimising ``||beta||_1 + C * sum_j w_j * logloss(p_j, sigmoid(x_j beta))`` (liblinear).
 
@@ -250,26 +293,29 @@ def fit_l1_logistic(X: np.ndarray, p: np.ndarray, w: np.ndarray, C: float, *, dr
     (the final refit uses the first draw), so results are reproducible and equal to the official fit's.
     """
     X2, y2, w2 = _duplicate(X, p, w)
+    if _L1_LOGISTIC_SOLVER is not None:
+        # liblinear itself, called as scikit-learn's _fit_liblinear calls it (no intercept: bias -1; classes
+        # 0/1 with unit class weights; epsilon 0.1 unused by logistic loss); skipping its input validation
+        # halves the time of the 51 fits per model and changes no number (tests/metrics/test_lc.py pins them)
+        _liblinear.set_verbosity_wrap(0)
+        coef, _ = _liblinear.train_wrap(
+            np.ascontiguousarray(X2, dtype=np.float64),
+            y2.astype(np.float64),
+            False,
+            _L1_LOGISTIC_SOLVER,
+            1e-4,
+            -1.0,
+            C,
+            np.ones(2),
+            100,
+            _liblinear_seeds()[draw],
+            0.1,
+            np.ascontiguousarray(w2, dtype=np.float64),
+        )
+        return np.asarray(coef[0], dtype=float)
     state = np.random.RandomState(LIBLINEAR_SEED)
     for _ in range(draw):
         state.randint(np.iinfo("i").max)
-    if _fit_liblinear is not None:  # the routine LogisticRegression.fit calls, minus ~60% validation overhead
-        coef, _, _ = _fit_liblinear(
-            np.ascontiguousarray(X2, dtype=np.float64),
-            y2,
-            C,
-            False,
-            1.0,
-            None,
-            "l1",
-            False,
-            0,
-            100,
-            1e-4,
-            state,
-            sample_weight=np.asarray(w2, dtype=np.float64),
-        )
-        return np.asarray(coef[0], dtype=float)
     model = LogisticRegression(C=C, solver="liblinear", fit_intercept=False, random_state=state, **_L1_PENALTY)
     model.fit(X2, y2, sample_weight=w2)
     return np.asarray(model.coef_[0], dtype=float)
@@ -281,6 +327,19 @@ def _duplicate(X: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
         np.vstack([X, X]),
         np.concatenate([np.ones(n, dtype=int), np.zeros(n, dtype=int)]),
         np.concatenate([p * w, (1.0 - p) * w]),
+    )
+
+
+@lru_cache(maxsize=8)
+def _group_folds(n: int, n_splits: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(train, test) row indices of the grouped folds over n duplicated rows, a row and its copy in one group.
+
+    They depend on n only, so they are computed once per size (GroupKFold's greedy assignment is a Python
+    loop over the groups, a fifth of a model's fit time when repeated)."""
+    groups = np.concatenate([np.arange(n), np.arange(n)])
+    dummy = np.zeros(2 * n)
+    return tuple(
+        (train[train < n], test[test < n]) for train, test in GroupKFold(n_splits=n_splits).split(dummy, dummy, groups)
     )
 
 
@@ -303,13 +362,8 @@ def select_C(
     The folds are scikit-learn's ``GroupKFold`` over the duplicated rows with a row and its copy in one
     group, which is how the official fit forms them; the held-out loss uses the soft label.
     """
-    n = len(p)
-    X2, y2, _ = _duplicate(X, p, w)
-    groups = np.concatenate([np.arange(n), np.arange(n)])
     losses = np.zeros(len(Cs))
-    for train, test in GroupKFold(n_splits=n_splits).split(X2, y2, groups):
-        tr = train[train < n]
-        te = test[test < n]
+    for tr, te in _group_folds(len(p), n_splits):
         for k, C in enumerate(Cs):
             beta = fit_l1_logistic(X[tr], p[tr], w[tr], C, draw=k)
             losses[k] += weighted_log_loss(p[te], expit(X[te] @ beta), w[te])
@@ -384,6 +438,14 @@ def length_controlled_winrate(
     pred = expit(design.X_test @ beta)
     lc = float(pred.mean() * 100)
     sem = float(pred.std(ddof=1) / np.sqrt(len(pred)) * 100) if len(pred) > 1 else float("nan")
+    method: Method = inputs.method
+    if coefs["model"] == 0.0:
+        method, lc, sem = "not_identified", float("nan"), float("nan")
+        notes.append(
+            f"LC not identified for {generator or 'this model'}: the cross-validated L1 penalty (C = {chosen:.3g}) "
+            "set the model coefficient to exactly 0, so the fit says nothing about the model beyond the prior; "
+            "more instructions or a fixed difficulty vector are needed"
+        )
     return LCResult(
         **common,
         length_controlled_winrate=lc,
@@ -393,7 +455,7 @@ def length_controlled_winrate(
         coef_model=float(coefs["model"]),
         length_sd=design.length_sd,
         C=chosen,
-        method=inputs.method,
+        method=method,
         n_fit=design.n_fit,
         n_gamed=design.n_gamed,
         notes=tuple(notes),

@@ -15,8 +15,15 @@ import pandas as pd
 from pasture.errors import InputError
 from pasture.io import fetch_alpaca_eval_file, read_eval_set, read_model_outputs
 from pasture.metrics.difficulty import MIN_MODELS_FOR_DIFFICULTY, estimate_difficulty, read_difficulty_file
-from pasture.metrics.gamed import read_glm_weights, read_official_gamed, rebuild_gamed_rows
+from pasture.metrics.gamed import GAMED_BASELINES, read_glm_weights, read_official_gamed, rebuild_gamed_rows
 from pasture.metrics.lc import LCInputs
+from pasture.metrics.lc_shipped import (
+    difficulty_for,
+    instruction_digest,
+    load_shipped,
+    match_alpacaeval2,
+    shipped_provenance,
+)
 
 HUB = "hub"
 """Pass this instead of a path to fetch AlpacaEval's official file from the Hugging Face hub."""
@@ -38,6 +45,58 @@ def output_lengths(path: str | Path) -> pd.Series:
     return pd.Series([len(o.output) for o in outs], index=[o.instruction for o in outs], dtype=float)
 
 
+ALPACA_EVAL_DIR_ENV = "PASTURE_ALPACA_EVAL_DIR"
+"""Environment variable the CLI reads as ``--alpaca-eval-dir``."""
+
+
+def _find_output_file(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name / "model_outputs.json", folder / name / "model_outputs.json.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _from_alpaca_eval_dir(
+    root: Path, pairs: pd.DataFrame, keys: list[str], to_text: dict[str, str]
+) -> tuple[pd.DataFrame | None, pd.Series | None, str, list[str]]:
+    """Gamed rows / difficulty from a folder laid out like AlpacaEval's (its root, or its ``results/``).
+
+    Official files (``df_gamed.csv``, ``instruction_difficulty.csv``, positional) are aligned through
+    ``keys`` (the eval set in official order: texts or shipped digests); else the gamed baselines' outputs
+    (``<results>/gpt4_1106_preview_{verbose,concise}/model_outputs.json[.gz]``) are rebuilt with the shipped
+    published coefficients and difficulty. Returns (gamed rows, difficulty by text, gamed source, notes).
+    """
+    if not root.is_dir():
+        raise InputError("--alpaca-eval-dir is not a folder", path=root)
+    texts = list(pairs["instruction"].astype(str).unique())
+    if (root / "df_gamed.csv").is_file():
+        gamed, d_keys = read_official_gamed(root / "df_gamed.csv", keys)
+        d = d_keys.rename(index=lambda k: to_text.get(k, k)).loc[texts]
+        return gamed, d, "official", [f"gamed rows and difficulty from {root / 'df_gamed.csv'}"]
+    d = None
+    notes: list[str] = []
+    if (root / "instruction_difficulty.csv").is_file():
+        d_keys = read_difficulty_file(root / "instruction_difficulty.csv", keys)
+        d = d_keys.rename(index=lambda k: to_text.get(k, k)).loc[texts]
+        notes.append(f"difficulty from {root / 'instruction_difficulty.csv'}")
+    results = root / "results" if (root / "results").is_dir() else root
+    found = {g: _find_output_file(results, g) for g in GAMED_BASELINES}
+    if all(found.values()) and to_text:
+        shipped = load_shipped()
+        ref = shipped.table["len_reference"].astype(float)
+        lengths = {}
+        for g, path in found.items():
+            by_text = output_lengths(path)  # type: ignore[arg-type]
+            lengths[g] = pd.Series(by_text.to_numpy(), index=[instruction_digest(s) for s in by_text.index])
+        gamed = rebuild_gamed_rows(ref, lengths, shipped.gamed_coefficients, shipped.difficulty)
+        notes.append(f"gamed rows rebuilt from the outputs in {results} and their published coefficients")
+        return gamed, d, "rebuilt", notes
+    notes.append(
+        f"no gamed rows from {root}: neither df_gamed.csv nor (on AlpacaEval 2's eval set) the gamed baselines' outputs"
+    )
+    return None, d, "none", notes
+
+
 def prepare_lc_inputs(
     pairs: pd.DataFrame,
     *,
@@ -46,6 +105,8 @@ def prepare_lc_inputs(
     eval_set: str | Path | Sequence[str] | None = None,
     glm_weights: str | Path | pd.DataFrame | None = None,
     gamed_outputs: dict[str, str | Path] | None = None,
+    alpaca_eval_dir: str | Path | None = None,
+    shipped: bool = True,
     estimate: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
 ) -> LCInputs:
@@ -53,16 +114,21 @@ def prepare_lc_inputs(
 
     Difficulty, in order of precedence: ``difficulty`` as a Series; the official ``gamed`` file's own
     difficulty column (the vector the official LC uses, so a difficulty file is then not used, and the notes
-    say so); ``difficulty`` as a CSV path or ``"hub"`` (AlpacaEval's ``instruction_difficulty.csv``); else, when ``estimate``, a joint fit over the models in ``pairs``
-    (:func:`~pasture.metrics.difficulty.estimate_difficulty`, calibrated to ``glm_weights`` when given);
-    else none, and LC is the length-only GLM.
+    say so); ``difficulty`` as a CSV path or ``"hub"`` (AlpacaEval's ``instruction_difficulty.csv``); the
+    official files in ``alpaca_eval_dir``; on AlpacaEval 2's eval set with its reference, the **shipped**
+    fixed vector (:mod:`pasture.metrics.lc_shipped`; ``shipped=False`` turns it off), so a model's LC never
+    depends on which other models are scored; else, when ``estimate``, a joint fit over the models in
+    ``pairs`` (:func:`~pasture.metrics.difficulty.estimate_difficulty`, calibrated to ``glm_weights`` when
+    given; at least ``min_models`` models); else none, and LC is the length-only GLM.
 
     Gamed rows: ``gamed`` (a DataFrame in pasture's layout, a path to AlpacaEval's ``df_gamed.csv``, or
     ``"hub"``); else rebuilt from ``glm_weights`` and ``gamed_outputs`` (baseline name -> its
-    model_outputs file) when a difficulty vector exists; else none.
+    model_outputs file) when a difficulty vector exists; else from ``alpaca_eval_dir`` (a folder laid out
+    like AlpacaEval's: ``df_gamed.csv``, or ``results/<gamed baseline>/model_outputs.json``); else the
+    shipped rows on AlpacaEval 2's eval set; else none, and every result's notes say so.
 
     ``eval_set`` (path, ``"hub"`` or instruction texts in official order) aligns AlpacaEval's positional
-    files to instruction text; it is needed only for those.
+    files to instruction text; on AlpacaEval 2's eval set the shipped digests do it without it.
     """
     notes: list[str] = []
     texts: list[str] | None = None
@@ -71,11 +137,22 @@ def prepare_lc_inputs(
             texts = read_eval_set(_resolve(eval_set, "eval_set")).texts()
         else:
             texts = list(eval_set)
+    digests, why = match_alpacaeval2(pairs) if (shipped or alpaca_eval_dir is not None) and len(pairs) else (None, "")
+    on_ae2 = digests is not None
+    # on AlpacaEval 2's eval set, positional files align through the shipped digests when no eval set is given
+    keys: list[str] | None = texts
+    to_text: dict[str, str] = {}
+    if keys is None and on_ae2:
+        keys = list(load_shipped().table.index)
+        to_text = {instruction_digest(s): s for s in pairs["instruction"].astype(str).unique()}
 
-    def need_texts(what: str) -> list[str]:
-        if texts is None:
+    def need_keys(what: str) -> list[str]:
+        if keys is None:
             raise InputError(f"{what} is positional: pass the eval set (--eval-set) to align it by instruction text")
-        return texts
+        return keys
+
+    def by_text(series: pd.Series) -> pd.Series:
+        return series.rename(index=lambda k: to_text.get(k, k)) if to_text else series
 
     gamed_rows: pd.DataFrame | None = None
     gamed_source = "none"
@@ -84,9 +161,9 @@ def prepare_lc_inputs(
     if isinstance(gamed, pd.DataFrame):
         gamed_rows, gamed_source = gamed, "user"
     elif gamed is not None:
-        gamed_rows, d_official = read_official_gamed(_resolve(gamed, "gamed_baselines"), need_texts("df_gamed.csv"))
+        gamed_rows, d_official = read_official_gamed(_resolve(gamed, "gamed_baselines"), need_keys("df_gamed.csv"))
         gamed_source = "official"
-        d, d_source = d_official, "official"
+        d, d_source = by_text(d_official), "official"
     if isinstance(difficulty, pd.Series):
         d, d_source = difficulty, "user"
     elif difficulty is not None and gamed_source == "official":
@@ -95,14 +172,34 @@ def prepare_lc_inputs(
             "as AlpacaEval does"
         )
     elif difficulty is not None:
-        d = read_difficulty_file(_resolve(difficulty, "instruction_difficulty"), texts)
+        d = by_text(read_difficulty_file(_resolve(difficulty, "instruction_difficulty"), keys))
         d_source = "official" if str(difficulty) == HUB else "user"
+    if alpaca_eval_dir is not None and gamed_rows is None and keys is None:
+        notes.append(f"--alpaca-eval-dir not used: {why} (or pass the eval set to align its positional files)")
+    elif alpaca_eval_dir is not None and gamed_rows is None:
+        assert keys is not None
+        g_rows, d_dir, g_source, dir_notes = _from_alpaca_eval_dir(Path(alpaca_eval_dir), pairs, keys, to_text)
+        notes.extend(dir_notes)
+        if g_rows is not None:
+            gamed_rows, gamed_source = g_rows, g_source
+        if d is None and d_dir is not None:
+            d, d_source = d_dir, "official"
+    if d is None and on_ae2 and shipped:
+        d = difficulty_for(list(pairs["instruction"].astype(str).unique()), load_shipped().difficulty)
+        d_source = "shipped"
+        notes.append(f"difficulty: {shipped_provenance()}")
     weights = read_glm_weights(glm_weights) if isinstance(glm_weights, str | Path) else glm_weights
     if d is None and estimate:
+        if why:
+            notes.append(why)
         est = estimate_difficulty(pairs, instructions=texts, min_models=min_models, coefficients=weights)
         notes.extend(est.notes)
         if est.difficulty is not None:
             d, d_source = est.difficulty, "estimated"
+            notes.append(
+                f"difficulty estimated from the {est.n_models} models scored together: "
+                "a model's LC depends on which models are scored with it"
+            )
     elif d is None:
         notes.append("no instruction difficulty given and estimation off: length-only GLM")
     if gamed_rows is None and gamed_outputs:
@@ -118,6 +215,12 @@ def prepare_lc_inputs(
                 f"gamed baselines rebuilt from published coefficients and outputs ({', '.join(lengths)}): "
                 "expected verdicts, not the judge's"
             )
+    if gamed_rows is None and on_ae2 and shipped and d is not None:
+        gamed_rows, gamed_source = load_shipped().gamed_rows(), "shipped"
+        notes.append(
+            "gamed rows rebuilt from shipped output lengths and the baselines' published coefficients "
+            "(expected verdicts, not the judge's)"
+        )
     if gamed_rows is None:
         notes.append("no gamed-baseline rows: the length slope is not regularised")
     return LCInputs(

@@ -6,6 +6,7 @@ preference per pair, the mean of its parsed verdicts, and must still see the pai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -59,7 +60,7 @@ def pair_table(judgments: Iterable[Judgment]) -> pd.DataFrame:
                 gen2,
                 out1,
                 out2,
-                float(np.mean(g["prefs"])) if g["prefs"] else np.nan,
+                math.fsum(g["prefs"]) / len(g["prefs"]) if g["prefs"] else np.nan,  # np.mean per pair: 10x slower
                 g["n"],
                 g["failed"],
                 len(out1),
@@ -67,4 +68,13 @@ def pair_table(judgments: Iterable[Judgment]) -> pd.DataFrame:
                 g["cost"],
             )
         )
-    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(PAIR_COLUMNS)
+    # texts stay Python objects: converting ~100 MB of outputs to Arrow strings cost more than the whole loop
+    text_columns = {"instruction", "output_1", "output_2"}
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object) if name in text_columns else pd.Series(values)
+            for name, values in zip(PAIR_COLUMNS, columns, strict=True)
+        },
+        columns=PAIR_COLUMNS,
+    )

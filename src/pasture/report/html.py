@@ -41,6 +41,7 @@ BOARD_COLUMNS: dict[str, str] = {
     "judge_cost_usd": "judge cost ($)",
     "gaming_flags": "gaming flags",
     "lc_method": "LC method",
+    "lc_note": "LC note",
 }
 """Leaderboard columns shown in the report (when present), with their headers; intervals are merged in."""
 
