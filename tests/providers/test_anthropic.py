@@ -10,10 +10,10 @@ import asyncio
 import os
 
 import pytest
-from replay_server import ReplayServer, Scripted
 
 from pasture.judges import ChatRequest, JudgeRequest, PermanentError, TransientError, get_judge, get_provider
 from pasture.judges.parsers import GRADED_VERDICTS
+from replay_server import ReplayServer, Scripted
 
 REQ = JudgeRequest("What is 2+2?", "Five, I think.", "4", shown_first=2)
 SECRET = "sk-ant-test-DO-NOT-LEAK-0123456789"

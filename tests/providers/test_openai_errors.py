@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from replay_server import ReplayServer, Scripted
 
 from pasture.judges import ChatRequest, PermanentError, TransientError, get_provider
+from replay_server import ReplayServer, Scripted
 
 SECRET = "sk-test-DO-NOT-LEAK-abcdef0123456789"
 REQ = ChatRequest(({"role": "user", "content": "hi"},), {"max_tokens": 1, "logprobs": True, "top_logprobs": 2})

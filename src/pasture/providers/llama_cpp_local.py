@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pasture.errors import JudgeError
-from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
-from pasture.providers.pricing import Price
 from pasture.providers import register_provider
 from pasture.providers._common import check_decoding, short, stop_list
+from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
+from pasture.providers.pricing import Price
 
 
 @register_provider("llama_cpp")

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pasture.errors import JudgeError
-from pasture.providers.base import ChatRequest, Completion, PermanentError
-from pasture.providers.pricing import Price
 from pasture.providers import register_provider
 from pasture.providers._common import check_decoding, short, stop_list
+from pasture.providers.base import ChatRequest, Completion, PermanentError
+from pasture.providers.pricing import Price
 
 SKIPPED_SUFFIXES = frozenset({".md", ".lock", ".gitattributes"})
 """Files that cannot change a verdict and are left out of the weights digest (READMEs, locks)."""
