@@ -147,7 +147,7 @@ def _outs(generator: str, texts: list[str]) -> list[ModelOutput]:
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any) -> None:
+def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any, check_board: Any) -> None:
     from pasture.judges import get_judge
 
     judge = get_judge("smollm2-logprob-server", base_url=llama_server.base_url)
@@ -161,8 +161,7 @@ def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any) -> 
         again = evaluate(store, eval_set=TINY, model_outputs=a, reference_outputs=REF, judge=judge, progress=False)
         assert again.annotation.calls == 0 and again.annotation.n_cached == 3
         board = leaderboard(store, resolve_key(store))
-    assert set(board.frame.index) == {"model-a", "model-b"}
-    assert (board.frame["n_total"] + board.frame["n_failed"]).tolist() == [3, 3]
+    check_board(board.frame, board.judgments, {"model-a": 3, "model-b": 3})
     assert len(board.judgments) == 6 and {j.judge_name for j in board.judgments} == {"smollm2-logprob-server"}
     assert board.manifests["model-a"]["inputs"]["reference_generator"] == "ref"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from replay_server import ReplayServer, Scripted
 
 from pasture.judges import JudgeRequest, get_judge
+from replay_server import ReplayServer, Scripted
 
 
 def reply(text: str, prompt_tokens: int = 100, completion_tokens: int = 20) -> Scripted:
