@@ -41,4 +41,4 @@ test-nonnative:
 	PY=$(PY) .ci/test-nonnative
 
 clean:
-	rm -rf $(VENV) .venv-nonnative build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info
