@@ -181,7 +181,7 @@ def test_reference_and_model_names_must_differ(tmp_path: Path) -> None:
         evaluate(store, eval_set=TINY, model_outputs=_outs("ref", ["a", "b", "c"]), reference_outputs=REF, judge=judge)
 
 
-def test_programmatic_judge_end_to_end_with_report(tmp_path: Path) -> None:
+def test_programmatic_judge_end_to_end_with_report(tmp_path: Path, check_board: Any) -> None:
     """The whole CLI path with a judge that needs no model: files in, board and report out."""
     from pasture.io import write_model_outputs
 
@@ -199,7 +199,9 @@ def test_programmatic_judge_end_to_end_with_report(tmp_path: Path) -> None:
     r = runner.invoke(main, ["evaluate", str(tmp_path / "short.json"), *common, "--report", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     with Store(tmp_path / "s.db") as store:
-        frame = leaderboard(store, resolve_key(store)).frame
+        board = leaderboard(store, resolve_key(store))
+    frame = board.frame
+    check_board(frame, board.judgments, {"long": 3, "short": 3})
     # longer-wins: 'long' is longer than the reference on all 3; 'short' on none ("4" vs "4" is a tie)
     assert frame.loc["long", "win_rate"] == pytest.approx(100.0)
     assert frame.loc["short", "win_rate"] == pytest.approx(100 * 0.5 / 3)
