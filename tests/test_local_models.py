@@ -38,3 +38,20 @@ def test_file_digest_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
     f.write_bytes(b"\x00weights" * 300_000)  # more than one 1 MiB block
     assert file_digest(f) == hashlib.sha256(f.read_bytes()).hexdigest()
     assert 1024 <= free_port() <= 65535
+
+
+def test_local_extra_pins_llama_cpp_python_to_a_tested_minor_and_it_is_installed() -> None:
+    """llama-cpp-python changes its API and server within 0.x minors: [local] must bound it above, and the
+    installed copy (the one these tests ran against) must satisfy the bound."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    local = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["local"]
+    (req,) = [Requirement(r) for r in local if Requirement(r).name == "llama-cpp-python"]
+    assert "server" in req.extras
+    assert any(s.operator == "<" for s in req.specifier) and any(s.operator == ">=" for s in req.specifier)
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'pasture[local]')")
+    assert req.specifier.contains(version("llama_cpp_python")), (str(req.specifier), version("llama_cpp_python"))
