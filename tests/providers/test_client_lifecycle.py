@@ -50,6 +50,7 @@ def loop_reports(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Everything asyncio (its default exception handler logs to the ``asyncio`` logger) or the interpreter
     (``sys.unraisablehook``) reports as an unhandled error while the test runs."""
     reports: list[str] = []
+    gc.collect()  # garbage of earlier tests is theirs, not this test's
     monkeypatch.setattr(sys, "unraisablehook", lambda u: reports.append(f"unraisable: {u.exc_value!r}"))
     handler = _Collect(reports)
     logging.getLogger("asyncio").addHandler(handler)
