@@ -51,7 +51,7 @@ def test_demo_runs_offline_prints_the_caveat_and_reruns_for_free(
         pairs = [j for j in longer.evaluation.board.judgments if j.generator_2 == model]
         assert len(pairs) == 3
         by_hand = [
-            1.0 + (len(j.output_2) > len(j.output_1)) - 0.5 * (len(j.output_2) == len(j.output_1)) for j in pairs
+            1.5 + 0.5 * ((len(j.output_2) > len(j.output_1)) - (len(j.output_2) < len(j.output_1))) for j in pairs
         ]
         assert [j.preference for j in pairs] == by_hand
         assert frame.loc[model, "win_rate"] == pytest.approx(100 * sum(p - 1 for p in by_hand) / 3)

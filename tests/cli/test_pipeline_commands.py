@@ -175,6 +175,6 @@ def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path, c
     by_hand = []
     for j in board.judgments:
         assert j.output_1 == reference[j.instruction]
-        by_hand.append(1.0 + (len(j.output_2) > len(j.output_1)) - 0.5 * (len(j.output_2) == len(j.output_1)))
+        by_hand.append(1.5 + 0.5 * ((len(j.output_2) > len(j.output_1)) - (len(j.output_2) < len(j.output_1))))
     assert [j.preference for j in board.judgments] == by_hand
     assert board.frame.loc["sys", "win_rate"] == pytest.approx(100 * sum(p - 1 for p in by_hand) / 2)
