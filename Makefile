@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 # torch is pinned to 2.13.0 (a CPU build) in pyproject's [train] extra; an unpinned torch pulls a CUDA build.
 
-.PHONY: demo test install install-test lint clean chromium
+.PHONY: demo test install install-test lint clean chromium test-nonnative
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: install-test chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy --config-file pyproject.toml
 	$(BIN)/python -m pytest -q
+
+# The model tests against a llama-cpp-python built without native CPU flags (portable AVX2, no AVX-512), in
+# .venv-nonnative: the kernels a plain x86-64 machine runs. Slow (it compiles llama.cpp); not part of `test`.
+test-nonnative:
+	PY=$(PY) .ci/test-nonnative
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -136,7 +138,21 @@ def peer_run(python: str, base_url: str, pairs: list[PairToJudge], concurrency: 
     return Rate(len(pairs), result["seconds"], result["cpu_seconds"])
 
 
+class _CountLoopErrors(logging.Handler):
+    """Counts errors asyncio reports (its default exception handler logs them), e.g. a client closed on a
+    loop that has ended: "Task exception was never retrieved ... Event loop is closed"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().splitlines()[0])
+
+
 def main() -> None:
+    loop_errors = _CountLoopErrors()
+    logging.getLogger("asyncio").addHandler(loop_errors)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="calls per pasture/ideal measurement")
     parser.add_argument("--peer-n", type=int, default=300, help="calls per peer measurement")
@@ -192,6 +208,10 @@ def main() -> None:
         )
     if "peer" in med:
         print(f"\npasture / AlpacaEval calls per second: {med['pasture'] / med['peer']:.1f}x")
+    gc.collect()
+    print(f"\nerrors reported by asyncio during the run: {len(loop_errors.messages)}")
+    if loop_errors.messages:
+        sys.exit(f"stray asyncio errors: {sorted(set(loop_errors.messages))}")
 
 
 if __name__ == "__main__":

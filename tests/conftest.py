@@ -3,7 +3,10 @@ under CI=true, so CI can never go green by skipping."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +53,37 @@ def llama_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with LlamaServer(smollm2_gguf, log_path=log) as server:
         yield server
+
+
+def _check_board(frame: Any, judgments: Any, pairs_per_model: Mapping[str, int]) -> None:
+    """A leaderboard frame against the judgments it was computed from, by ``pasture.metrics.winrate``.
+
+    Every pair is counted once, failed judgments (parse_error, error) are counted in ``n_failed`` and not in
+    ``n_total``, and each win rate / standard error / count is the one the metric gives for exactly that
+    model's stored preferences: a board that mixes models, drops failures or double-counts breaks it.
+    """
+    from pasture.metrics.winrate import win_rate
+
+    assert sorted(str(m) for m in frame.index) == sorted(pairs_per_model)
+    for model, n_pairs in pairs_per_model.items():
+        mine = [j for j in judgments if j.generator_2 == model]
+        assert len(mine) == n_pairs, (model, len(mine))
+        failed = sum(j.status != "ok" for j in mine)
+        assert all((j.preference is None) == (j.status != "ok") for j in mine)
+        expected = win_rate([math.nan if j.preference is None else j.preference for j in mine])
+        row = frame.loc[model]
+        assert (int(row["n_failed"]), int(row["n_total"])) == (failed, n_pairs - failed), model
+        assert (int(row["n_wins"]), int(row["n_wins_base"]), int(row["n_draws"])) == (
+            expected.n_wins,
+            expected.n_wins_base,
+            expected.n_draws,
+        )
+        for column in ("win_rate", "standard_error"):
+            want = getattr(expected, column)
+            assert (math.isnan(row[column]) and math.isnan(want)) or row[column] == pytest.approx(want), column
+
+
+@pytest.fixture(scope="session")
+def check_board() -> Callable[[Any, Any, Mapping[str, int]], None]:
+    """``check_board(frame, judgments, {model: number of pairs})``: see :func:`_check_board`."""
+    return _check_board

@@ -147,7 +147,7 @@ def _outs(generator: str, texts: list[str]) -> list[ModelOutput]:
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any) -> None:
+def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any, check_board: Any) -> None:
     from pasture.judges import get_judge
 
     judge = get_judge("smollm2-logprob-server", base_url=llama_server.base_url)
@@ -161,8 +161,7 @@ def test_evaluate_judges_only_what_is_new(tmp_path: Path, llama_server: Any) -> 
         again = evaluate(store, eval_set=TINY, model_outputs=a, reference_outputs=REF, judge=judge, progress=False)
         assert again.annotation.calls == 0 and again.annotation.n_cached == 3
         board = leaderboard(store, resolve_key(store))
-    assert set(board.frame.index) == {"model-a", "model-b"}
-    assert (board.frame["n_total"] + board.frame["n_failed"]).tolist() == [3, 3]
+    check_board(board.frame, board.judgments, {"model-a": 3, "model-b": 3})
     assert len(board.judgments) == 6 and {j.judge_name for j in board.judgments} == {"smollm2-logprob-server"}
     assert board.manifests["model-a"]["inputs"]["reference_generator"] == "ref"
 
@@ -182,7 +181,7 @@ def test_reference_and_model_names_must_differ(tmp_path: Path) -> None:
         evaluate(store, eval_set=TINY, model_outputs=_outs("ref", ["a", "b", "c"]), reference_outputs=REF, judge=judge)
 
 
-def test_programmatic_judge_end_to_end_with_report(tmp_path: Path) -> None:
+def test_programmatic_judge_end_to_end_with_report(tmp_path: Path, check_board: Any) -> None:
     """The whole CLI path with a judge that needs no model: files in, board and report out."""
     from pasture.io import write_model_outputs
 
@@ -200,7 +199,9 @@ def test_programmatic_judge_end_to_end_with_report(tmp_path: Path) -> None:
     r = runner.invoke(main, ["evaluate", str(tmp_path / "short.json"), *common, "--report", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     with Store(tmp_path / "s.db") as store:
-        frame = leaderboard(store, resolve_key(store)).frame
+        board = leaderboard(store, resolve_key(store))
+    frame = board.frame
+    check_board(frame, board.judgments, {"long": 3, "short": 3})
     # longer-wins: 'long' is longer than the reference on all 3; 'short' on none ("4" vs "4" is a tie)
     assert frame.loc["long", "win_rate"] == pytest.approx(100.0)
     assert frame.loc["short", "win_rate"] == pytest.approx(100 * 0.5 / 3)

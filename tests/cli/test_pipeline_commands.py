@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -131,7 +132,7 @@ def test_leaderboard_on_an_empty_store(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path) -> None:
+def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path, check_board: Any) -> None:
     """generate a reference, then evaluate --model (generates and judges); both through the CLI."""
     eval_set = tmp_path / "two.jsonl"
     eval_set.write_text('{"instruction": "Say hi."}\n{"instruction": "Name a colour."}\n')
@@ -163,3 +164,17 @@ def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path) -
     )
     assert r.exit_code == 0, r.output
     assert "sys: 2 outputs (2 new" in r.output and "2 judgments" in r.output and "sys" in r.output
+    from pasture.leaderboard import leaderboard, resolve_key
+    from pasture.store import Store
+
+    with Store(tmp_path / "s.db") as store:
+        board = leaderboard(store, resolve_key(store))
+    check_board(board.frame, board.judgments, {"sys": 2})
+    # longer-wins by hand from the stored texts: the reference's are the ones `generate` wrote to ref.json
+    reference = {row["instruction"]: row["output"] for row in json.loads(out.read_text())}
+    by_hand = []
+    for j in board.judgments:
+        assert j.output_1 == reference[j.instruction]
+        by_hand.append(1.5 + 0.5 * ((len(j.output_2) > len(j.output_1)) - (len(j.output_2) < len(j.output_1))))
+    assert [j.preference for j in board.judgments] == by_hand
+    assert board.frame.loc["sys", "win_rate"] == pytest.approx(100 * sum(p - 1 for p in by_hand) / 2)

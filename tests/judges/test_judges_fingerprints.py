@@ -2,26 +2,59 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pytest
 
 from pasture.errors import InputError, JudgeError
-from pasture.judges import BUILTIN_JUDGES, get_judge, get_spec
+from pasture.judges import BUILTIN_JUDGES, JudgeRequest, get_judge, get_spec
 from pasture.judges.definitions import load_spec
-from pasture.records import OFFICIAL_JUDGE_ALIASES, judgment_key
+from pasture.records import OFFICIAL_JUDGE_ALIASES
 
 SECRET = "sk-live-DO-NOT-LEAK-9876543210"
 
 
-def test_official_judge_equals_the_import_alias(alpacaeval):
-    path = alpacaeval / "judge_config" / "alpaca_eval_clf.txt"
-    judge = get_judge("weighted_alpaca_eval_gpt4_turbo", template=str(path))
+def test_official_judge_matches_alpacaeval_config_files(alpacaeval):
+    """The official judge and the alias used to import its annotations, against AlpacaEval's own files.
+
+    The expectation is read from ../shared (the judge's YAML config and its template), not from pasture: a
+    wrong model, decoding, label order or template would make imported annotations look like this judge's."""
+    yaml = pytest.importorskip("yaml")
+    config_dir = alpacaeval / "judge_config"
+    config = yaml.safe_load((config_dir / "weighted_alpaca_eval_gpt4_turbo.yaml").read_text(encoding="utf-8"))
+    config = config["weighted_alpaca_eval_gpt4_turbo"]
+    kwargs = config["completions_kwargs"]
+    template_bytes = (config_dir / "alpaca_eval_clf.txt").read_bytes()
+    labels = config["completion_parser_kwargs"]["denominator_tokens"]
+    assert config["completion_parser_kwargs"]["numerator_token"] == labels[0]  # P(first shown) on top
+    judge = get_judge("weighted_alpaca_eval_gpt4_turbo", template=str(config_dir / "alpaca_eval_clf.txt"))
     alias = OFFICIAL_JUDGE_ALIASES["weighted_alpaca_eval_gpt4_turbo"]
-    assert judge.fingerprint == alias
+    for fp in (judge.fingerprint, alias):
+        assert (fp.provider, fp.protocol) == ("openai", "pairwise_logprob")
+        assert config["fn_completions"] == "openai_completions" and config["fn_completion_parser"] == "logprob_parser"
+        assert fp.model == kwargs["model_name"]
+        assert fp.decoding == {k: v for k, v in kwargs.items() if k != "model_name"}
+        assert fp.parser == "logprob_" + "".join(labels)
+        assert fp.template_digest == hashlib.sha256(template_bytes).hexdigest()
+        assert fp.weights_digest is None
     assert judge.fingerprint.digest == alias.digest
-    # so the keys of imported official annotations are the keys this judge asks
-    assert judgment_key(judge.fingerprint.digest, "i", "a", "b", 1) == judgment_key(alias.digest, "i", "a", "b", 1)
+    # the messages: AlpacaEval fills the file by text replacement, then splits its ChatML turns
+    filled = template_bytes.decode("utf-8")
+    for field, value in (("instruction", "Name a fruit."), ("output_1", "Apple."), ("output_2", "A pear.")):
+        filled = filled.replace("{" + field + "}", value)
+    turns = re.findall(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", filled, flags=re.DOTALL)
+    expected = tuple({"role": role, "content": body.strip()} for role, body in turns)
+    assert [role for role, _ in turns] == ["system", "user"]
+    assert judge.messages(JudgeRequest("Name a fruit.", "Apple.", "A pear.", shown_first=1)) == [expected]
+    swapped = tuple(
+        {**m, "content": m["content"].replace("Apple.", "@").replace("A pear.", "Apple.")} for m in expected
+    )
+    swapped = tuple({**m, "content": m["content"].replace("@", "A pear.")} for m in swapped)
+    assert judge.messages(JudgeRequest("Name a fruit.", "Apple.", "A pear.", shown_first=2)) == [swapped]
     # written as 1.0 instead of 1, temperature means the same and keeps the digest
-    same = get_judge("weighted_alpaca_eval_gpt4_turbo", template=str(path), decoding={"temperature": 1.0})
+    same = get_judge("weighted_alpaca_eval_gpt4_turbo", template=str(config_dir / "alpaca_eval_clf.txt"),
+                     decoding={"temperature": 1.0})  # fmt: skip
     assert same.fingerprint.digest == alias.digest
 
 
@@ -39,10 +72,10 @@ def test_each_component_changes_the_digest(tmp_path, alpacaeval):
     variants = {
         "model": get_judge("gpt-4o-mini-logprob", model="gpt-4o"),
         "provider": get_judge("gpt-4o-mini-logprob", provider="llama_cpp", model_path=str(_gguf(tmp_path))),
-        "decoding": get_judge("gpt-4o-mini-logprob", decoding={"top_logprobs": 20}),
+        "decoding": get_judge("gpt-4o-mini-logprob", decoding={"temperature": 0.5}),
         "parser": get_judge("gpt-4o-mini-logprob", parser={"kind": "logprob", "labels": ["A", "B"], "loose": False}),
         "protocol+parser": get_judge("gpt-4o-mini-logprob", protocol="pairwise_graded", template="pairwise_graded_v1",
-                                     parser=None, decoding={"logprobs": False, "top_logprobs": 0}),
+                                     parser=None, decoding={"logprobs": False}),
         "weights": get_judge("gpt-4o-mini-logprob", weights_digest="0" * 64),
     }  # fmt: skip
     custom = tmp_path / "t.txt"

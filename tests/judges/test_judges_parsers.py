@@ -18,7 +18,7 @@ from pasture.judges.judge import slot_preference
 
 
 def c(text: str = "", top: tuple[dict[str, float], ...] = ()) -> Completion:
-    return Completion(text=text, top_logprobs=top)
+    return Completion(text, top)
 
 
 # ---------- logprob ----------

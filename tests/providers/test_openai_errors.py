@@ -110,6 +110,40 @@ def test_good_reply_parsed_and_key_placeholder_for_own_server(monkeypatch):
     assert c.prompt_tokens == 12 and c.completion_tokens == 1 and c.cost_usd is None
 
 
+def test_completions_endpoint_sends_a_prompt_and_reads_per_position_alternatives():
+    """The legacy /completions shape (what llama.cpp's server sends for endpoint="completions")."""
+    body = {
+        "id": "cmpl",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "text": " 4\n",
+                "finish_reason": "length",
+                "logprobs": {
+                    "tokens": [" 4", "\n"],
+                    "text_offset": [3, 5],
+                    "token_logprobs": [-0.2, -1.0],
+                    "top_logprobs": [{" 4": -0.2, " four": -1.9}, {"\n": -1.0, ".": -1.2}],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6},
+    }
+    with ReplayServer([Scripted.json(200, body)]) as server:
+        provider = get_provider("openai", model="m", base_url=server.url + "/v1", endpoint="completions")
+        messages = ({"role": "system", "content": "Add."}, {"role": "user", "content": "2+2="})
+        c = asyncio.run(
+            provider.complete(ChatRequest(messages, {"max_tokens": 2, "logprobs": True, "top_logprobs": 2}))
+        )
+        path, _, sent = server.requests[0]
+    assert path == "/v1/completions" and sent["prompt"] == "Add.\n\n2+2=" and sent["logprobs"] == 2
+    assert c.text == " 4\n" and c.top_logprobs == ({" 4": -0.2, " four": -1.9}, {"\n": -1.0, ".": -1.2})
+    assert (c.prompt_tokens, c.completion_tokens) == (4, 2)
+
+
 def test_hanging_server_times_out_as_transient():
     import socket
     import threading

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from pasture.providers.base import PermanentError, TransientError
 
@@ -99,3 +101,56 @@ def redact(text: str, secret: str | None = None) -> str:
     if secret:
         text = text.replace(secret, "[redacted]")
     return _KEY_LIKE.sub("[redacted]", text)
+
+
+class _AsyncClosable(Protocol):
+    async def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_AsyncClosable)
+
+
+class ClientPerLoop(Generic[_C]):
+    """One SDK client per event loop, closed on that loop before the loop closes.
+
+    Why: an httpx-based client (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``) holds connections bound
+    to the loop that opened them. Left open, it is garbage-collected later, often while another loop runs, and
+    its ``__del__`` schedules ``aclose()`` there, which fails with "Task exception was never retrieved ...
+    RuntimeError: Event loop is closed". Every ``asyncio.run`` in pasture (annotate, generate, simulate, a test)
+    makes a new loop, so each gets its own client, and each client is closed on its own loop:
+
+    * explicitly, by :meth:`aclose` (a provider's ``aclose()``), from a caller that ends its loop itself;
+    * otherwise when ``asyncio.run`` shuts the loop down: the client's closer is an async generator started
+      on that loop, and ``loop.shutdown_asyncgens()`` finalizes it there before the loop closes.
+    """
+
+    def __init__(self, make: Callable[[], _C]) -> None:
+        self._make = make
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_C, AsyncGenerator[None, None]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def get(self) -> _C:
+        """The running loop's client, made on first use."""
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is None:
+            client = self._make()
+            closer = _close_at_shutdown(client.close)
+            await closer.__anext__()  # started on this loop: the loop now finalizes it at shutdown
+            entry = (client, closer)
+            self._clients[loop] = entry
+        return entry[0]
+
+    async def aclose(self) -> None:
+        """Close the running loop's client now (a later :meth:`get` on this loop makes a new one)."""
+        entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()
+
+
+async def _close_at_shutdown(close: Callable[[], Awaitable[None]]) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await close()

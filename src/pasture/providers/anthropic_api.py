@@ -10,14 +10,13 @@ some recent models accept none of them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
 from typing import Any
 
 from pasture.providers import register_provider
-from pasture.providers._common import check_decoding, sdk_error, short, stop_list
+from pasture.providers._common import ClientPerLoop, check_decoding, sdk_error, short, stop_list
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.providers.pricing import Price, price_for
 
@@ -63,8 +62,7 @@ class AnthropicProvider:
         self._api_key = api_key
         self.timeout_s = float(timeout_s)
         self.default_max_tokens = default_max_tokens
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client_obj: Any = None
+        self._clients: ClientPerLoop[Any] = ClientPerLoop(self._make_client)
 
     def __repr__(self) -> str:
         return f"AnthropicProvider(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -82,20 +80,22 @@ class AnthropicProvider:
     def _key(self) -> str | None:
         return self._api_key or os.environ.get(self.api_key_env)
 
-    def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._loop is loop and self._client_obj is not None:
-            return self._client_obj
+    def _make_client(self) -> Any:
         import anthropic
 
-        key = self._api_key or os.environ.get(self.api_key_env)
+        key = self._key()
         if not key:
             if self.hosted_by_vendor:
                 raise PermanentError(f"${self.api_key_env} is not set (needed for {self.model} at Anthropic)")
             key = NO_KEY_PLACEHOLDER
-        client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s)
-        self._loop, self._client_obj = loop, client
-        return client
+        return anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's client (its connections); the next call opens a new one.
+
+        Optional: a loop ended by ``asyncio.run`` closes its client itself (:class:`ClientPerLoop`).
+        """
+        await self._clients.aclose()
 
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
         d = request.decoding
@@ -126,7 +126,7 @@ class AnthropicProvider:
 
         check_decoding(request.decoding)
         kwargs = self._kwargs(request)
-        client = self._client()
+        client = await self._clients.get()
         start = time.perf_counter()
         try:
             raw = await client.messages.with_raw_response.create(**kwargs)

@@ -10,7 +10,6 @@ Retry-After, and must count every call it makes. Errors are mapped onto the two 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -19,7 +18,7 @@ from typing import Any, Literal
 
 from pasture.errors import JudgeError
 from pasture.providers import register_provider
-from pasture.providers._common import check_decoding, sdk_error, short, stop_list
+from pasture.providers._common import ClientPerLoop, check_decoding, sdk_error, short, stop_list
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
 from pasture.providers.pricing import Price, price_for
 
@@ -80,8 +79,7 @@ class OpenAIProvider:
         self.timeout_s = float(timeout_s)
         self.weights_path = Path(weights_path) if weights_path is not None else None
         self._weights_digest = weights_digest
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client_obj: Any = None
+        self._clients: ClientPerLoop[Any] = ClientPerLoop(self._make_client)
 
     def __repr__(self) -> str:
         return (
@@ -107,27 +105,28 @@ class OpenAIProvider:
     def _key(self) -> str | None:
         return self._api_key or os.environ.get(self.api_key_env)
 
-    def _client(self) -> Any:
-        """One AsyncOpenAI per event loop (an httpx client must not cross loops)."""
-        loop = asyncio.get_running_loop()
-        client = self._client_obj if self._loop is loop else None
-        if client is None:
-            import openai
+    def _make_client(self) -> Any:
+        import openai
 
-            key = self._api_key or os.environ.get(self.api_key_env)
-            if not key:
-                if self.hosted_by_vendor:
-                    raise PermanentError(f"${self.api_key_env} is not set (needed for {self.model} at OpenAI)")
-                key = NO_KEY_PLACEHOLDER
-            client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s)
-            self._loop, self._client_obj = loop, client
-        return client
+        key = self._key()
+        if not key:
+            if self.hosted_by_vendor:
+                raise PermanentError(f"${self.api_key_env} is not set (needed for {self.model} at OpenAI)")
+            key = NO_KEY_PLACEHOLDER
+        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's client (its connections); the next call opens a new one.
+
+        Optional: a loop ended by ``asyncio.run`` closes its client itself (:class:`ClientPerLoop`).
+        """
+        await self._clients.aclose()
 
     async def complete(self, request: ChatRequest) -> Completion:
         import openai
 
         check_decoding(request.decoding)
-        client = self._client()
+        client = await self._clients.get()
         kwargs = self._kwargs(request)
         start = time.perf_counter()
         try:
