@@ -1,6 +1,6 @@
 """The annotation engine: judge pairs concurrently, cached in the store, resumable, shared between processes.
 
-Public API: :func:`annotate` (and :func:`annotate_async`), :func:`plan` for a dry run, the
+Public API: :func:`annotate` (and :func:`annotate_async`), :func:`plan` for a dry run, :class:`EngineSettings` (how a run goes), the
 :class:`PairToJudge` input record, :func:`pairs_from_outputs`, and the :class:`AnnotationReport` /
 :class:`AnnotationPlan` results. See docs/annotate.md.
 """
@@ -9,6 +9,7 @@ from pasture.annotate.engine import (
     POSITIONS,
     AnnotationPlan,
     AnnotationReport,
+    EngineSettings,
     JudgmentTask,
     Position,
     annotate,
@@ -23,6 +24,7 @@ __all__ = [
     "POSITIONS",
     "AnnotationPlan",
     "AnnotationReport",
+    "EngineSettings",
     "JudgmentTask",
     "PairToJudge",
     "Position",

@@ -46,11 +46,21 @@ class _LazyGroup(click.Group):
         return importlib.import_module(f"pasture.cli.{module}").command  # type: ignore[no-any-return]
 
     def invoke(self, ctx: click.Context) -> object:
+        from pasture.cli.options import RENAMED_FLAGS, describe_error
+
         try:
             return super().invoke(ctx)
         except PastureError as exc:
-            click.echo(f"pasture: error: {exc}", err=True)
+            click.echo(f"pasture: error: {describe_error(exc)}", err=True)
             sys.exit(2)
+        except click.NoSuchOption as exc:
+            if exc.option_name in RENAMED_FLAGS:
+                raise click.NoSuchOption(
+                    exc.option_name,
+                    f"No such option {exc.option_name!r}: did you mean {RENAMED_FLAGS[exc.option_name]}?",
+                    ctx=exc.ctx,
+                ) from None
+            raise
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,80 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import click
 
-from pasture.annotate import POSITIONS
-from pasture.cli.generate import (
-    eval_set_options,
-    load_eval_set_option,
-    parse_kv,
-    sampling_options,
-    settings_from_options,
-)
+from pasture.annotate import POSITIONS, EngineSettings, Position
+from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
 from pasture.cli.leaderboard import show_board
+from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.evaluate import evaluate
-from pasture.generate import MODEL_SPEC_HELP, generate, provider_from_spec
+from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
-from pasture.judges.base import Judge
 from pasture.records import ModelOutput
 from pasture.store import Store
 
 
-def judge_options(fn: Any) -> Any:
-    for option in reversed(
-        [
-            click.option(
-                "--judge",
-                "judge_name",
-                default="smollm2-logprob",
-                show_default=True,
-                help="A built-in judge (`pasture judges` lists them) or a judge TOML file.",
-            ),
-            click.option(
-                "--judge-template",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="Prompt template file for the judge (e.g. AlpacaEval's alpaca_eval_clf.txt).",
-            ),
-            click.option("--judge-base-url", default=None, help="Server URL of the judge's provider (ends in /v1)."),
-            click.option("--judge-model", default=None, help="Model id of the judge's provider."),
-            click.option(
-                "--judge-arg", "judge_args", multiple=True, metavar="KEY=VALUE", help="Other judge provider argument."
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
-
-
-def build_judge(
-    judge_name: str,
-    judge_template: Path | None,
-    judge_base_url: str | None,
-    judge_model: str | None,
-    judge_args: tuple[str, ...],
-) -> Judge:
-    from pasture.judges import get_judge
-
-    overrides: dict[str, Any] = parse_kv(judge_args, "--judge-arg")
-    if judge_template is not None:
-        if not judge_template.is_file():
-            raise InputError("judge template not found", path=judge_template)
-        overrides["template"] = str(judge_template)
-    if judge_base_url is not None:
-        overrides["base_url"] = judge_base_url
-    if judge_model is not None:
-        overrides["model"] = judge_model
-    return get_judge(judge_name, **overrides)
-
-
 @click.command("evaluate")
 @click.argument("model_outputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--model", "model_spec", default=None, help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
+@model_options(help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
 @click.option(
     "--name", "generator", default=None, help="Generator name (with --model: required; with one file: overrides)."
 )
@@ -91,7 +37,7 @@ def build_judge(
 @click.option(
     "--reference-generator", default=None, help="Use the reference outputs already in the store under this name."
 )
-@judge_options
+@judge_options()
 @click.option(
     "--position",
     type=click.Choice(POSITIONS),
@@ -99,9 +45,7 @@ def build_judge(
     show_default=True,
     help="Which output the judge sees first; 'both' judges both orders and averages.",
 )
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls in flight.")
-@click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True, help="Per-call timeout (s).")
-@click.option("--max-retries", type=int, default=6, show_default=True, help="Retries per judgment on 429/5xx/timeouts.")
+@engine_options()
 @sampling_options
 @click.option(
     "--store",
@@ -117,7 +61,7 @@ def build_judge(
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(
     model_outputs: tuple[Path, ...],
-    model_spec: str | None,
+    model: ModelOptions,
     generator: str | None,
     eval_set_spec: str,
     limit: int | None,
@@ -125,17 +69,9 @@ def command(
     alpaca_eval_file: Path | None,
     reference_path: Path | None,
     reference_generator: str | None,
-    judge_name: str,
-    judge_template: Path | None,
-    judge_base_url: str | None,
-    judge_model: str | None,
-    judge_args: tuple[str, ...],
+    judge: JudgeOptions,
     position: str,
-    concurrency: int,
-    timeout_s: float,
-    max_retries: int,
-    base_url: str | None,
-    provider_args: tuple[str, ...],
+    engine: EngineSettings,
     system_prompt: str | None,
     system_prompt_file: Path | None,
     max_tokens: int,
@@ -162,21 +98,21 @@ def command(
       pasture evaluate --model smollm2 --name smol --eval-set demo --limit 30 --reference-generator smol-ref
       pasture evaluate outputs.json --eval-set my_set.jsonl --reference ref.json --judge gpt-4o-mini-graded
     """
-    if bool(model_outputs) == bool(model_spec):
+    if bool(model_outputs) == bool(model.spec):
         raise click.UsageError("give model output files or --model, not both and not neither")
     if reference_path is not None and reference_generator is not None:
         raise click.UsageError("give --reference or --reference-generator, not both")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    judge = build_judge(judge_name, judge_template, judge_base_url, judge_model, judge_args)
+    judge_ = judge.build()
     with Store(store_path) as store:
         outputs: list[ModelOutput] = []
-        if model_spec is not None:
+        if model.spec is not None:
             if not generator:
                 raise click.UsageError("--model needs --name (the generator name on the leaderboard)")
             settings = settings_from_options(
                 system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
             )
-            provider = provider_from_spec(model_spec, base_url=base_url, **parse_kv(provider_args, "--provider-arg"))
+            provider = model.provider()
             gen = generate(
                 store, eval_set, provider, generator=generator, settings=settings,
                 concurrency=gen_concurrency, progress=not no_progress,
@@ -208,11 +144,9 @@ def command(
             eval_set=eval_set,
             model_outputs=outputs,
             reference_outputs=reference,
-            judge=judge,
-            position=position,  # type: ignore[arg-type]
-            concurrency=concurrency,
-            max_retries=max_retries,
-            timeout_s=timeout_s,
+            judge=judge_,
+            position=cast(Position, position),
+            settings=engine,
             progress=not no_progress,
             inputs={"files": ", ".join(map(str, model_outputs))} if model_outputs else None,
         )

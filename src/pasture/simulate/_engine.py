@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pasture.annotate import PairToJudge, annotate_async
+from pasture.annotate import EngineSettings, PairToJudge, annotate_async
 from pasture.judges.base import Judge
 from pasture.records import Judgment, judgment_key
 from pasture.store import Store
 
 _POSITION = {1: "reference_first", 2: "model_first"}
+
+SIMULATOR_ENGINE = EngineSettings(concurrency=1)
+"""The simulator's engine settings when none are given: one call at a time, since pool members are often
+local models running in this process, where calls in parallel only compete for the same cores."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,8 @@ async def judge_cached(
     judge: Judge,
     questions: Sequence[Question],
     *,
-    concurrency: int = 1,
+    settings: EngineSettings | None = None,
     progress: bool = False,
-    claim_ttl_s: float = 120.0,
 ) -> tuple[list[Judgment | None], int]:
     """Judgments for ``questions`` (in order; None where the run left one unresolved) and the judge calls
     this process made (retries included; what the store already held costs none)."""
@@ -68,10 +71,9 @@ async def judge_cached(
             store,
             judge,
             batch,
+            settings=settings if settings is not None else SIMULATOR_ENGINE,
             position=position,  # type: ignore[arg-type]
-            concurrency=concurrency,
             progress=progress,
-            claim_ttl_s=claim_ttl_s,
         )
         calls += report.calls
         found.update({j.key: j for j in report.judgments})
