@@ -290,8 +290,10 @@ def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> tuple[l
     headline = None
     if "length_controlled_winrate" in frame.columns:
         headline = {str(m): float(v) for m, v in frame["length_controlled_winrate"].items() if pd.notna(v)}
-    pairs = pair_table(judgments)
-    result = audit(pairs.dropna(subset=["preference"]), headline=headline, headline_name="LC win rate")
+    pairs = pair_table(judgments).dropna(subset=["preference"])
+    if pairs.empty:  # every judgment failed: nothing to audit (and the rows already say n_failed)
+        return [""] * len(frame), [""] * len(frame)
+    result = audit(pairs, headline=headline, headline_name="LC win rate")
     flags = [", ".join(result.at[m, "flags"]) if m in result.index else "" for m in frame.index]
     explanations = ["; ".join(result.at[m, "explanations"]) if m in result.index else "" for m in frame.index]
     return flags, explanations
