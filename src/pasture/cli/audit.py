@@ -8,12 +8,13 @@ import click
 import pandas as pd
 
 from pasture.analysis.gaming import audit
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.style_control import load_pairs
 from pasture.errors import InputError
 
 
 @click.command("audit")
+@wide_option
 @click.argument("annotations", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None, help="Use a store's judgments.")
 @click.option("--judge", default=None, help="With --store: the judge (name or digest prefix).")
@@ -34,6 +35,7 @@ def command(
     headline_board: Path | None,
     headline_column: str,
     output: Path | None,
+    wide: bool,
 ) -> None:
     """Flag constant outputs, extreme lengths, text addressed to the judge, headline inflation and verbosity
     sensitivity, each with its explanation. Exit status 0 even when flags fire (they are findings)."""
@@ -51,7 +53,7 @@ def command(
         metrics={headline_column: headline} if headline else None,
     )
     shown = result.drop(columns=["explanations"]).assign(flags=result["flags"].map(", ".join))
-    print_frame(shown, title="pasture audit", digits=3)
+    print_frame(shown, title="pasture audit", digits=3, wide=wide)
     for model, row in result.iterrows():
         for why in row["explanations"]:
             click.echo(f"{model}: {why}")

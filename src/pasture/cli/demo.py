@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pasture.cli.common import wide_option
 from pasture.cli.leaderboard import show_board
 from pasture.cli.options import JudgeOptions, judge_options
 from pasture.demo import (
@@ -21,6 +22,7 @@ from pasture.demo import (
 
 
 @click.command("demo")
+@wide_option
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path),
@@ -40,6 +42,7 @@ def command(
     n_threads: int | None,
     judge: JudgeOptions,
     no_progress: bool,
+    wide: bool,
 ) -> None:
     """Generate, judge, rank and report offline with SmolLM2-135M-Instruct; no API key, no network.
 
@@ -61,7 +64,7 @@ def command(
         click.echo(g.summary())
     click.echo(result.evaluation.annotation.summary())
     board = result.evaluation.board
-    show_board(board.frame, board.title(), board.notes)
+    show_board(board.frame, board.title(), board.notes, wide=wide)
     if built is None:
         click.echo(f"\nNOTE: {JUDGE_CAVEAT}\n{STRONG_JUDGE_HINT}\n")
     click.echo(f"store:  {result.store_path}")

@@ -8,6 +8,7 @@ from typing import cast
 import click
 
 from pasture.annotate import POSITIONS, EngineSettings, Position
+from pasture.cli.common import generator_name_hint, results_folder, wide_option
 from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
 from pasture.cli.leaderboard import show_board
 from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
@@ -16,11 +17,12 @@ from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.evaluate import evaluate
 from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
-from pasture.records import ModelOutput
+from pasture.records import EvalSet, ModelOutput
 from pasture.store import Store
 
 
 @click.command("evaluate")
+@wide_option
 @click.argument("model_outputs", nargs=-1, type=click.Path(path_type=Path))
 @model_options(help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
 @click.option(
@@ -84,6 +86,7 @@ def command(
     store_path: Path,
     report_path: Path | None,
     no_progress: bool,
+    wide: bool,
 ) -> None:
     """Judge MODEL_OUTPUTS (model_outputs.json files) or --model's outputs against a reference; update the board.
 
@@ -103,6 +106,10 @@ def command(
     if reference_path is not None and reference_generator is not None:
         raise click.UsageError("give --reference or --reference-generator, not both")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
+    # files answer the whole eval set: with --limit they are checked against it, then cut to the kept part
+    full_set = (
+        eval_set if limit is None else load_eval_set_option(eval_set_spec, None, instruction_field, alpaca_eval_file)
+    )
     judge_ = judge.build()
     with Store(store_path) as store:
         outputs: list[ModelOutput] = []
@@ -125,13 +132,20 @@ def command(
             if generator is not None and len(model_outputs) > 1:
                 raise click.UsageError("--name renames one file's generator; give one file")
             for path in model_outputs:
-                outputs += read_model_outputs(path, eval_set=eval_set, generator=generator)
+                rows = _limited(read_model_outputs(path, eval_set=full_set, generator=generator), eval_set, limit, path)
+                folder_names = {o.generator for o in rows}
+                hint = generator_name_hint(
+                    path, folder_names, f"pass --name {results_folder(path)} to use the folder's"
+                )
+                if hint and generator is None:
+                    click.echo(hint)
+                outputs += rows
         if reference_generator is not None:
             reference = store.get_outputs(eval_set.digest, reference_generator)
             if not reference:
                 raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
         elif reference_path is not None:
-            reference = read_model_outputs(reference_path, eval_set=eval_set)
+            reference = _limited(read_model_outputs(reference_path, eval_set=full_set), eval_set, limit, reference_path)
         elif eval_set_spec == ALPACA_EVAL:
             reference = alpaca_eval_reference(alpaca_eval_file)
             if limit is not None:
@@ -152,7 +166,7 @@ def command(
         )
         click.echo(result.annotation.summary())
         board = result.board
-        show_board(board.frame, board.title(), board.notes)
+        show_board(board.frame, board.title(), board.notes, wide=wide)
         if report_path is not None:
             from pasture.report import write_report
 
@@ -161,3 +175,13 @@ def command(
                 manifest={"board": board.key.__dict__, "runs": board.manifests},
             )  # fmt: skip
             click.echo(f"report: {files.html}")
+
+
+def _limited(rows: list[ModelOutput], eval_set: EvalSet, limit: int | None, path: Path) -> list[ModelOutput]:
+    """With --limit: the rows of a file (checked against the whole eval set) that answer the kept instructions."""
+    if limit is None:
+        return rows
+    keep = set(eval_set.texts())
+    kept = [o for o in rows if o.instruction in keep]
+    click.echo(f"--limit {limit}: using {len(kept)} of the {len(rows)} outputs in {path}")
+    return kept

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pasture.annotate import EngineSettings
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
@@ -25,6 +25,7 @@ from pasture.store import Store
 
 
 @click.command("simulate")
+@wide_option
 @click.argument("outputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--instructions",
@@ -86,6 +87,7 @@ def command(
     engine: EngineSettings,
     measure: bool,
     gold_path: Path | None,
+    wide: bool,
 ) -> None:
     """Label pairs of outputs with an annotator pool and write TRL / HF / AlpacaFarm preference datasets.
 
@@ -163,6 +165,6 @@ def command(
                 gold = gold_for_pairs(sim.sample.pairs, gold_labels)
                 click.echo(f"gold labels for {len(gold)} of {len(sim.sample.pairs)} pairs")
             report = pool_report(cross.labels, pool, gold)
-            print_frame(report, title=f"pool {pool.name} (p={pool.p:g})", digits=3)
+            print_frame(report, title=f"pool {pool.name} (p={pool.p:g})", digits=3, wide=wide)
             write_frame(report, out_dir / "pool_report.csv")
             click.echo(f"wrote pool report: {out_dir / 'pool_report.csv'}")
