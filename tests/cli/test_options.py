@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pasture.annotate import EngineSettings
+from pasture.annotate.engine import EngineSettings
 from pasture.cli import main
 from pasture.io import write_model_outputs
 from pasture.local_models import free_port
