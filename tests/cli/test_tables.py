@@ -146,3 +146,14 @@ def test_a_generator_named_unlike_its_folder_gets_a_note(alpacaeval: Path, tmp_p
     assert result.exit_code == 0, result.output
     with Store(tmp_path / "s.db") as store:
         assert {"example", "NullModel"} <= set(leaderboard(store, resolve_key(store)).frame.index)
+
+
+def test_an_unwritable_output_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    args = ["evaluate", *_tiny(tmp_path), "--judge", "longer-wins"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, ["leaderboard", "--store", str(tmp_path / "s.db"), "-o",
+                                       str(tmp_path / "a-file" / "board.csv")])  # fmt: skip
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.startswith("pasture: error:")]
+    assert len(lines) == 1 and "a-file" in lines[0] and "Traceback" not in result.output

@@ -53,6 +53,13 @@ class _LazyGroup(click.Group):
         except PastureError as exc:
             click.echo(f"pasture: error: {describe_error(exc)}", err=True)
             sys.exit(2)
+        except OSError as exc:  # a file the user named cannot be read or written: their input, not a bug
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"pasture: error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("pasture: interrupted; what completed is in the store and a rerun resumes", err=True)
+            sys.exit(130)
         except click.NoSuchOption as exc:
             if exc.option_name in RENAMED_FLAGS:
                 raise click.NoSuchOption(
