@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -561,7 +561,7 @@ class _Run:
         claimed key synchronously, so the loop does no bookkeeping between a completion and the next call.
         """
         s = self.settings
-        owner = s.owner
+        owner = s.owner or default_owner()  # unset: a fresh owner per run, so two runs never share claims
         window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
@@ -657,8 +657,6 @@ async def annotate_async(
     """:func:`annotate` for callers already inside an event loop."""
     settings = settings if settings is not None else EngineSettings()
     settings.validate()
-    if settings.owner is None:  # a fresh owner per run: two runs in one process never share claims
-        settings = replace(settings, owner=default_owner())
     started = time.monotonic()
     fingerprint = judge.fingerprint
     digest = fingerprint.digest
