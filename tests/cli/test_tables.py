@@ -109,6 +109,7 @@ def test_a_judge_without_a_price_costs_unknown_not_zero(tmp_path: Path) -> None:
         result = CliRunner(env={"COLUMNS": "120"}).invoke(main, args)
         assert result.exit_code == 0, result.output
         assert server.requests() == 3
+    assert "cost unknown" in result.output and "$0.0000" not in result.output  # the run's summary line
     with Store(tmp_path / "s.db") as store:
         frame = leaderboard(store, resolve_key(store)).frame
     assert math.isnan(frame.loc["mine", "judge_cost_usd"])

@@ -224,7 +224,8 @@ class AnnotationReport:
         Of ``calls``, how many were retries after a transient failure / after an unparsable reply.
     prompt_tokens, completion_tokens, cost_usd:
         Tokens and price of this process's calls as reported by the judge (cost from the judge's price
-        per token when the provider reports none; 0 for local models).
+        per token when the provider reports none; 0 for local models). ``cost_usd`` is None (unknown, never
+        0) when calls were made and none of them has a price.
     wall_s:
         Seconds from start to end of the run.
     aborted:
@@ -246,7 +247,7 @@ class AnnotationReport:
     parse_retries: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float | None
     wall_s: float
     aborted: str | None = None
 
@@ -277,7 +278,7 @@ class AnnotationReport:
             f"{self.n_parse_error} unparsable, {self.n_error} errors, {self.n_missing} missing",
             f"{self.calls} calls ({self.transient_retries} transient retries, {self.parse_retries} parse retries), "
             f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens, "
-            f"${self.cost_usd:.4f}, {self.wall_s:.1f} s",
+            f"{'cost unknown' if self.cost_usd is None else f'${self.cost_usd:.4f}'}, {self.wall_s:.1f} s",
         ]
         if self.aborted:
             lines.append(f"aborted: {self.aborted}")
@@ -690,6 +691,8 @@ async def annotate_async(
         n_error += j.status == "error"
     n_new = sum(j.status == "ok" for j in run.own.values())
     c = run.counters
+    unpriced = c.calls > 0 and run.price is None and all(j.cost_usd is None for j in run.own.values())
+    cost_usd = None if unpriced else (c.cost_usd if math.isfinite(c.cost_usd) else 0.0)  # unknown is not free
     return AnnotationReport(
         judge_name=judge.name,
         judge_digest=digest,
@@ -706,7 +709,7 @@ async def annotate_async(
         parse_retries=c.parse_retries,
         prompt_tokens=c.prompt_tokens,
         completion_tokens=c.completion_tokens,
-        cost_usd=c.cost_usd if math.isfinite(c.cost_usd) else 0.0,
+        cost_usd=cost_usd,
         wall_s=time.monotonic() - started,
         aborted=run.aborted,
     )
