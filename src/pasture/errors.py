@@ -11,12 +11,13 @@ class PastureError(Exception):
     ``param`` names the Python parameter (or setting) whose value is wrong or missing, when there is one,
     e.g. ``"template"``. Deep code never names a command-line flag, since the same parameter has a
     different flag in each command (``--judge-template`` in ``pasture evaluate``); the CLI maps ``param``
-    to its own flag (``pasture.cli.options.describe_error``). ``str(error)`` names the parameter.
+    to its own flag (``flag``, set by ``pasture.cli.options``). ``str(error)`` names the parameter.
     """
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         self.message = message
         self.param = param
+        self.flag: str | None = None
         super().__init__(f"{message} (parameter '{param}')" if param is not None else message)
 
 

@@ -106,10 +106,13 @@ def command(
     if reference_path is not None and reference_generator is not None:
         raise click.UsageError("give --reference or --reference-generator, not both")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    # files answer the whole eval set: with --limit they are checked against it, then cut to the kept part
-    full_set = (
-        eval_set if limit is None else load_eval_set_option(eval_set_spec, None, instruction_field, alpaca_eval_file)
-    )
+
+    def whole_set() -> EvalSet:
+        """Files answer the whole eval set: with --limit they are checked against it, then cut to the kept part."""
+        if limit is None:
+            return eval_set
+        return load_eval_set_option(eval_set_spec, None, instruction_field, alpaca_eval_file)
+
     judge_ = judge.build()
     with Store(store_path) as store:
         outputs: list[ModelOutput] = []
@@ -131,11 +134,11 @@ def command(
         else:
             if generator is not None and len(model_outputs) > 1:
                 raise click.UsageError("--name renames one file's generator; give one file")
+            full_set = whole_set()
             for path in model_outputs:
                 rows = _limited(read_model_outputs(path, eval_set=full_set, generator=generator), eval_set, limit, path)
-                folder_names = {o.generator for o in rows}
                 hint = generator_name_hint(
-                    path, folder_names, f"pass --name {results_folder(path)} to use the folder's"
+                    path, {o.generator for o in rows}, f"pass --name {results_folder(path)} to use the folder's"
                 )
                 if hint and generator is None:
                     click.echo(hint)
@@ -145,7 +148,9 @@ def command(
             if not reference:
                 raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
         elif reference_path is not None:
-            reference = _limited(read_model_outputs(reference_path, eval_set=full_set), eval_set, limit, reference_path)
+            reference = _limited(
+                read_model_outputs(reference_path, eval_set=whole_set()), eval_set, limit, reference_path
+            )
         elif eval_set_spec == ALPACA_EVAL:
             reference = alpaca_eval_reference(alpaca_eval_file)
             if limit is not None:

@@ -92,10 +92,7 @@ def flag_of(command: click.Command | None, param: str) -> str | None:
 
 def describe_error(exc: PastureError) -> str:
     """The one-line message for ``exc``, naming the flag the running command has for its parameter."""
-    flag = getattr(exc, "flag", None)
-    if flag is None:
-        return str(exc)
-    return f"{exc.message} (set it with {flag})"
+    return str(exc) if exc.flag is None else f"{exc.message} (set it with {exc.flag})"
 
 
 def _tag_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,9 +103,9 @@ def _tag_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except PastureError as exc:
-            if exc.param is not None and getattr(exc, "flag", None) is None:
+            if exc.param is not None and exc.flag is None:
                 ctx = click.get_current_context(silent=True)
-                exc.flag = flag_of(ctx.command if ctx else None, exc.param)  # type: ignore[attr-defined]
+                exc.flag = flag_of(ctx.command if ctx else None, exc.param)
             raise
 
     return run
@@ -239,9 +236,6 @@ class JudgeOptions:
             raise
 
 
-JUDGE_FLAGS = ("--judge", "--judge-template", "--judge-model", "--judge-base-url", "--judge-arg")
-
-
 def judge_options(*, default: str | None = DEFAULT_JUDGE, help: str | None = None) -> Decorator:
     """``--judge`` and its overrides; the command gets ``judge: JudgeOptions``."""
     options: list[Decorator] = [
@@ -326,8 +320,3 @@ def model_options(*, required: bool = False, help: str) -> Decorator:
         return _apply(_collapse(fn, ("model", "base_url", "provider_args"), "model", build), options)
 
     return decorate
-
-
-def tag_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """For commands without an option group: errors naming a parameter name the command's flag for it."""
-    return _tag_errors(fn)
