@@ -18,6 +18,9 @@ MISSING = "–"
 """How a missing or unknown value (None, NaN: e.g. a judge without a price) is shown; never as 0."""
 
 KEY_COLUMNS: tuple[str, ...] = (
+    "reference",
+    "judge",
+    "models",
     "length_controlled_winrate",
     "LC",
     "win_rate",
@@ -39,8 +42,9 @@ KEY_COLUMNS: tuple[str, ...] = (
     "gaming_flags",
     "gaming flags",
 )
-"""Columns the compact view shows first, in this order, when a table has them (full names and the
-leaderboard's short headers); other columns follow in the table's order while the terminal has room."""
+"""Columns the compact view shows first, in this order, when a table has them (names that tell rows and
+boards apart, then the headline numbers, full names and the leaderboard's short headers); other columns
+(digests, diagnostics) follow in the table's order while the terminal has room."""
 
 TEXT_CELL_MAX = 24
 """Compact view: longest text cell (other than the row name, which is never cut) before an ellipsis."""
