@@ -101,7 +101,7 @@ def _error_line(args: list[str]) -> str:
 
 def test_missing_template_names_the_commands_own_flag(tmp_path: Path) -> None:
     line = _error_line(["evaluate", *_tiny(tmp_path), "--judge", "weighted_alpaca_eval_gpt4_turbo"])
-    assert "needs a prompt template file" in line and "--judge-template PATH" in line
+    assert "needs a template file" in line and "--judge-template PATH" in line
     assert "--template" not in line.replace("--judge-template", "")
 
 

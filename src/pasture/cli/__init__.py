@@ -43,7 +43,9 @@ class _LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        return importlib.import_module(f"pasture.cli.{module}").command  # type: ignore[no-any-return]
+        command: click.Command = importlib.import_module(f"pasture.cli.{module}").command
+        _map_errors(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         from pasture.cli.options import RENAMED_FLAGS, describe_error
@@ -68,6 +70,19 @@ class _LazyGroup(click.Group):
                     ctx=exc.ctx,
                 ) from None
             raise
+
+
+def _map_errors(command: click.Command) -> None:
+    """Make every callback of ``command`` (and its subcommands) name its own flag for an error's ``param``."""
+    from pasture.cli.options import tag_errors
+
+    if getattr(command, "_pasture_maps_errors", False):
+        return
+    if command.callback is not None:
+        command.callback = tag_errors(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _map_errors(sub)
+    command._pasture_maps_errors = True  # type: ignore[attr-defined]
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

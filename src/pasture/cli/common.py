@@ -35,6 +35,7 @@ KEY_COLUMNS: tuple[str, ...] = (
     "n",
     "n_failed",
     "failed",
+    "protocol",
     "avg_length",
     "length",
     "judge_cost_usd",
@@ -71,15 +72,40 @@ def _cells(frame: pd.DataFrame, digits: int) -> dict[str, list[str]]:
     return {str(col): [format_cell(v, digits) for v in frame[col].tolist()] for col in frame.columns}
 
 
+HEADER_MAX = 12
+"""Compact view: a header longer than this (and than its column's cells) is broken after its underscores
+(or at its spaces) over several lines; the name itself is never changed or cut."""
+
+
+def _segments(name: str) -> list[str]:
+    """``length_controlled_winrate`` -> ``['length_', 'controlled_', 'winrate']``; spaces split too."""
+    out: list[str] = []
+    for word in name.split(" "):
+        parts = word.split("_")
+        out += [p + "_" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    return out or [name]
+
+
+def _header(name: str, width: int) -> str:
+    """``name`` packed into lines of at most ``width`` characters, broken only between segments."""
+    lines: list[str] = []
+    for seg in _segments(name):
+        sep = "" if not lines or lines[-1].endswith("_") else " "
+        if lines and len(lines[-1]) + len(sep) + len(seg) <= width:
+            lines[-1] += sep + seg
+        else:
+            lines.append(seg)
+    return "\n".join(lines)
+
+
 def _widths(frame: pd.DataFrame, cells: dict[str, list[str]]) -> dict[str, int]:
-    """Printed width of each compact column: a number column's longest header word or cell (its header
-    wraps), a text column's header or longest cell capped at TEXT_CELL_MAX (one line, cut with an ellipsis)."""
+    """Printed width of each compact column: its longest cell (text capped at TEXT_CELL_MAX) or the longest
+    line of its header packed into HEADER_MAX characters, whichever is wider."""
     widths = {}
     for col, values in cells.items():
-        words = col.replace("_", " ")
-        numeric = pd.api.types.is_numeric_dtype(frame[col])
-        header = max((len(w) for w in words.split()), default=1) if numeric else len(words)
-        widths[col] = max(header, max((min(len(v), TEXT_CELL_MAX) for v in values), default=1))
+        longest_cell = max((min(len(v), TEXT_CELL_MAX) for v in values), default=1)
+        header = max(len(line) for line in _header(col, HEADER_MAX).splitlines())
+        widths[col] = max(longest_cell, header)
     return widths
 
 
@@ -90,8 +116,8 @@ def _name_width(frame: pd.DataFrame) -> int:
 def compact_columns(frame: pd.DataFrame, width: int, *, digits: int = 2) -> list[str]:
     """The columns that fit ``width`` terminal columns after the row names: key columns first.
 
-    Widths are measured as printed: a header wraps at its words (underscores shown as spaces), a number
-    never, a text cell is cut at :data:`TEXT_CELL_MAX` characters. The row names always get their full width.
+    Widths are measured as printed: a long header is broken after its underscores (:data:`HEADER_MAX`), a
+    number never, a text cell is cut at :data:`TEXT_CELL_MAX` characters. Row names always get their full width.
     """
     widths = _widths(frame, _cells(frame, digits))
     used = _name_width(frame) + 4  # outer borders and padding
@@ -135,10 +161,10 @@ def print_frame(frame: pd.DataFrame, *, title: str | None = None, digits: int = 
     for col in shown:
         numeric = pd.api.types.is_numeric_dtype(frame[col])
         table.add_column(
-            col if wide else col.replace("_", " "),  # compact: a long header wraps at its words
+            col if wide else _header(col, widths[col]),
             justify="right" if numeric else "left",
             overflow="fold" if wide else "ellipsis",
-            no_wrap=not (wide or numeric),
+            no_wrap=not wide,
             width=None if wide else widths[col],
         )
     for i, idx in enumerate(frame.index):

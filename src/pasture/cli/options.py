@@ -8,9 +8,10 @@
 * :func:`model_options`: ``--model``, ``--base-url``, ``--provider-arg KEY=VALUE`` for the model being
   generated, evaluated or trained (never the judge); the command receives ``model: ModelOptions``.
 
-Every group also maps errors to flags: deep code raises a :class:`~pasture.errors.PastureError` naming the
-Python parameter at fault (``param``), never a flag; :func:`describe_error` names the current command's
-own flag for it (``template`` is ``--judge-template`` here).
+Errors are mapped to flags: deep code raises a :class:`~pasture.errors.PastureError` naming the Python
+parameter at fault (``param``), never a flag; :func:`tag_errors` (applied to every command by
+``pasture.cli``, and inside each group) finds the running command's own option for it, and
+:func:`describe_error` names that flag (``template`` is ``--judge-template`` in ``evaluate``).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def describe_error(exc: PastureError) -> str:
     return str(exc) if exc.flag is None else f"{exc.message} (set it with {exc.flag})"
 
 
-def _tag_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+def tag_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``fn``, attaching to any PastureError the current command's flag for its ``param``."""
 
     @functools.wraps(fn)
@@ -119,7 +120,7 @@ def _collapse(fn: Callable[..., Any], names: tuple[str, ...], into: str, build: 
         kwargs[into] = build(**{n: kwargs.pop(n) for n in names})
         return fn(*args, **kwargs)
 
-    return _tag_errors(run)
+    return tag_errors(run)
 
 
 def _apply(fn: Callable[..., Any], options: list[Decorator]) -> Any:

@@ -103,7 +103,7 @@ class JudgeSpec:
 def load_template(spec: str, *, judge: str = "?") -> PromptTemplate:
     """A built-in template by name, or a template file by path."""
     if spec == NEEDS_PATH:
-        raise JudgeError(f"judge {judge!r} needs a prompt template file", param="template")
+        raise JudgeError(f"judge {judge!r} needs a template file", param="template")
     if spec in BUILTIN_TEMPLATES:
         return builtin_template(spec)
     path = Path(spec).expanduser()
