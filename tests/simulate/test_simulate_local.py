@@ -31,6 +31,7 @@ PERSONAS = ("concise", "thorough")
 
 SCRIPT = """
 import sys
+from pasture.annotate import EngineSettings
 from pasture.io import read_model_outputs
 from pasture.simulate.pool_files import persona_pool
 from pasture.simulate.simulation import simulate_preferences
@@ -38,7 +39,7 @@ from pasture.store import Store
 outputs, db, url = sys.argv[1:4]
 pool = persona_pool("smollm2-logprob-server", ("concise", "thorough"), p=0.25, seed=4, base_url=url)
 with Store(db) as store:
-    simulate_preferences(read_model_outputs(outputs), pool, store, settings=EngineSettings(claim_ttl_s=3))
+    simulate_preferences(read_model_outputs(outputs), pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
 """
 
 
@@ -73,7 +74,7 @@ def test_local_persona_pool_survives_a_kill_and_resumes(llama_server, tmp_path: 
 
     pool = persona_pool("smollm2-logprob-server", PERSONAS, p=0.25, seed=4, base_url=llama_server.base_url)
     with Store(db) as store:
-        resumed = simulate_preferences(outputs, pool, store, settings=EngineSettings(claim_ttl_s=3))
+        resumed = simulate_preferences(outputs, pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
         run = resumed.run
         assert len(run.labels) == N_PAIRS
         # only the questions the killed run had not answered are asked (plus a parse retry, if any)
@@ -90,7 +91,7 @@ def test_local_persona_pool_survives_a_kill_and_resumes(llama_server, tmp_path: 
         a = write_simulation(resumed, tmp_path / "a")
 
         # a third run is answered by the store; its files are byte-identical
-        again = simulate_preferences(outputs, pool, store, settings=EngineSettings(claim_ttl_s=3))
+        again = simulate_preferences(outputs, pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
         assert again.run.n_calls <= 2 * again.run.n_failed  # only failed verdicts are asked again
         if again.run.n_failed == 0:
             assert again.run.labels == run.labels
