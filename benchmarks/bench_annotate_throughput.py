@@ -34,7 +34,7 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
-from pasture.annotate import PairToJudge, annotate
+from pasture.annotate import EngineSettings, PairToJudge, annotate
 from pasture.judges import JudgeRequest, get_judge
 from pasture.local_models import free_port
 from pasture.store import Store
@@ -95,7 +95,14 @@ def pasture_run(base_url: str, pairs: list[PairToJudge], concurrency: int, workd
     stub.reset()
     with Store(db) as store:
         start, cpu = time.perf_counter(), time.process_time()
-        report = annotate(store, judge, pairs, concurrency=concurrency, progress=False, position="reference_first")
+        report = annotate(
+            store,
+            judge,
+            pairs,
+            settings=EngineSettings(concurrency=concurrency),
+            progress=False,
+            position="reference_first",
+        )
         rate = Rate(report.calls, time.perf_counter() - start, time.process_time() - cpu)
     assert report.ok and report.calls == len(pairs) == stub.requests(), report.summary()
     return rate

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from pasture.annotate import EngineSettings
 from pasture.cli import main
 from pasture.errors import InputError
 from pasture.evalsets import alpaca_eval_reference, alpaca_eval_set
@@ -74,7 +75,7 @@ def test_evaluate_reuses_imported_official_annotations_without_a_judge_call(alpa
             model_outputs=outputs,
             reference_outputs=alpaca_eval_reference(ref_file),
             judge=judge,
-            max_retries=0,
+            settings=EngineSettings(max_retries=0),
             progress=False,
         )
         assert result.annotation.calls == 0 and result.annotation.n_new == 0

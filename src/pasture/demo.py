@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pasture.annotate import EngineSettings
 from pasture.evalsets import demo_eval_set
 from pasture.evaluate import EvaluationResult, evaluate
 from pasture.generate import GenerationReport, GenerationSettings, generate
@@ -133,7 +134,7 @@ def run_demo(
             model_outputs=models,
             reference_outputs=reference,
             judge=judge,
-            concurrency=1,
+            settings=EngineSettings(concurrency=1),
             progress=progress,
             notes=(JUDGE_CAVEAT,) if toy_judge else (),
             inputs={"demo": f"{n} instructions of the embedded demo set, max {max_tokens} tokens, greedy"},

@@ -136,7 +136,7 @@ def resolve_eval_set(
         Local copy of AlpacaEval's eval set file, used for ``alpaca_eval`` instead of the hub.
     """
     if limit is not None and limit < 1:
-        raise InputError(f"--limit must be at least 1, got {limit}")
+        raise InputError(f"limit must be at least 1, got {limit}", param="limit")
     if spec == DEMO:
         return demo_eval_set(limit)
     if spec == ALPACA_EVAL:

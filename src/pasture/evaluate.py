@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pasture.annotate import AnnotationReport, PairToJudge, Position, annotate
+from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
 from pasture.judges.base import Judge
 from pasture.leaderboard import EVALUATE_RUN_KIND, BoardKey, Leaderboard, leaderboard
@@ -71,9 +71,7 @@ def evaluate(
     judge: Judge,
     position: Position = "alpaca_eval",
     replicates: int = 1,
-    concurrency: int = 8,
-    max_retries: int = 6,
-    timeout_s: float = 120.0,
+    settings: EngineSettings | None = None,
     progress: bool = True,
     notes: Sequence[str] = (),
     inputs: dict[str, str] | None = None,
@@ -96,8 +94,9 @@ def evaluate(
         Which output the judge sees first (the engine's policy; ``alpaca_eval`` matches imported annotations).
     replicates:
         Independent judgments per pair and order (averaged into the pair's preference).
-    concurrency, max_retries, timeout_s:
-        Passed to the annotation engine (calls in flight, retries per judgment, per-call timeout in seconds).
+    settings:
+        How the annotation engine runs (:class:`pasture.annotate.EngineSettings`: concurrency, quotas,
+        retries, timeouts); its defaults when None. They do not change verdicts, so stored ones are reused.
     progress:
         Progress bar on stderr.
     notes:
@@ -154,15 +153,7 @@ def evaluate(
         for o in model_outputs
     ]
     report = annotate(
-        store,
-        judge,
-        pairs,
-        position=position,
-        replicates=replicates,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        progress=progress,
+        store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress
     )
     key = BoardKey(es_digest, outputs_digest(reference_0), judge.fingerprint.digest)
     run_ids: dict[str, int] = {}

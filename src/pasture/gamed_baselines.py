@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from pasture.annotate import AnnotationReport, PairToJudge, Position, annotate
+from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
 from pasture.evaluate import check_outputs
 from pasture.generate import GenerationReport, GenerationSettings, generate
@@ -80,10 +80,8 @@ def make_gamed_baselines(
     settings: GenerationSettings | None = None,
     prompts: dict[str, str] | None = None,
     position: Position = "alpaca_eval",
-    concurrency: int = 8,
+    engine: EngineSettings | None = None,
     gen_concurrency: int = 4,
-    max_retries: int = 6,
-    timeout_s: float = 120.0,
     progress: bool = True,
 ) -> GamedBaselinesResult:
     """Generate the gamed variants of the reference with ``provider`` and judge them against the reference.
@@ -103,8 +101,9 @@ def make_gamed_baselines(
         Sampling settings of the variants (their ``system_prompt`` is replaced by the variant's prompt).
     prompts:
         Variant name -> system prompt (default :data:`GAMED_PROMPTS`).
-    position, concurrency, gen_concurrency, max_retries, timeout_s, progress:
-        As for :func:`pasture.evaluate.evaluate` and :func:`pasture.generate.generate`.
+    position, engine, gen_concurrency, progress:
+        As for :func:`pasture.evaluate.evaluate` (the judge engine's settings) and :func:`pasture.generate.generate`
+        (generation uses the engine's ``max_retries``).
 
     Failed generations are an InputError after the run (a rerun retries them); failed judgments are stored
     and counted, and retried by a rerun.
@@ -136,7 +135,7 @@ def make_gamed_baselines(
             generator=name,
             settings=replace(settings, system_prompt=prompts[variant], samples=1),
             concurrency=gen_concurrency,
-            max_retries=max_retries,
+            max_retries=(engine or EngineSettings()).max_retries,
             progress=progress,
         )
         if not report.ok:
@@ -155,16 +154,7 @@ def make_gamed_baselines(
         for report in reports
         for o in report.outputs
     ]
-    annotation = annotate(
-        store,
-        judge,
-        pairs,
-        position=position,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        progress=progress,
-    )
+    annotation = annotate(store, judge, pairs, settings=engine, position=position, progress=progress)
     key = BoardKey(es_digest, outputs_digest(reference_0), judge.fingerprint.digest)
     for report, (variant, name) in zip(reports, names.items(), strict=True):
         store.put_run(

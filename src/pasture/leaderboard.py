@@ -10,6 +10,7 @@ that instruction and whose slot-2 text is one of the model's stored outputs for 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +242,8 @@ def leaderboard(
     Columns (definitions in docs/metrics.md and docs/evaluate.md): the win-rate columns of
     :func:`pasture.scoring.score_judgments` (``win_rate``, ``standard_error``, counts, ``avg_length``,
     ``n_failed``, and the LC and interval columns where the scoring provides them), plus ``judge_cost_usd``
-    (sum of the recorded price of the model's judgments; imported ones carry AlpacaEval's price),
+    (sum of the recorded price of the model's judgments; imported ones carry AlpacaEval's price; NaN,
+    shown as unknown, when none of them has a price),
     ``gaming_flags`` (names of the gaming-audit checks that fired, ``pasture.analysis.gaming``),
     ``gaming_explanations`` (one sentence per flag, with its threshold; docs/trust.md) and
     ``evaluated_at`` (the latest ``evaluate`` run). Sorted by ``sort_by`` (falls back to ``win_rate`` when
@@ -271,10 +273,11 @@ def leaderboard(
             notes.append(str(frame.attrs[attr]))
     if frame.empty:
         frame = pd.DataFrame(index=pd.Index([], name="model"))
-    costs: dict[str, float] = {}
+    costs: dict[str, float] = {}  # only models with at least one priced judgment: no price is unknown, not $0
     for j in judgments:
-        costs[j.generator_2] = costs.get(j.generator_2, 0.0) + (j.cost_usd or 0.0)
-    frame["judge_cost_usd"] = [costs.get(str(m), 0.0) for m in frame.index]
+        if j.cost_usd is not None:
+            costs[j.generator_2] = costs.get(j.generator_2, 0.0) + j.cost_usd
+    frame["judge_cost_usd"] = [costs.get(str(m), math.nan) for m in frame.index]
     frame["gaming_flags"], frame["gaming_explanations"] = _gaming_flags(judgments, frame)
     frame["evaluated_at"] = [runs[str(m)].created_at.isoformat() if str(m) in runs else "" for m in frame.index]
     missing = [m for m in models if m not in frame.index]
@@ -308,8 +311,10 @@ def _gaming_flags(judgments: Sequence[Judgment], frame: pd.DataFrame) -> tuple[l
     headline = None
     if "length_controlled_winrate" in frame.columns:
         headline = {str(m): float(v) for m, v in frame["length_controlled_winrate"].items() if pd.notna(v)}
-    pairs = pair_table(judgments)
-    result = audit(pairs.dropna(subset=["preference"]), headline=headline, headline_name="LC win rate")
+    pairs = pair_table(judgments).dropna(subset=["preference"])
+    if pairs.empty:  # every judgment failed: nothing to audit (and the rows already say n_failed)
+        return [""] * len(frame), [""] * len(frame)
+    result = audit(pairs, headline=headline, headline_name="LC win rate")
     flags = [", ".join(result.at[m, "flags"]) if m in result.index else "" for m in frame.index]
     explanations = ["; ".join(result.at[m, "explanations"]) if m in result.index else "" for m in frame.index]
     return flags, explanations

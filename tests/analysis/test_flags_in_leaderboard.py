@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pasture.annotate import EngineSettings
 from pasture.evalsets import alpaca_eval_reference, alpaca_eval_set
 from pasture.evaluate import evaluate
 from pasture.io import read_model_outputs
@@ -42,7 +43,7 @@ def test_leaderboard_shows_flags_with_explanations(alpacaeval: Path, tmp_path: P
             model_outputs=outputs,
             reference_outputs=alpaca_eval_reference(ref_file),
             judge=judge,
-            max_retries=0,
+            settings=EngineSettings(max_retries=0),
             progress=False,
         )
         assert result.annotation.calls == 0

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pasture.analysis.judge_analysis import analyze_judge, labels_from_judgments
-from pasture.annotate import PairToJudge, annotate
+from pasture.annotate import EngineSettings, PairToJudge, annotate
 from pasture.judges import get_judge
 from pasture.records import Judgment
 from pasture.store import Store
@@ -57,7 +57,15 @@ def test_smollm2_judge_against_the_official_annotations(
     ]
     judge = get_judge("smollm2-logprob-server", base_url=llama_server.base_url)
     with Store(tmp_path / "live.db") as store:
-        report = annotate(store, judge, pairs, position="both", replicates=REPLICATES, concurrency=2, progress=False)
+        report = annotate(
+            store,
+            judge,
+            pairs,
+            settings=EngineSettings(concurrency=2),
+            position="both",
+            replicates=REPLICATES,
+            progress=False,
+        )
         stored = store.get_judgments(judge_digest=judge.fingerprint.digest)
     assert report.n_judgments == 20 * 2 * REPLICATES and report.n_missing == 0
     assert len(stored) == 80

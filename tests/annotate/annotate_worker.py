@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pasture.annotate import PairToJudge, annotate
+from pasture.annotate import EngineSettings, PairToJudge, annotate
 from pasture.judges import get_judge
 from pasture.store import Store
 
@@ -30,9 +30,7 @@ def main() -> None:
             store,
             get_judge("smollm2-logprob-server", base_url=args.base_url),
             pairs,
-            concurrency=args.concurrency,
-            claim_ttl_s=args.claim_ttl,
-            timeout_s=120,
+            settings=EngineSettings(concurrency=args.concurrency, claim_ttl_s=args.claim_ttl, timeout_s=120),
             progress=False,
         )
     counts = {

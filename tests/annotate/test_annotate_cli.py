@@ -63,7 +63,7 @@ def test_failed_judgments_exit_non_zero_and_are_listed(proxy: FaultProxy, tmp_pa
     db = tmp_path / "s.db"
     proxy.set_schedule(lambda i: "500")  # the server is down
     args = ["annotate", str(model), "--reference", str(ref), "--judge", "smollm2-logprob-server"]
-    args += ["--base-url", proxy.base_url, "--store", str(db), "--max-retries", "0", "--no-progress"]
+    args += ["--judge-base-url", proxy.base_url, "--store", str(db), "--max-retries", "0", "--no-progress"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output
     assert "3 of 3 judgments failed" in res.output and "500" in res.output

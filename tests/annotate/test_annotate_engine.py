@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from annotate_support import short_pairs
 
-from pasture.annotate import PairToJudge, annotate, build_tasks, pairs_from_outputs, plan
+from pasture.annotate import EngineSettings, PairToJudge, annotate, build_tasks, pairs_from_outputs, plan
 from pasture.annotate.limits import TokenBucket, backoff_delay
 from pasture.errors import InputError
 from pasture.judges import JudgeRequest, ProgrammaticJudge, Verdict, get_judge, longer_output_wins
@@ -84,7 +84,7 @@ def test_unparsable_replies_are_retried_stored_with_their_status_and_reported(tm
     judge = ProgrammaticJudge(_undecided_on_odd, name="odd")
     pairs = short_pairs(6)
     with Store(tmp_path / "s.db") as store:
-        report = annotate(store, judge, pairs, parse_retries=2, progress=False)
+        report = annotate(store, judge, pairs, settings=EngineSettings(parse_retries=2), progress=False)
         assert not report.ok
         assert (report.n_new, report.n_parse_error, report.n_failed) == (3, 3, 3)
         assert report.calls == 3 + 3 * 3 and report.parse_retries == 6  # each parse failure: 1 + 2 retries
@@ -94,7 +94,7 @@ def test_unparsable_replies_are_retried_stored_with_their_status_and_reported(tm
         assert {j.key for j in report.failed} == {j.key for j in failed}
         assert plan(store, judge, pairs).n_retry == 3
         # a later run tries the failed ones again (and only them)
-        again = annotate(store, judge, pairs, parse_retries=0, progress=False)
+        again = annotate(store, judge, pairs, settings=EngineSettings(parse_retries=0), progress=False)
         assert (again.n_cached, again.calls, again.n_parse_error) == (3, 3, 3)
         assert all(j.attempts == 4 for j in store.get_judgments(status="parse_error"))
 
@@ -106,7 +106,7 @@ def _always_raises(instruction: str, output_1: str, output_2: str) -> float:
 def test_repeated_permanent_errors_abort_the_run_and_leave_the_rest_undone(tmp_path: Path) -> None:
     judge = ProgrammaticJudge(_always_raises, name="raises")
     with Store(tmp_path / "s.db") as store:
-        report = annotate(store, judge, short_pairs(12), concurrency=1, progress=False)
+        report = annotate(store, judge, short_pairs(12), settings=EngineSettings(concurrency=1), progress=False)
         assert report.aborted is not None and "5 permanent errors" in report.aborted
         assert (report.n_error, report.n_missing, report.calls) == (5, 7, 5)
         assert report.n_failed == 12 and not report.ok
@@ -143,7 +143,7 @@ class _CrashingJudge:
 def test_a_judge_bug_stops_the_run_but_keeps_what_completed(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         with pytest.raises(RuntimeError, match="bug in judge"):
-            annotate(store, _CrashingJudge(), short_pairs(8), concurrency=2, progress=False)
+            annotate(store, _CrashingJudge(), short_pairs(8), settings=EngineSettings(concurrency=2), progress=False)
         assert store.count_judgments() >= 3  # pairs 0-2 finished before pair 3 crashed
         assert all(j.status == "ok" for j in store.get_judgments())
         assert store._conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
@@ -193,7 +193,9 @@ def test_requests_per_minute_limit_throttles_a_run(tmp_path: Path) -> None:
     pairs = short_pairs(620)
     with Store(tmp_path / "s.db") as store:
         start = time.monotonic()
-        report = annotate(store, judge, pairs, requests_per_minute=600, concurrency=16, progress=False)
+        report = annotate(
+            store, judge, pairs, settings=EngineSettings(requests_per_minute=600, concurrency=16), progress=False
+        )
         elapsed = time.monotonic() - start
     # the bucket holds one minute (600 calls); the 20 calls beyond it wait for 10 per second of refill
     assert report.ok and report.calls == 620

@@ -12,7 +12,7 @@ import pytest
 from annotate_support import short_pairs
 from faultproxy import FaultProxy
 
-from pasture.annotate import annotate, plan
+from pasture.annotate import EngineSettings, annotate, plan
 from pasture.judges import get_judge
 from pasture.store import Store
 
@@ -37,11 +37,13 @@ def test_every_fault_kind_is_retried_and_nothing_is_paid_twice(proxy: FaultProxy
             store,
             judge,
             pairs,
-            concurrency=2,
-            timeout_s=15.0,  # well above a real call, even on a loaded machine with 2 calls queued
-            max_retries=6,
-            parse_retries=1,
-            backoff_base_s=0.05,
+            settings=EngineSettings(
+                concurrency=2,
+                timeout_s=15.0,  # well above a real call, even on a loaded machine with 2 calls queued
+                max_retries=6,
+                parse_retries=1,
+                backoff_base_s=0.05,
+            ),
             progress=False,
         )
         assert report.ok, report.summary()
@@ -75,7 +77,11 @@ def test_exhausted_retries_are_stored_reported_and_retried_by_the_next_run(proxy
     judge = get_judge(JUDGE, base_url=proxy.base_url)
     with Store(tmp_path / "s.db") as store:
         report = annotate(
-            store, judge, pairs, concurrency=1, max_retries=1, parse_retries=1, backoff_base_s=0.05, progress=False
+            store,
+            judge,
+            pairs,
+            settings=EngineSettings(concurrency=1, max_retries=1, parse_retries=1, backoff_base_s=0.05),
+            progress=False,
         )
         assert not report.ok
         assert (report.n_new, report.n_error, report.n_parse_error, report.n_missing) == (3, 3, 1, 0)
@@ -96,7 +102,7 @@ def test_exhausted_retries_are_stored_reported_and_retried_by_the_next_run(proxy
         assert plan(store, judge, pairs).n_calls == 4
 
         proxy.set_schedule({})
-        rerun = annotate(store, judge, pairs, concurrency=1, progress=False)
+        rerun = annotate(store, judge, pairs, settings=EngineSettings(concurrency=1), progress=False)
         assert rerun.ok, rerun.summary()
         assert (rerun.n_cached, rerun.n_new, rerun.calls) == (3, 4, 4)
         assert proxy.requests == 4  # only the failed judgments were called again

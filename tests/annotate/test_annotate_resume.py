@@ -20,7 +20,7 @@ import pytest
 from annotate_support import short_pairs
 from faultproxy import FaultProxy
 
-from pasture.annotate import annotate
+from pasture.annotate import EngineSettings, annotate
 from pasture.judges import get_judge
 from pasture.store import Store
 
@@ -56,7 +56,7 @@ def test_killed_run_resumes_with_only_the_missing_calls(proxy: FaultProxy, tmp_p
 
     # the uninterrupted run, for comparison
     with Store(tmp_path / "whole.db") as store:
-        whole = annotate(store, judge, pairs, concurrency=1, progress=False)
+        whole = annotate(store, judge, pairs, settings=EngineSettings(concurrency=1), progress=False)
         assert whole.ok and whole.calls == proxy.requests == 12
         expected = {j.key: j.preference for j in store.get_judgments()}
 
@@ -84,7 +84,7 @@ def test_killed_run_resumes_with_only_the_missing_calls(proxy: FaultProxy, tmp_p
 
         # the rerun waits for the dead process's claims to expire, then makes exactly the missing calls
         proxy.set_schedule({})
-        rerun = annotate(store, judge, pairs, concurrency=1, claim_ttl_s=3.0, progress=False)
+        rerun = annotate(store, judge, pairs, settings=EngineSettings(concurrency=1, claim_ttl_s=3.0), progress=False)
         assert rerun.ok, rerun.summary()
         assert (rerun.n_cached, rerun.n_new) == (stored, 12 - stored)
         assert proxy.requests == rerun.calls == 12 - stored

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pasture.annotate import PairToJudge, annotate
+from pasture.annotate import EngineSettings, PairToJudge, annotate
 from pasture.errors import JudgeError
 from pasture.judges import BatchedJudge, ChatRequest, Completion, JudgeRequest, TransientError, get_provider
 from pasture.judges.batched import format_pairs, parse_batch_lines, split_evenly
@@ -147,7 +147,7 @@ def test_batched_judge_through_the_engine_on_the_real_server(llama_server: Any, 
     counting = CountingProvider(get_provider("openai", model="smollm2", base_url=llama_server.base_url))
     judge = BatchedJudge("smollm2-batched", counting, batch_size=k)
     with Store(tmp_path / "s.db") as store:
-        report = annotate(store, judge, PAIRS, concurrency=k, parse_retries=0, progress=False)
+        report = annotate(store, judge, PAIRS, settings=EngineSettings(concurrency=k, parse_retries=0), progress=False)
         # 3 pairs, batches of 2: one full batch, then the third alone once the linger expires
         assert counting.calls == math.ceil(len(PAIRS) / k) == 2
         assert sorted(counting.pairs_per_call) == [1, 2]
@@ -162,7 +162,7 @@ def test_batched_judge_through_the_engine_on_the_real_server(llama_server: Any, 
         assert report.n_parse_error == n_bad
         # a rerun asks nothing that is stored ok; only parse errors are asked again, batched
         before = counting.calls
-        again = annotate(store, judge, PAIRS, concurrency=k, parse_retries=0, progress=False)
+        again = annotate(store, judge, PAIRS, settings=EngineSettings(concurrency=k, parse_retries=0), progress=False)
         assert again.n_cached == len(ok)
         assert counting.calls - before == math.ceil(n_bad / k)
         assert again.calls == n_bad

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from pasture.annotate import EngineSettings
 from pasture.cli import main
 from pasture.metrics.lc import LCInputs, length_controlled_winrate
 from pasture.metrics.lc_inputs import prepare_lc_inputs
@@ -193,7 +194,7 @@ def test_one_model_store_board_uses_the_fixed_inputs(
             model_outputs=read_model_outputs(alpacaeval / "results" / "gpt4_gamed" / "model_outputs.json.gz"),
             reference_outputs=alpaca_eval_reference(ref_file),
             judge=judge,
-            max_retries=0,
+            settings=EngineSettings(max_retries=0),
             progress=False,
         )
         assert result.annotation.calls == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pasture.annotate import EngineSettings
 from pasture.errors import InputError
 from pasture.judges import BatchedJudge, ChatRequest, Completion, LLMJudge
 from pasture.simulate.labels import OutputPair, batch_size_of, label_pairs
@@ -81,7 +82,7 @@ def test_batched_pool_member_labels_in_full_batches_on_the_real_server(llama_ser
     ]
     with Store(tmp_path / "s.db") as store:
         # concurrency=1 is raised to the member's batch size by the labeling pass, so batches fill
-        run = label_pairs(pairs, pool, store, concurrency=1)
+        run = label_pairs(pairs, pool, store, settings=EngineSettings(concurrency=1))
         assert len(run.labels) == len(pairs)
         assert {lab.status for lab in run.labels} <= {"ok", "parse_error"}
         # the simulator asks one engine run per shown order: one batch per non-empty order group

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pasture.annotate import EngineSettings
 from pasture.cli import main
 from pasture.io import write_model_outputs
 from pasture.simulate.pool_files import persona_pool
@@ -30,6 +31,7 @@ PERSONAS = ("concise", "thorough")
 
 SCRIPT = """
 import sys
+from pasture.annotate import EngineSettings
 from pasture.io import read_model_outputs
 from pasture.simulate.pool_files import persona_pool
 from pasture.simulate.simulation import simulate_preferences
@@ -37,7 +39,7 @@ from pasture.store import Store
 outputs, db, url = sys.argv[1:4]
 pool = persona_pool("smollm2-logprob-server", ("concise", "thorough"), p=0.25, seed=4, base_url=url)
 with Store(db) as store:
-    simulate_preferences(read_model_outputs(outputs), pool, store, claim_ttl_s=3)
+    simulate_preferences(read_model_outputs(outputs), pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
 """
 
 
@@ -72,7 +74,7 @@ def test_local_persona_pool_survives_a_kill_and_resumes(llama_server, tmp_path: 
 
     pool = persona_pool("smollm2-logprob-server", PERSONAS, p=0.25, seed=4, base_url=llama_server.base_url)
     with Store(db) as store:
-        resumed = simulate_preferences(outputs, pool, store, claim_ttl_s=3)
+        resumed = simulate_preferences(outputs, pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
         run = resumed.run
         assert len(run.labels) == N_PAIRS
         # only the questions the killed run had not answered are asked (plus a parse retry, if any)
@@ -89,7 +91,7 @@ def test_local_persona_pool_survives_a_kill_and_resumes(llama_server, tmp_path: 
         a = write_simulation(resumed, tmp_path / "a")
 
         # a third run is answered by the store; its files are byte-identical
-        again = simulate_preferences(outputs, pool, store, claim_ttl_s=3)
+        again = simulate_preferences(outputs, pool, store, settings=EngineSettings(concurrency=1, claim_ttl_s=3))
         assert again.run.n_calls <= 2 * again.run.n_failed  # only failed verdicts are asked again
         if again.run.n_failed == 0:
             assert again.run.labels == run.labels
@@ -105,9 +107,9 @@ def test_simulate_from_instructions_and_a_local_policy(llama_server, tmp_path: P
     out = tmp_path / "out"
     args = [
         "simulate", "--instructions", "demo", "--limit", "2",
-        "--policy", "openai:SmolLM2-135M-Instruct", "--policy-base-url", llama_server.base_url,
+        "--model", "openai:SmolLM2-135M-Instruct", "--base-url", llama_server.base_url,
         "--samples", "2", "--max-tokens", "16", "--temperature", "1.0",
-        "--judge", "smollm2-logprob-server", "--base-url", llama_server.base_url, "--persona", "balanced",
+        "--judge", "smollm2-logprob-server", "--judge-base-url", llama_server.base_url, "--persona", "balanced",
         "--out", str(out), "--store", str(tmp_path / "s.db"), "--format", "trl",
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)

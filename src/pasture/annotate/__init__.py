@@ -1,6 +1,6 @@
 """The annotation engine: judge pairs concurrently, cached in the store, resumable, shared between processes.
 
-Public API: :func:`annotate` (and :func:`annotate_async`), :func:`plan` for a dry run, the
+Public API: :func:`annotate` (and :func:`annotate_async`), :func:`plan` for a dry run, :class:`EngineSettings` (how a run goes), the
 :class:`PairToJudge` input record, :func:`pairs_from_outputs`, and the :class:`AnnotationReport` /
 :class:`AnnotationPlan` results. Judgments of ONE response: :func:`annotate_responses` (and
 :func:`annotate_responses_async`) with :class:`ResponseToJudge` items. See docs/annotate.md.

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -262,12 +262,12 @@ def plan(
     judge: Judge,
     pairs: Sequence[PairToJudge],
     *,
+    settings: EngineSettings | None = None,
     position: Position = "alpaca_eval",
     replicates: int = 1,
-    max_retries: int = 6,
-    parse_retries: int = 1,
 ) -> AnnotationPlan:
     """Count the calls and estimate the cost of ``annotate`` with the same arguments, spending nothing."""
+    settings = settings if settings is not None else EngineSettings()
     digest = judge.fingerprint.digest
     tasks = build_tasks(digest, pairs, position=position, replicates=replicates)
     keys = [t.key for t in tasks]
@@ -289,7 +289,7 @@ def plan(
         n_cached=len(ok),
         n_retry=len(stored - ok),
         n_calls=len(todo),
-        max_calls=len(todo) * (1 + max_retries) * (1 + parse_retries),
+        max_calls=len(todo) * (1 + settings.max_retries) * (1 + settings.parse_retries),
         prompt_tokens=prompt,
         completion_tokens=completion,
         cost_usd=cost,
@@ -332,7 +332,8 @@ class AnnotationReport(Generic[R]):
         Of ``calls``, how many were retries after a transient failure / after an unparsable reply.
     prompt_tokens, completion_tokens, cost_usd:
         Tokens and price of this process's calls as reported by the judge (cost from the judge's price
-        per token when the provider reports none; 0 for local models).
+        per token when the provider reports none; 0 for local models). ``cost_usd`` is None (unknown, never
+        0) when calls were made and none of them has a price.
     wall_s:
         Seconds from start to end of the run.
     aborted:
@@ -354,7 +355,7 @@ class AnnotationReport(Generic[R]):
     parse_retries: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float | None
     wall_s: float
     aborted: str | None = None
 
@@ -385,7 +386,7 @@ class AnnotationReport(Generic[R]):
             f"{self.n_parse_error} unparsable, {self.n_error} errors, {self.n_missing} missing",
             f"{self.calls} calls ({self.transient_retries} transient retries, {self.parse_retries} parse retries), "
             f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens, "
-            f"${self.cost_usd:.4f}, {self.wall_s:.1f} s",
+            f"{'cost unknown' if self.cost_usd is None else f'${self.cost_usd:.4f}'}, {self.wall_s:.1f} s",
         ]
         if self.aborted:
             lines.append(f"aborted: {self.aborted}")
@@ -405,7 +406,45 @@ class _Counters:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Knobs of one run; see :func:`annotate` for their meaning."""
+    """How the engine runs: one object taken whole by every entry point (``annotate``, ``evaluate``, the
+    simulator's labeling, ``pasture annotate/evaluate/simulate``), so a knob added here reaches them all.
+
+    Each attribute is documented once, here; the command-line flags (``pasture.cli.options``) take their
+    help text from this docstring. None of these settings changes a verdict, so none is part of a judgment's
+    key: a stored judgment is reused whatever they were.
+
+    Attributes
+    ----------
+    concurrency:
+        Judge calls in flight at once.
+    requests_per_minute:
+        Optional quota of calls per minute (the engine waits rather than exceed it).
+    tokens_per_minute:
+        Optional quota of tokens per minute: the judge's estimate before a call, corrected by reported usage.
+    max_retries:
+        Retries of one judgment after transient failures (429, 5xx, timeout, dropped connection, truncated
+        body); then it is stored with status 'error'.
+    timeout_s:
+        Per-call timeout in seconds; a call that exceeds it is a transient failure.
+    parse_retries:
+        Extra calls when a reply cannot be parsed; then it is stored with status 'parse_error'.
+    claim_ttl_s:
+        Seconds a claim on a judgment lasts without renewal (renewed every third of it while a call runs):
+        judgments of a killed process become free after at most this long.
+    backoff_base_s:
+        Delay in seconds before the first transient retry; it doubles per retry, with jitter, and is never
+        shorter than the server's Retry-After.
+    backoff_max_s:
+        Cap in seconds on one retry delay.
+    poll_s:
+        Seconds between checks on judgments another process has claimed.
+    store_timeout_s:
+        Seconds a store write waits for a lock held by another process before failing.
+    abort_after_permanent:
+        Stop the run after this many permanent errors in a row (a wrong model id or key fails every call).
+    owner:
+        Claim owner id; when unset, a fresh one per run (host, pid and a random suffix).
+    """
 
     concurrency: int = 8
     requests_per_minute: float | None = None
@@ -419,19 +458,22 @@ class EngineSettings:
     poll_s: float = 0.5
     store_timeout_s: float = 60.0
     abort_after_permanent: int = 5
-    owner: str = field(default_factory=lambda: default_owner())
+    owner: str | None = None
 
     def validate(self) -> None:
-        if self.concurrency < 1:
-            raise InputError(f"concurrency must be at least 1, got {self.concurrency}")
-        if self.max_retries < 0 or self.parse_retries < 0:
-            raise InputError("max_retries and parse_retries must be >= 0")
-        if not self.timeout_s > 0 or not self.claim_ttl_s > 0:
-            raise InputError("timeout_s and claim_ttl_s must be positive")
-        for name in ("requests_per_minute", "tokens_per_minute"):
+        """Raise an InputError naming the first setting out of range (its ``param`` is the attribute)."""
+        at_least = {"concurrency": 1, "max_retries": 0, "parse_retries": 0, "abort_after_permanent": 1}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value < low:
+                raise InputError(f"{name} must be at least {low}, got {value}", param=name)
+        positive = ("timeout_s", "claim_ttl_s", "backoff_base_s", "backoff_max_s", "poll_s", "store_timeout_s")
+        for name in (*positive, "requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise InputError(f"{name} must be positive, got {value}")
+                raise InputError(f"{name} must be positive, got {value}", param=name)
+        if self.owner is not None and not self.owner.strip():
+            raise InputError("owner must not be empty (leave it unset for a fresh one per run)", param="owner")
 
 
 def default_owner() -> str:
@@ -621,7 +663,7 @@ class _Run(Generic[R]):
         claimed key synchronously, so the loop does no bookkeeping between a completion and the next call.
         """
         s = self.settings
-        owner = s.owner
+        owner = s.owner or default_owner()  # unset: a fresh owner per run, so two runs never share claims
         window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
@@ -752,6 +794,7 @@ async def run_tasks(
         n_error += j.status == "error"
     n_new = sum(j.status == "ok" for j in run.own.values())
     c = run.counters
+    unpriced = c.calls > 0 and run.price is None and all(j.cost_usd is None for j in run.own.values())
     return AnnotationReport(
         judge_name=judge.name,
         judge_digest=digest,
@@ -768,7 +811,7 @@ async def run_tasks(
         parse_retries=c.parse_retries,
         prompt_tokens=c.prompt_tokens,
         completion_tokens=c.completion_tokens,
-        cost_usd=c.cost_usd if math.isfinite(c.cost_usd) else 0.0,
+        cost_usd=None if unpriced else (c.cost_usd if math.isfinite(c.cost_usd) else 0.0),  # unknown is not free
         wall_s=time.monotonic() - started,
         aborted=run.aborted,
     )
@@ -779,33 +822,13 @@ async def annotate_async(
     judge: Judge,
     pairs: Sequence[PairToJudge],
     *,
+    settings: EngineSettings | None = None,
     position: Position = "alpaca_eval",
     replicates: int = 1,
-    concurrency: int = 8,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    max_retries: int = 6,
-    timeout_s: float = 120.0,
-    parse_retries: int = 1,
-    claim_ttl_s: float = 120.0,
-    backoff_base_s: float = 1.0,
-    backoff_max_s: float = 60.0,
     progress: bool = True,
-    owner: str | None = None,
 ) -> AnnotationReport:
     """:func:`annotate` for callers already inside an event loop."""
-    settings = EngineSettings(
-        concurrency=concurrency,
-        requests_per_minute=requests_per_minute,
-        tokens_per_minute=tokens_per_minute,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        parse_retries=parse_retries,
-        claim_ttl_s=claim_ttl_s,
-        backoff_base_s=backoff_base_s,
-        backoff_max_s=backoff_max_s,
-        owner=owner if owner else default_owner(),
-    )
+    settings = settings if settings is not None else EngineSettings()
     settings.validate()
     tasks = build_tasks(judge.fingerprint.digest, pairs, position=position, replicates=replicates)
     return await run_tasks(store, judge, tasks, settings, kind=PAIRWISE_RECORDS, progress=progress)
@@ -816,19 +839,10 @@ def annotate(
     judge: Judge,
     pairs: Sequence[PairToJudge],
     *,
+    settings: EngineSettings | None = None,
     position: Position = "alpaca_eval",
     replicates: int = 1,
-    concurrency: int = 8,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    max_retries: int = 6,
-    timeout_s: float = 120.0,
-    parse_retries: int = 1,
-    claim_ttl_s: float = 120.0,
-    backoff_base_s: float = 1.0,
-    backoff_max_s: float = 60.0,
     progress: bool = True,
-    owner: str | None = None,
 ) -> AnnotationReport:
     """Judge ``pairs`` with ``judge`` and store every judgment in ``store``; returns what happened.
 
@@ -841,51 +855,21 @@ def annotate(
         Any :class:`pasture.judges.base.Judge`; its fingerprint digest is part of every key.
     pairs:
         Reference-vs-model pairs (:class:`PairToJudge`); a repeated pair is judged once.
+    settings:
+        How the engine runs (concurrency, quotas, retries, timeouts, claims): :class:`EngineSettings`,
+        its defaults when None. They never change a verdict, so they are not part of any key.
     position:
         Which output the judge sees first (see :data:`Position`); ``both`` doubles the judgments.
     replicates:
         Independent judgments per pair and order (replicate index is part of the key).
-    concurrency:
-        Calls in flight at once.
-    requests_per_minute, tokens_per_minute:
-        Optional quotas; tokens are the judge's estimate before a call, corrected by the reported usage.
-    max_retries:
-        Retries after transient failures (429, 5xx, timeout, connection, truncated body) per judgment;
-        then the judgment is stored with status 'error'.
-    timeout_s:
-        Per-call timeout in seconds; a call that exceeds it counts as a transient failure.
-    parse_retries:
-        Extra calls when a reply cannot be parsed; then it is stored with status 'parse_error'.
-    claim_ttl_s:
-        How long a claim on a key lasts without renewal (renewed every third of it while a call runs);
-        keys of a killed process become free after at most this long.
-    backoff_base_s, backoff_max_s:
-        First retry delay and its cap in seconds (doubling per retry, with jitter; Retry-After is a floor).
     progress:
         Show a progress bar on stderr.
-    owner:
-        Claim owner id; a fresh one per run by default.
 
     The returned :class:`AnnotationReport` counts every judgment asked for; ``report.ok`` is False when any
     failed. Failed judgments are stored with their error and retried by the next run.
     """
     return asyncio.run(
         annotate_async(
-            store,
-            judge,
-            pairs,
-            position=position,
-            replicates=replicates,
-            concurrency=concurrency,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            max_retries=max_retries,
-            timeout_s=timeout_s,
-            parse_retries=parse_retries,
-            claim_ttl_s=claim_ttl_s,
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            progress=progress,
-            owner=owner,
+            store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress
         )
     )

@@ -9,7 +9,7 @@ import pandas as pd
 from rich.markup import escape
 
 from pasture.analysis.judge_analysis import analyze_judge, labels_from_judgments, read_gold_labels
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.errors import InputError
 from pasture.io import read_annotations
 from pasture.records import Judgment
@@ -37,6 +37,7 @@ def _reference_board(path: Path, column: str) -> dict[str, float]:
 
 
 @click.command("analyze-judge")
+@wide_option
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None, help="Store with judgments.")
 @click.option("--judge", "judge", default=None, help="The judge to analyse: stored name or digest prefix.")
 @click.option(
@@ -76,6 +77,7 @@ def command(
     reference_board: Path | None,
     reference_column: str,
     output: Path | None,
+    wide: bool,
 ) -> None:
     """Agreement, kappa, position/length bias, variance, cost and rank correlation of a judge against gold.
 
@@ -120,7 +122,7 @@ def command(
     )
     shown = result.table.T
     shown.index = [escape(str(i)) for i in shown.index]  # column names contain [...], not rich markup
-    print_frame(shown, title=f"pasture analyze-judge ({result.n_pairs} pairs)", digits=3)
+    print_frame(shown, title=f"pasture analyze-judge ({result.n_pairs} pairs)", digits=3, wide=wide)
     for note in result.notes:
         click.echo(f"note: {note}")
     if output is not None:

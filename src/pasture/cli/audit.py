@@ -9,12 +9,13 @@ import pandas as pd
 
 from pasture.analysis.gaming import audit
 from pasture.analysis.verbosity import verbosity_families
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.style_control import load_pairs
 from pasture.errors import InputError
 
 
 @click.command("audit")
+@wide_option
 @click.argument("annotations", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None, help="Use a store's judgments.")
 @click.option("--judge", default=None, help="With --store: the judge (name or digest prefix).")
@@ -35,6 +36,7 @@ def command(
     headline_board: Path | None,
     headline_column: str,
     output: Path | None,
+    wide: bool,
 ) -> None:
     """Flag constant outputs, repeated blocks, extreme lengths, text addressed to the judge and recurring notes
     about the evaluation, each with its explanation; show the headline's lift and each model family's
@@ -48,7 +50,7 @@ def command(
         headline = board[headline_column].dropna().astype(float).to_dict()
     result = audit(pairs, headline=headline, headline_name=headline_column)
     shown = result.drop(columns=["explanations", "checks_run"]).assign(flags=result["flags"].map(", ".join))
-    print_frame(shown, title="pasture audit", digits=3)
+    print_frame(shown, title="pasture audit", digits=3, wide=wide)
     for model, row in result.iterrows():
         for why in row["explanations"]:
             click.echo(f"{model}: {why}")

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from pasture.analysis.bradley_terry import bradley_terry_leaderboard
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.style_control import load_pairs
 
 
 @click.command("bradley-terry")
+@wide_option
 @click.argument("annotations", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None, help="Use a store's judgments.")
 @click.option("--judge", default=None, help="With --store: the judge (name or digest prefix).")
@@ -29,11 +30,12 @@ def command(
     n_bootstrap: int,
     seed: int,
     output: Path | None,
+    wide: bool,
 ) -> None:
     """Bradley-Terry scores (win rate against the reference) over battles between any pairs of models."""
     pairs = load_pairs(annotations, store_path, judge)
     board = bradley_terry_leaderboard(pairs, reference=reference, n_bootstrap=n_bootstrap, seed=seed)
-    print_frame(board.table, title=f"pasture bradley-terry (reference {board.fit.reference})")
+    print_frame(board.table, title=f"pasture bradley-terry (reference {board.fit.reference})", wide=wide)
     click.echo(f"separability: {board.separability:.2f} ({n_bootstrap} resamples)")
     for note in board.notes:
         click.echo(f"note: {note}")

@@ -3,80 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import click
 
-from pasture.annotate import POSITIONS
-from pasture.cli.generate import (
-    eval_set_options,
-    load_eval_set_option,
-    parse_kv,
-    sampling_options,
-    settings_from_options,
-)
+from pasture.annotate import POSITIONS, EngineSettings, Position
+from pasture.cli.common import generator_name_hint, results_folder, wide_option
+from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
 from pasture.cli.leaderboard import show_board
+from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.evaluate import evaluate
-from pasture.generate import MODEL_SPEC_HELP, generate, provider_from_spec
+from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
-from pasture.judges.base import Judge
-from pasture.records import ModelOutput
+from pasture.records import EvalSet, ModelOutput
 from pasture.store import Store
 
 
-def judge_options(fn: Any) -> Any:
-    for option in reversed(
-        [
-            click.option(
-                "--judge",
-                "judge_name",
-                default="smollm2-logprob",
-                show_default=True,
-                help="A built-in judge (`pasture judges` lists them) or a judge TOML file.",
-            ),
-            click.option(
-                "--judge-template",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="Prompt template file for the judge (e.g. AlpacaEval's alpaca_eval_clf.txt).",
-            ),
-            click.option("--judge-base-url", default=None, help="Server URL of the judge's provider (ends in /v1)."),
-            click.option("--judge-model", default=None, help="Model id of the judge's provider."),
-            click.option(
-                "--judge-arg", "judge_args", multiple=True, metavar="KEY=VALUE", help="Other judge provider argument."
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
-
-
-def build_judge(
-    judge_name: str,
-    judge_template: Path | None,
-    judge_base_url: str | None,
-    judge_model: str | None,
-    judge_args: tuple[str, ...],
-) -> Judge:
-    from pasture.judges import get_judge
-
-    overrides: dict[str, Any] = parse_kv(judge_args, "--judge-arg")
-    if judge_template is not None:
-        if not judge_template.is_file():
-            raise InputError("judge template not found", path=judge_template)
-        overrides["template"] = str(judge_template)
-    if judge_base_url is not None:
-        overrides["base_url"] = judge_base_url
-    if judge_model is not None:
-        overrides["model"] = judge_model
-    return get_judge(judge_name, **overrides)
-
-
 @click.command("evaluate")
+@wide_option
 @click.argument("model_outputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--model", "model_spec", default=None, help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
+@model_options(help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
 @click.option(
     "--name", "generator", default=None, help="Generator name (with --model: required; with one file: overrides)."
 )
@@ -91,7 +39,7 @@ def build_judge(
 @click.option(
     "--reference-generator", default=None, help="Use the reference outputs already in the store under this name."
 )
-@judge_options
+@judge_options()
 @click.option(
     "--position",
     type=click.Choice(POSITIONS),
@@ -99,9 +47,7 @@ def build_judge(
     show_default=True,
     help="Which output the judge sees first; 'both' judges both orders and averages.",
 )
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls in flight.")
-@click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True, help="Per-call timeout (s).")
-@click.option("--max-retries", type=int, default=6, show_default=True, help="Retries per judgment on 429/5xx/timeouts.")
+@engine_options()
 @sampling_options
 @click.option(
     "--store",
@@ -117,7 +63,7 @@ def build_judge(
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(
     model_outputs: tuple[Path, ...],
-    model_spec: str | None,
+    model: ModelOptions,
     generator: str | None,
     eval_set_spec: str,
     limit: int | None,
@@ -125,17 +71,9 @@ def command(
     alpaca_eval_file: Path | None,
     reference_path: Path | None,
     reference_generator: str | None,
-    judge_name: str,
-    judge_template: Path | None,
-    judge_base_url: str | None,
-    judge_model: str | None,
-    judge_args: tuple[str, ...],
+    judge: JudgeOptions,
     position: str,
-    concurrency: int,
-    timeout_s: float,
-    max_retries: int,
-    base_url: str | None,
-    provider_args: tuple[str, ...],
+    engine: EngineSettings,
     system_prompt: str | None,
     system_prompt_file: Path | None,
     max_tokens: int,
@@ -148,6 +86,7 @@ def command(
     store_path: Path,
     report_path: Path | None,
     no_progress: bool,
+    wide: bool,
 ) -> None:
     """Judge MODEL_OUTPUTS (model_outputs.json files) or --model's outputs against a reference; update the board.
 
@@ -162,21 +101,28 @@ def command(
       pasture evaluate --model smollm2 --name smol --eval-set demo --limit 30 --reference-generator smol-ref
       pasture evaluate outputs.json --eval-set my_set.jsonl --reference ref.json --judge gpt-4o-mini-graded
     """
-    if bool(model_outputs) == bool(model_spec):
+    if bool(model_outputs) == bool(model.spec):
         raise click.UsageError("give model output files or --model, not both and not neither")
     if reference_path is not None and reference_generator is not None:
         raise click.UsageError("give --reference or --reference-generator, not both")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    judge = build_judge(judge_name, judge_template, judge_base_url, judge_model, judge_args)
+
+    def whole_set() -> EvalSet:
+        """Files answer the whole eval set: with --limit they are checked against it, then cut to the kept part."""
+        if limit is None:
+            return eval_set
+        return load_eval_set_option(eval_set_spec, None, instruction_field, alpaca_eval_file)
+
+    judge_ = judge.build()
     with Store(store_path) as store:
         outputs: list[ModelOutput] = []
-        if model_spec is not None:
+        if model.spec is not None:
             if not generator:
                 raise click.UsageError("--model needs --name (the generator name on the leaderboard)")
             settings = settings_from_options(
                 system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
             )
-            provider = provider_from_spec(model_spec, base_url=base_url, **parse_kv(provider_args, "--provider-arg"))
+            provider = model.provider()
             gen = generate(
                 store, eval_set, provider, generator=generator, settings=settings,
                 concurrency=gen_concurrency, progress=not no_progress,
@@ -188,14 +134,23 @@ def command(
         else:
             if generator is not None and len(model_outputs) > 1:
                 raise click.UsageError("--name renames one file's generator; give one file")
+            full_set = whole_set()
             for path in model_outputs:
-                outputs += read_model_outputs(path, eval_set=eval_set, generator=generator)
+                rows = _limited(read_model_outputs(path, eval_set=full_set, generator=generator), eval_set, limit, path)
+                hint = generator_name_hint(
+                    path, {o.generator for o in rows}, f"pass --name {results_folder(path)} to use the folder's"
+                )
+                if hint and generator is None:
+                    click.echo(hint)
+                outputs += rows
         if reference_generator is not None:
             reference = store.get_outputs(eval_set.digest, reference_generator)
             if not reference:
                 raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
         elif reference_path is not None:
-            reference = read_model_outputs(reference_path, eval_set=eval_set)
+            reference = _limited(
+                read_model_outputs(reference_path, eval_set=whole_set()), eval_set, limit, reference_path
+            )
         elif eval_set_spec == ALPACA_EVAL:
             reference = alpaca_eval_reference(alpaca_eval_file)
             if limit is not None:
@@ -208,17 +163,15 @@ def command(
             eval_set=eval_set,
             model_outputs=outputs,
             reference_outputs=reference,
-            judge=judge,
-            position=position,  # type: ignore[arg-type]
-            concurrency=concurrency,
-            max_retries=max_retries,
-            timeout_s=timeout_s,
+            judge=judge_,
+            position=cast(Position, position),
+            settings=engine,
             progress=not no_progress,
             inputs={"files": ", ".join(map(str, model_outputs))} if model_outputs else None,
         )
         click.echo(result.annotation.summary())
         board = result.board
-        show_board(board.frame, board.title(), board.notes)
+        show_board(board.frame, board.title(), board.notes, wide=wide)
         if report_path is not None:
             from pasture.report import write_report
 
@@ -227,3 +180,13 @@ def command(
                 manifest={"board": board.key.__dict__, "runs": board.manifests},
             )  # fmt: skip
             click.echo(f"report: {files.html}")
+
+
+def _limited(rows: list[ModelOutput], eval_set: EvalSet, limit: int | None, path: Path) -> list[ModelOutput]:
+    """With --limit: the rows of a file (checked against the whole eval set) that answer the kept instructions."""
+    if limit is None:
+        return rows
+    keep = set(eval_set.texts())
+    kept = [o for o in rows if o.instruction in keep]
+    click.echo(f"--limit {limit}: using {len(kept)} of the {len(rows)} outputs in {path}")
+    return kept

@@ -6,25 +6,19 @@ from pathlib import Path
 
 import click
 
-from pasture.annotate import POSITIONS
-from pasture.cli.evaluate import build_judge, judge_options
-from pasture.cli.generate import (
-    eval_set_options,
-    load_eval_set_option,
-    parse_kv,
-    sampling_options,
-    settings_from_options,
-)
+from pasture.annotate import POSITIONS, EngineSettings
+from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
+from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
 from pasture.gamed_baselines import gamed_rows, make_gamed_baselines
-from pasture.generate import MODEL_SPEC_HELP, provider_from_spec
+from pasture.generate import MODEL_SPEC_HELP
 from pasture.io import read_model_outputs
 from pasture.store import Store
 
 
 @click.command("gamed-baselines")
-@click.option("--model", "model_spec", required=True, help="The reference's own model: " + MODEL_SPEC_HELP + ".")
+@model_options(required=True, help="The reference's own model: " + MODEL_SPEC_HELP + ".")
 @eval_set_options
 @click.option(
     "--reference",
@@ -34,11 +28,11 @@ from pasture.store import Store
     help="Reference outputs file (model_outputs.json shape). Default for alpaca_eval: the official outputs.",
 )
 @click.option("--reference-generator", default=None, help="Use the reference outputs already in the store.")
-@judge_options
+@judge_options()
 @click.option(
     "--position", type=click.Choice(POSITIONS), default="alpaca_eval", show_default=True, help="Judge order policy."
 )
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls in flight.")
+@engine_options()
 @sampling_options
 @click.option(
     "--store",
@@ -50,22 +44,16 @@ from pasture.store import Store
 )
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(
-    model_spec: str,
+    model: ModelOptions,
     eval_set_spec: str,
     limit: int | None,
     instruction_field: str,
     alpaca_eval_file: Path | None,
     reference_path: Path | None,
     reference_generator: str | None,
-    judge_name: str,
-    judge_template: Path | None,
-    judge_base_url: str | None,
-    judge_model: str | None,
-    judge_args: tuple[str, ...],
+    judge: JudgeOptions,
     position: str,
-    concurrency: int,
-    base_url: str | None,
-    provider_args: tuple[str, ...],
+    engine: EngineSettings,
     system_prompt: str | None,
     system_prompt_file: Path | None,
     max_tokens: int,
@@ -95,7 +83,7 @@ def command(
     if samples != 1:
         raise click.UsageError("gamed baselines take one output per instruction")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    judge = build_judge(judge_name, judge_template, judge_base_url, judge_model, judge_args)
+    judge_ = judge.build()
     settings = settings_from_options(None, None, max_tokens, temperature, top_p, seed, samples, stop)
     with Store(store_path) as store:
         if reference_generator is not None:
@@ -110,16 +98,16 @@ def command(
             reference = [o for o in alpaca_eval_reference(alpaca_eval_file) if o.instruction in keep]
         else:
             raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
-        provider = provider_from_spec(model_spec, base_url=base_url, **parse_kv(provider_args, "--provider-arg"))
+        provider = model.provider()
         result = make_gamed_baselines(
             store,
             eval_set=eval_set,
             reference_outputs=reference,
             provider=provider,
-            judge=judge,
+            judge=judge_,
             settings=settings,
             position=position,  # type: ignore[arg-type]
-            concurrency=concurrency,
+            engine=engine,
             gen_concurrency=gen_concurrency,
             progress=not no_progress,
         )

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
+from pasture.cli.options import ModelOptions, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
-from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate, provider_from_spec
+from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate
 from pasture.records import EvalSet
 from pasture.store import Store
 
@@ -56,27 +57,6 @@ def load_eval_set_option(
     )
 
 
-def parse_kv(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
-    """KEY=VALUE strings into a dict; numbers and true/false are converted, anything else stays text."""
-    out: dict[str, Any] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"{option} expects KEY=VALUE, got {item!r}")
-        low = value.lower()
-        if low in {"true", "false"}:
-            out[key] = low == "true"
-            continue
-        try:
-            out[key] = int(value)
-        except ValueError:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                out[key] = value
-    return out
-
-
 def read_system_prompt(system_prompt: str | None, system_prompt_file: Path | None) -> str | None:
     if system_prompt is not None and system_prompt_file is not None:
         raise InputError("give --system-prompt or --system-prompt-file, not both")
@@ -88,13 +68,9 @@ def read_system_prompt(system_prompt: str | None, system_prompt_file: Path | Non
 
 
 def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Model and sampling options (shared by generate and evaluate --model)."""
+    """Sampling options of the model being generated (shared by generate and evaluate --model)."""
     for option in reversed(
         [
-            click.option("--base-url", default=None, help="For openai:MODEL: the server URL ending in /v1."),
-            click.option(
-                "--provider-arg", "provider_args", multiple=True, metavar="KEY=VALUE", help="Extra provider argument."
-            ),
             click.option("--system-prompt", default=None, help="System message before each instruction."),
             click.option(
                 "--system-prompt-file",
@@ -141,7 +117,7 @@ def settings_from_options(
 
 
 @click.command("generate")
-@click.option("--model", "model_spec", required=True, help=MODEL_SPEC_HELP[0].upper() + MODEL_SPEC_HELP[1:] + ".")
+@model_options(required=True, help=MODEL_SPEC_HELP[0].upper() + MODEL_SPEC_HELP[1:] + ".")
 @click.option("--name", "generator", required=True, help="Generator name on leaderboards (e.g. smollm2-verbose).")
 @eval_set_options
 @sampling_options
@@ -162,14 +138,12 @@ def settings_from_options(
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def command(
-    model_spec: str,
+    model: ModelOptions,
     generator: str,
     eval_set_spec: str,
     limit: int | None,
     instruction_field: str,
     alpaca_eval_file: Path | None,
-    base_url: str | None,
-    provider_args: tuple[str, ...],
     system_prompt: str | None,
     system_prompt_file: Path | None,
     max_tokens: int,
@@ -198,7 +172,7 @@ def command(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
     )
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    provider = provider_from_spec(model_spec, base_url=base_url, **parse_kv(provider_args, "--provider-arg"))
+    provider = model.provider()
     with Store(store_path) as store:
         report = generate(
             store,

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from pasture.cli.common import print_frame
+from pasture.cli.common import print_frame, wide_option
 from pasture.judges.definitions import get_judge, list_judges
 
 
 @click.command("judges")
+@wide_option
 @click.argument("judge", required=False)
 @click.option(
     "--template",
@@ -19,13 +20,13 @@ from pasture.judges.definitions import get_judge, list_judges
     default=None,
     help="Template file for judges that need one (the official AlpacaEval judge: alpaca_eval_clf.txt).",
 )
-def command(judge: str | None, template: Path | None) -> None:
+def command(judge: str | None, template: Path | None, wide: bool) -> None:
     """List built-in judges (provider, model, protocol, fingerprint digest), or show JUDGE's fingerprint.
 
     JUDGE is a built-in name or a TOML judge file. Building a judge makes no call and needs no key.
     """
     if judge is None:
-        print_frame(list_judges(template), title="pasture judges")
+        print_frame(list_judges(template), title="pasture judges", wide=wide)
         return
     overrides = {"template": str(template)} if template is not None else {}
     built = get_judge(judge, **overrides)

@@ -9,7 +9,7 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.errors import InputError
 from pasture.leaderboard import SORT_COLUMNS, boards, external_correlation, leaderboard, resolve_key
 from pasture.store import Store
@@ -39,10 +39,10 @@ LEGEND = (
 )
 
 
-def show_board(frame: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> None:
-    """The board on the terminal with short headers, a legend and its notes."""
+def show_board(frame: pd.DataFrame, title: str, notes: Sequence[str] = (), *, wide: bool = False) -> None:
+    """The board on the terminal with short headers, a legend and its notes (``wide``: every column)."""
     shown = frame[[c for c in DISPLAY if c in frame.columns]].rename(columns=DISPLAY)
-    print_frame(shown, title=title)
+    print_frame(shown, title=title, wide=wide)
     click.echo(LEGEND)
     for note in notes:
         click.echo(f"note: {note}")
@@ -75,6 +75,7 @@ def open_store(store_path: Path) -> Store:
 
 
 @click.command("leaderboard")
+@wide_option
 @board_options
 @click.option("--list", "list_boards", is_flag=True, help="List the leaderboards in the store and exit.")
 @click.option(
@@ -122,6 +123,7 @@ def command(
     correlate: Path | None,
     correlate_column: str,
     correlate_model_column: str,
+    wide: bool,
 ) -> None:
     """Show all models evaluated on one (eval set, reference, judge): win rates, LC, intervals, costs, flags.
 
@@ -142,7 +144,7 @@ def command(
                 return
             for col in ("eval_set_digest", "reference_digest", "judge_digest"):
                 table[col] = table[col].str[:12]
-            print_frame(table.set_index("eval_set"), title=f"leaderboards in {store_path}")
+            print_frame(table.set_index("eval_set"), title=f"leaderboards in {store_path}", wide=wide)
             return
         key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
         if resamples < 0:
@@ -152,7 +154,7 @@ def command(
                 store, key, sort_by=sort_by, ascending=ascending, bootstrap_resamples=resamples, seed=seed
             )
     frame = board.frame
-    show_board(frame, board.title(), board.notes)
+    show_board(frame, board.title(), board.notes, wide=wide)
     if correlate is not None:
         for corr in external_correlation(
             frame, correlate, column=correlate_column, model_column=correlate_model_column

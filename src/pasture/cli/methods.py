@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from pasture.cli.common import print_frame, write_frame
+from pasture.cli.options import JudgeOptions, judge_options
 from pasture.cli.train import settings_options
 from pasture.errors import InputError
 from pasture.train.registry import (
@@ -74,13 +75,7 @@ def report(directory: Path, output: Path | None) -> None:
 
 @command.command("farm")
 @click.option("--model", default="smollm2", show_default=True, help="'smollm2' or a checkpoint directory.")
-@click.option(
-    "--judge",
-    "judge_name",
-    default="smollm2-logprob",
-    show_default=True,
-    help="Judge (built-in name or TOML file) used both to label and to evaluate.",
-)
+@judge_options(help="Judge (built-in name or TOML file) used both to label and to evaluate.")
 @click.option("--prompts", type=click.Path(path_type=Path), required=True, help="Training prompts JSONL.")
 @click.option("--eval-prompts", type=click.Path(path_type=Path), required=True, help="Evaluation prompts JSONL.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("pasture.db"), show_default=True)
@@ -105,7 +100,7 @@ def report(directory: Path, output: Path | None) -> None:
 )
 def farm(
     model: str,
-    judge_name: str,
+    judge: JudgeOptions,
     prompts: Path,
     eval_prompts: Path,
     store_path: Path,
@@ -124,7 +119,6 @@ def farm(
     import json
     from dataclasses import asdict
 
-    from pasture.judges.definitions import get_judge
     from pasture.train.farm import FarmConfig, run_farm
     from pasture.train.models import load_policy, read_prompts
 
@@ -137,7 +131,7 @@ def farm(
     )
     train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
     policy, tok = load_policy(model, cache_dir=model_cache)
-    result = run_farm(policy, tok, train_p, eval_p, get_judge(judge_name), store_path, workdir, cfg)
+    result = run_farm(policy, tok, train_p, eval_p, judge.build(), store_path, workdir, cfg)
     summary = asdict(result)
     summary["stats"].pop("history", None)
     click.echo(json.dumps(summary, indent=2, default=str))

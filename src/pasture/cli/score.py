@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import generator_name_hint, print_frame, results_folder, wide_option, write_frame
 from pasture.errors import InputError
+from pasture.io import read_annotations
 from pasture.metrics.lc_inputs import ALPACA_EVAL_DIR_ENV
 from pasture.scoring import score_files, score_store
 from pasture.store import Store
@@ -42,6 +43,7 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Also write the table; format from the suffix (.csv, .json, .md).",
 )
+@wide_option
 @click.option("--no-lc", is_flag=True, help="Only the win-rate columns (no LC, no intervals).")
 @click.option(
     "--difficulty",
@@ -106,6 +108,7 @@ def command(
     store_path: Path | None,
     judge: str | None,
     output: Path | None,
+    wide: bool,
     no_lc: bool,
     difficulty: str | None,
     gamed: str | None,
@@ -151,7 +154,14 @@ def command(
             frame = score_store(store, judge=judge, **options)
     else:
         frame = score_files(annotations, **options)
-    print_frame(frame, title="pasture score")
+    print_frame(frame, title="pasture score", wide=wide)
+    for path in annotations:
+        folder = results_folder(path)
+        if folder is not None and folder not in frame.index:  # read again only the files that need a note
+            names = {j.generator_2 for j in read_annotations(path)}
+            hint = generator_name_hint(path, names, f"its row is {sorted(names)[0]!r}")
+            if hint:
+                click.echo(hint)
     for key in ("lc_inputs", "bootstrap"):
         if key in frame.attrs:
             click.echo(f"{key.replace('_', ' ')}: {frame.attrs[key]}")

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import click
 
-from pasture.cli.common import print_frame, write_frame
+from pasture.annotate import EngineSettings
+from pasture.cli.common import print_frame, wide_option, write_frame
+from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
-from pasture.generate import MODEL_SPEC_HELP, provider_from_spec
+from pasture.generate import MODEL_SPEC_HELP
 from pasture.io import read_model_outputs
+from pasture.simulate._engine import SIMULATOR_ENGINE
 from pasture.simulate.datasets import FORMATS
 from pasture.simulate.labels import cross_annotate
 from pasture.simulate.measure import gold_for_pairs, pool_report, read_gold
@@ -22,26 +25,21 @@ from pasture.store import Store
 
 
 @click.command("simulate")
+@wide_option
 @click.argument("outputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--instructions",
     default=None,
-    help="Instead of OUTPUTS: an eval set ('demo', a file, hf:OWNER/NAME) to sample outputs for from --policy.",
+    help="Instead of OUTPUTS: an eval set ('demo', a file, hf:OWNER/NAME) to sample outputs for from --model.",
 )
-@click.option("--policy", default=None, help=f"With --instructions: {MODEL_SPEC_HELP}.")
-@click.option("--policy-base-url", default=None, help="Server URL for an openai:MODEL policy.")
+@model_options(help=f"With --instructions, the policy sampled: {MODEL_SPEC_HELP}.")
 @click.option("--samples", type=int, default=2, show_default=True, help="Policy samples per instruction.")
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="Policy sampling temperature.")
 @click.option("--max-tokens", type=int, default=256, show_default=True, help="Policy output length cap.")
 @click.option("--limit", type=int, default=None, help="With --instructions: only the first N instructions.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the datasets.")
 @click.option("--pool", "pool_path", type=click.Path(path_type=Path), default=None, help="Pool TOML file.")
-@click.option(
-    "--judge",
-    default="smollm2-logprob",
-    show_default=True,
-    help="Without --pool: the model judge read with each --persona (built-in name or judge TOML).",
-)
+@judge_options(help="Without --pool: the model judge read with each --persona (built-in name or judge TOML).")
 @click.option(
     "--persona",
     "personas",
@@ -60,8 +58,7 @@ from pasture.store import Store
     help="Dataset formats to write (repeatable; default all).",
 )
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("pasture.db"), show_default=True)
-@click.option("--base-url", default=None, help="Server URL for every model judge of the pool (e.g. llama.cpp).")
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Judge calls in flight.")
+@engine_options(SIMULATOR_ENGINE)
 @click.option("--measure", is_flag=True, help="Also have every member label every pair and print the pool report.")
 @click.option(
     "--gold",
@@ -73,46 +70,51 @@ from pasture.store import Store
 def command(
     outputs: tuple[Path, ...],
     instructions: str | None,
-    policy: str | None,
-    policy_base_url: str | None,
+    model: ModelOptions,
     samples: int,
     temperature: float,
     max_tokens: int,
     limit: int | None,
     out_dir: Path,
     pool_path: Path | None,
-    judge: str,
+    judge: JudgeOptions,
     personas: tuple[str, ...],
     p: float | None,
     seed: int | None,
     pairs_per_instruction: int,
     formats: tuple[str, ...],
     store_path: Path,
-    base_url: str | None,
-    concurrency: int,
+    engine: EngineSettings,
     measure: bool,
     gold_path: Path | None,
+    wide: bool,
 ) -> None:
     """Label pairs of outputs with an annotator pool and write TRL / HF / AlpacaFarm preference datasets.
 
     The outputs are OUTPUTS (model outputs files; several generators or samples per instruction), or
-    --samples outputs per instruction of --instructions sampled from --policy (stored and resumable).
+    --samples outputs per instruction of --instructions sampled from --model (stored and resumable).
+    The --judge-* options (e.g. --judge-base-url of a llama.cpp server) apply to every model judge of the pool.
     """
     if bool(outputs) == bool(instructions):
-        raise click.UsageError("give OUTPUTS files or --instructions with --policy, not both and not neither")
-    if instructions and not policy:
-        raise click.UsageError("--instructions needs --policy")
+        raise click.UsageError("give OUTPUTS files or --instructions with --model, not both and not neither")
+    if instructions and not model.spec:
+        raise click.UsageError("--instructions needs --model (the policy to sample)")
+    if not instructions and (model.spec or model.base_url or model.provider_args):
+        raise click.UsageError(
+            "--model, --base-url and --provider-arg are the policy sampled for --instructions; "
+            "the pool's judges take --judge-base-url, --judge-model and --judge-arg"
+        )
     if gold_path is not None and not measure:
         raise click.UsageError("--gold needs --measure")
     gold_labels = read_gold(gold_path) if gold_path is not None else None  # bad input fails before any call
-    overrides = {"base_url": base_url} if base_url else {}
+    overrides = judge.overrides()
     if pool_path is not None:
         if personas:
             raise click.UsageError("--persona builds a pool; give it or --pool, not both")
         pool = load_pool(pool_path, p=p, seed=seed, **overrides)
     else:
         pool = persona_pool(
-            judge,
+            judge.name,
             personas or tuple(PERSONAS),
             p=DEFAULT_FLIP_P if p is None else p,
             seed=0 if seed is None else seed,
@@ -120,23 +122,23 @@ def command(
         )
     with Store(store_path) as store:
         if instructions:
-            assert policy is not None
+            assert model.spec is not None
             eval_set = resolve_eval_set(instructions, limit=limit)
             sampled = sample_policy_outputs(
                 store,
                 eval_set,
-                provider_from_spec(policy, base_url=policy_base_url),
-                generator=policy,
+                model.provider(),
+                generator=model.spec,
                 samples=samples,
                 temperature=temperature,
                 max_tokens=max_tokens,
                 seed=pool.seed,
-                concurrency=concurrency,
+                concurrency=engine.concurrency,
                 progress=True,
             )
             rows = sampled.outputs
             click.echo(
-                f"policy {policy}: {len(rows)} outputs for {len(eval_set)} instructions "
+                f"policy {model.spec}: {len(rows)} outputs for {len(eval_set)} instructions "
                 f"({sampled.n_failed} generations failed: rerun to retry them)"
             )
         else:
@@ -144,7 +146,7 @@ def command(
         if not rows:
             raise InputError("no outputs to pair")
         sim = simulate_preferences(
-            rows, pool, store, pairs_per_instruction=pairs_per_instruction, concurrency=concurrency, progress=True
+            rows, pool, store, pairs_per_instruction=pairs_per_instruction, settings=engine, progress=True
         )
         paths = write_simulation(sim, out_dir, formats=formats or FORMATS)  # type: ignore[arg-type]
         run = sim.run
@@ -157,12 +159,12 @@ def command(
         for name, path in paths.items():
             click.echo(f"wrote {name}: {path}")
         if measure:
-            cross = cross_annotate(sim.sample.pairs, pool, store, concurrency=concurrency, progress=True)
+            cross = cross_annotate(sim.sample.pairs, pool, store, settings=engine, progress=True)
             gold = None
             if gold_labels is not None:
                 gold = gold_for_pairs(sim.sample.pairs, gold_labels)
                 click.echo(f"gold labels for {len(gold)} of {len(sim.sample.pairs)} pairs")
             report = pool_report(cross.labels, pool, gold)
-            print_frame(report, title=f"pool {pool.name} (p={pool.p:g})", digits=3)
+            print_frame(report, title=f"pool {pool.name} (p={pool.p:g})", digits=3, wide=wide)
             write_frame(report, out_dir / "pool_report.csv")
             click.echo(f"wrote pool report: {out_dir / 'pool_report.csv'}")

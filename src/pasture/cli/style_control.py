@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from pasture.analysis.style import POOLINGS, STYLE_FEATURES, style_controlled_leaderboard
-from pasture.cli.common import print_frame, write_frame
+from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.errors import InputError
 from pasture.io import read_annotations
 from pasture.metrics.pairs import pair_table
@@ -43,6 +43,7 @@ def load_pairs(annotations: tuple[Path, ...], store_path: Path | None, judge: st
 
 
 @click.command("style-control")
+@wide_option
 @click.argument("annotations", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None, help="Use a store's judgments.")
 @click.option("--judge", default=None, help="With --store: the judge (name or digest prefix).")
@@ -77,6 +78,7 @@ def command(
     n_bootstrap: int,
     seed: int,
     output: Path | None,
+    wide: bool,
 ) -> None:
     """Style-controlled scores (Bradley-Terry with raw length/markdown differences) with instruction-bootstrap
     intervals, from ANNOTATIONS files or a store."""
@@ -90,8 +92,8 @@ def command(
         n_bootstrap=n_bootstrap,
         seed=seed,
     )
-    print_frame(board.table, title=f"pasture style-control ({pooling}; reference {board.reference})")
-    print_frame(board.coefficients, title="style coefficients (log-odds per unit)", digits=3)
+    print_frame(board.table, title=f"pasture style-control ({pooling}; reference {board.reference})", wide=wide)
+    print_frame(board.coefficients, title="style coefficients (log-odds per unit)", digits=3, wide=wide)
     click.echo(f"separability: {board.separability:.2f} ({n_bootstrap} resamples)")
     for note in board.notes:
         click.echo(f"note: {note}")

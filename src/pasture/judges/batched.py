@@ -10,7 +10,7 @@ reproduces such a member without changing the annotation engine. It implements t
 Consequences a user must know:
 
 * **Concurrency.** Batches fill only when the engine has at least ``batch_size`` questions in flight:
-  run ``annotate(..., concurrency=c)`` with ``c >= batch_size`` (the simulator's labeling raises its
+  run ``annotate(..., settings=EngineSettings(concurrency=c))`` with ``c >= batch_size`` (the simulator's labeling raises its
   concurrency to the largest batch size of its pool). With ``concurrency=1`` every batch holds one pair.
 * **Batch-mates.** A verdict may depend on the other pairs of its batch (as in AlpacaFarm). The judgment
   key does NOT include them: it is the usual key (fingerprint, texts, shown order), so a cached verdict is

@@ -26,6 +26,7 @@ optional ``version``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import tomllib
 from collections.abc import Mapping
@@ -109,12 +110,15 @@ class JudgeSpec:
 def load_template(spec: str, *, judge: str = "?") -> PromptTemplate:
     """A built-in template by name, or a template file by path."""
     if spec == NEEDS_PATH:
-        raise JudgeError(f"judge {judge!r} needs a template file: pass template=PATH (--template PATH)")
+        raise JudgeError(f"judge {judge!r} needs a template file", param="template")
     if spec in BUILTIN_TEMPLATES:
         return builtin_template(spec)
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise JudgeError(f"template {spec!r} is neither a built-in ({', '.join(sorted(BUILTIN_TEMPLATES))}) nor a file")
+        raise JudgeError(
+            f"template {spec!r} is neither a built-in ({', '.join(sorted(BUILTIN_TEMPLATES))}) nor a file",
+            param="template",
+        )
     return PromptTemplate.from_path(path)
 
 
@@ -346,7 +350,9 @@ def get_spec(name_or_path: str | Path) -> JudgeSpec:
     path = Path(key).expanduser()
     if path.suffix == ".toml" or path.is_file():
         return load_spec(path)
-    raise JudgeError(f"unknown judge {key!r}: not a built-in ({', '.join(sorted(BUILTIN_JUDGES))}) nor a .toml file")
+    close = difflib.get_close_matches(key, BUILTIN_JUDGES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else " (`pasture judges` lists them)"
+    raise JudgeError(f"unknown judge {key!r}: not a built-in nor a .toml file{hint}", param="judge")
 
 
 def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:

@@ -21,6 +21,10 @@ from pasture.store import Store
 
 _POSITION = {1: "reference_first", 2: "model_first"}
 
+SIMULATOR_ENGINE = EngineSettings(concurrency=1)
+"""The simulator's engine settings when none are given: one call at a time, since pool members are often
+local models running in this process, where calls in parallel only compete for the same cores."""
+
 
 @dataclass(frozen=True)
 class Question:
@@ -55,16 +59,14 @@ async def judge_cached(
     judge: Judge,
     questions: Sequence[Question],
     *,
-    concurrency: int = 1,
+    settings: EngineSettings | None = None,
     progress: bool = False,
-    claim_ttl_s: float = 120.0,
     annotator: str | None = None,
 ) -> tuple[list[Judgment | None], int]:
     """Judgments for ``questions`` (in order; None where the run left one unresolved) and the judge calls
     this process made (retries included; what the store already held costs none). ``annotator`` (an
     independent member's name) enters every key when given."""
     digest = judge.fingerprint.digest
-    settings = EngineSettings(concurrency=concurrency, claim_ttl_s=claim_ttl_s)
     found: dict[str, Judgment] = {}
     calls = 0
     for shown_first, position in _POSITION.items():
@@ -72,7 +74,14 @@ async def judge_cached(
         if not batch:
             continue
         tasks = build_tasks(digest, batch, position=position, annotator=annotator)  # type: ignore[arg-type]
-        report = await run_tasks(store, judge, tasks, settings, kind=PAIRWISE_RECORDS, progress=progress)
+        report = await run_tasks(
+            store,
+            judge,
+            tasks,
+            settings if settings is not None else SIMULATOR_ENGINE,
+            kind=PAIRWISE_RECORDS,
+            progress=progress,
+        )
         calls += report.calls
         found.update({j.key: j for j in report.judgments})
     return [found.get(q.key(digest, annotator)) for q in questions], calls

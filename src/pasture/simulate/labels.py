@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pasture.annotate import EngineSettings
 from pasture.errors import InputError
 from pasture.judges.base import Judge
 from pasture.judges.batched import BatchedJudge
 from pasture.records import JudgmentStatus, ModelOutput, canonical_json, sha256_text
-from pasture.simulate._engine import Question, judge_cached
+from pasture.simulate._engine import SIMULATOR_ENGINE, Question, judge_cached
 from pasture.simulate.noise import example_key, flip_label, uniform_draw
 from pasture.simulate.pool import AnnotatorPool, PoolMember
 from pasture.store import Store
@@ -163,9 +164,8 @@ async def _label_with(
     member: PoolMember,
     pairs: Sequence[OutputPair],
     *,
-    concurrency: int,
+    settings: EngineSettings,
     progress: bool,
-    claim_ttl_s: float,
 ) -> tuple[list[SimulatedLabel], int]:
     keys = [p.key for p in pairs]
     questions = [
@@ -181,14 +181,13 @@ async def _label_with(
         for p, k in zip(pairs, keys, strict=True)
     ]
     # a batched member fills its batches only with at least batch_size questions in flight
-    concurrency = max(concurrency, batch_size_of(member.judge))
+    settings = replace(settings, concurrency=max(settings.concurrency, batch_size_of(member.judge)))
     judgments, n_calls = await judge_cached(
         store,
         member.judge,
         questions,
-        concurrency=concurrency,
+        settings=settings,
         progress=progress,
-        claim_ttl_s=claim_ttl_s,
         annotator=member.annotator,  # an independent member's verdicts are its own
     )
     digest = member.judge.fingerprint.digest
@@ -220,19 +219,19 @@ def label_pairs(
     pool: AnnotatorPool,
     store: Store,
     *,
-    concurrency: int = 1,
+    settings: EngineSettings | None = None,
     progress: bool = False,
-    claim_ttl_s: float = 120.0,
 ) -> LabelRun:
     """Label each pair with the one pool member it is assigned to (the simulated crowd).
 
     Clean verdicts come from the annotation engine (``pasture.annotate``): cached in ``store`` (a rerun
     makes no calls for what is stored, and resumes after a kill), retried, shareable between processes.
-    Noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time. ``concurrency`` is the
-    number of calls in flight (raised, per member, to a batched member's ``batch_size`` so its batches
-    fill); ``progress`` shows the engine's progress bar per member; ``claim_ttl_s`` is
-    how long the engine's claim on a question outlives a killed process (a rerun waits at most that long).
+    Noisy labels are recomputed from them and ``pool.seed``/``pool.p`` every time. ``settings`` is how the
+    engine runs (:class:`~pasture.annotate.EngineSettings`, ``SIMULATOR_ENGINE`` when None); its
+    concurrency is raised, per member, to a batched member's ``batch_size`` so its batches fill.
+    ``progress`` shows the engine's progress bar per member.
     """
+    settings = settings if settings is not None else SIMULATOR_ENGINE
     by_member: dict[int, list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
         by_member[pool.assign(pair.key)].append(i)
@@ -247,9 +246,8 @@ def label_pairs(
                 pool,
                 pool.members[m_index],
                 [pairs[i] for i in idx],
-                concurrency=concurrency,
+                settings=settings,
                 progress=progress,
-                claim_ttl_s=claim_ttl_s,
             )
             calls += n
             for i, lab in zip(idx, labels, strict=True):
@@ -265,23 +263,21 @@ def cross_annotate(
     pool: AnnotatorPool,
     store: Store,
     *,
-    concurrency: int = 1,
+    settings: EngineSettings | None = None,
     progress: bool = False,
-    claim_ttl_s: float = 120.0,
 ) -> LabelRun:
     """Every member labels every pair (for measuring the pool): labels grouped by member, in pool order.
 
     Output order and flips use the same draws as :func:`label_pairs`, so a member's label here equals its
-    label there whenever it is the assigned member.
+    label there whenever it is the assigned member. ``settings`` as for :func:`label_pairs`.
     """
+    settings = settings if settings is not None else SIMULATOR_ENGINE
 
     async def run_all() -> tuple[list[SimulatedLabel], int]:
         labels: list[SimulatedLabel] = []
         calls = 0
         for member in pool.members:
-            got, n = await _label_with(
-                store, pool, member, pairs, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s
-            )
+            got, n = await _label_with(store, pool, member, pairs, settings=settings, progress=progress)
             labels += got
             calls += n
         return labels, calls

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pasture.annotate import EngineSettings
 from pasture.errors import InputError
 from pasture.judges.base import Provider
 from pasture.records import EvalSet, ModelOutput, canonical_json, sha256_text
@@ -66,9 +67,8 @@ def simulate_preferences(
     store: Store,
     *,
     pairs_per_instruction: int = 1,
-    concurrency: int = 1,
+    settings: EngineSettings | None = None,
     progress: bool = False,
-    claim_ttl_s: float = 120.0,
 ) -> Simulation:
     """Sample pairs of outputs per instruction (seeded by ``pool.seed``) and label them with ``pool``.
 
@@ -82,15 +82,14 @@ def simulate_preferences(
         Where clean verdicts are cached: a rerun calls no judge for what is stored and resumes after a kill.
     pairs_per_instruction:
         Pairs sampled per instruction among its distinct outputs.
-    concurrency:
-        Judge calls in flight at once.
+    settings:
+        How the annotation engine runs (:class:`~pasture.annotate.EngineSettings`: concurrency, retries,
+        claims...); the simulator's one-call-at-a-time default when None.
     progress:
         Show the annotation engine's progress bar (stderr).
-    claim_ttl_s:
-        Lifetime of the engine's claims: after a kill, a rerun takes over unfinished questions after this.
     """
     sample = sample_pairs(outputs, seed=pool.seed, pairs_per_instruction=pairs_per_instruction)
-    run = label_pairs(sample.pairs, pool, store, concurrency=concurrency, progress=progress, claim_ttl_s=claim_ttl_s)
+    run = label_pairs(sample.pairs, pool, store, settings=settings, progress=progress)
     return Simulation(
         pool=pool,
         sample=sample,

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from pasture.annotate.engine import annotate
+from pasture.annotate.engine import EngineSettings, annotate
 from pasture.annotate.pairs import PairToJudge
 from pasture.errors import InputError
 from pasture.judges.base import Judge
@@ -251,7 +251,9 @@ def run_farm(
             for p, x, y in zip(train_es.texts(), a, b, strict=True)
             if x != y
         ]
-        report = annotate(store, judge, pairs_to_judge, concurrency=cfg.concurrency, progress=False)
+        report = annotate(
+            store, judge, pairs_to_judge, settings=EngineSettings(concurrency=cfg.concurrency), progress=False
+        )
         ok = [j for j in report.judgments if j.status == "ok" and j.preference is not None]
         failed = len(pairs_to_judge) - len(ok)
         decided = [j for j in ok if j.preference != 1.5]
@@ -297,7 +299,7 @@ def run_farm(
             PairToJudge(p, s, start_name, n, method_name)
             for p, s, n in zip(eval_es.texts(), start_out, new_out, strict=True)
         ]
-        ev = annotate(store, judge, eval_pairs, concurrency=cfg.concurrency, progress=False)
+        ev = annotate(store, judge, eval_pairs, settings=EngineSettings(concurrency=cfg.concurrency), progress=False)
         wr, lc, n_failed = win_rate_columns(ev.judgments, lc=len(eval_pairs) >= 10)
         times["evaluate"] = time.perf_counter() - t
 
