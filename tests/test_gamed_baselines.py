@@ -10,8 +10,19 @@ from click.testing import CliRunner
 
 from pasture.cli import main
 from pasture.evalsets import demo_eval_set
-from pasture.gamed_baselines import GAMED_ROW_COLUMNS, GAMED_RUN_KIND, gamed_rows
-from pasture.leaderboard import BoardKey, boards
+from pasture.evaluate import evaluate
+from pasture.gamed_baselines import (
+    CONCISE_PROMPT,
+    GAMED_ROW_COLUMNS,
+    GAMED_RUN_KIND,
+    VERBOSE_PROMPT,
+    gamed_rows,
+    make_gamed_baselines,
+)
+from pasture.judges import get_judge
+from pasture.leaderboard import BoardKey, boards, leaderboard
+from pasture.providers.base import ChatRequest, Completion
+from pasture.records import EvalSet, Instruction, ModelOutput
 from pasture.store import Store, outputs_digest
 
 LIMIT = 3
@@ -67,3 +78,52 @@ def test_gamed_baselines_refuse_a_system_prompt(tmp_path: Path) -> None:
          "--store", str(tmp_path / "s.db")],
     )  # fmt: skip
     assert result.exit_code == 2 and "set their own system prompts" in result.output
+
+
+class _Styled:
+    """A deterministic model for the wiring test: its answer's length follows the system prompt it is given
+    (verbose -> long, concise -> short), as a prompted reference's does."""
+
+    name = "styled"
+    model = "styled-v1"
+
+    def identity(self) -> dict[str, object]:
+        return {"model": self.model, "weights_digest": None}
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        system = next((m["content"] for m in request.messages if m["role"] == "system"), "")
+        question = request.messages[-1]["content"]
+        words = 120 if system == VERBOSE_PROMPT else 3 if system == CONCISE_PROMPT else 30
+        return Completion(text=" ".join([question.split()[0]] * words))
+
+
+def test_the_boards_judged_gamed_rows_enter_its_lc_fit(tmp_path: Path) -> None:
+    """After `gamed-baselines`, the board's LC uses those judged rows (not none, not shipped), and says so."""
+    instructions = [f"Question {i}: name {i} things about topic {i % 5}." for i in range(24)]
+    eval_set = EvalSet(name="tiny", instructions=tuple(Instruction(instruction=t) for t in instructions))
+    reference = [
+        ModelOutput(instruction=t, output="x " * (20 + 3 * i), generator="ref") for i, t in enumerate(instructions)
+    ]
+    model = [
+        ModelOutput(instruction=t, output="y " * (10 + 7 * (i % 6)), generator="m") for i, t in enumerate(instructions)
+    ]
+    judge = get_judge("longer-wins")
+    with Store(tmp_path / "s.db") as store:
+        evaluate(
+            store, eval_set=eval_set, model_outputs=model, reference_outputs=reference, judge=judge, progress=False
+        )
+        key = BoardKey(eval_set.digest, outputs_digest(reference), judge.fingerprint.digest)
+        before = leaderboard(store, key, bootstrap_resamples=0)
+        assert any("gamed baselines=none" in n for n in before.notes), before.notes
+        made = make_gamed_baselines(
+            store, eval_set=eval_set, reference_outputs=reference, provider=_Styled(), judge=judge, progress=False
+        )
+        assert made.annotation.ok
+        rows = gamed_rows(store, key)
+        after = leaderboard(store, key, bootstrap_resamples=0)
+    # verbose variants are longer than the reference, so the longer-output judge prefers them; concise ones lose
+    assert set(rows["model"]) == {"ref_verbose", "ref_concise"} and len(rows) == 2 * len(instructions)
+    assert (rows.loc[rows["model"] == "ref_verbose", "preference"] == 2.0).all()
+    assert (rows.loc[rows["model"] == "ref_concise", "preference"] == 1.0).all()
+    assert any("gamed baselines=judged" in n for n in after.notes), after.notes
+    assert list(after.frame.index) == ["m"]  # the variants inform the fit; they are not board members

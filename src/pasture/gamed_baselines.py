@@ -18,19 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import pandas as pd
-
 from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
 from pasture.evaluate import check_outputs
 from pasture.generate import GenerationReport, GenerationSettings, generate
 from pasture.judges.base import Judge, Provider
-from pasture.leaderboard import BoardKey, board_judgments
+from pasture.leaderboard import GAMED_ROW_COLUMNS, GAMED_RUN_KIND, BoardKey, gamed_rows
 from pasture.records import EvalSet, ModelOutput, RunManifest, sha256_text
 from pasture.store import Store, outputs_digest
-
-GAMED_RUN_KIND = "gamed"
-"""Kind of the run recorded for each gamed variant on its board (not a membership kind)."""
 
 VERBOSE_PROMPT = (
     "Give the fullest answer you can. Explain your reasoning step by step, add background, examples and "
@@ -42,8 +37,6 @@ CONCISE_PROMPT = (
 )
 GAMED_PROMPTS: dict[str, str] = {"verbose": VERBOSE_PROMPT, "concise": CONCISE_PROMPT}
 """System prompts of the gamed variants, by variant name (written for pasture)."""
-
-GAMED_ROW_COLUMNS = ["model", "instruction", "len_1", "len_2", "preference"]
 
 
 def gamed_name(reference: str, variant: str) -> str:
@@ -181,54 +174,6 @@ def make_gamed_baselines(
             ),
         )
     return GamedBaselinesResult(key=key, generators=names, generation=tuple(reports), annotation=annotation)
-
-
-def gamed_rows(store: Store, key: BoardKey) -> pd.DataFrame:
-    """The judged rows of the board's gamed variants, in the shape the LC fit needs.
-
-    One row per (variant, instruction) with a parsed verdict: ``model`` (the variant's generator name),
-    ``instruction``, ``len_1`` (reference output, characters), ``len_2`` (variant output, characters) and
-    ``preference`` (mean over the pair's 'ok' judgments, 1 = reference wins .. 2 = variant wins). Empty
-    (with these columns) when the board has no gamed runs. Each variant is read with the position policy
-    its run recorded.
-    """
-    from pasture.metrics.pairs import pair_table
-
-    runs = {r.generator: r for r in store.runs(kinds=[GAMED_RUN_KIND], **_key_filters(key))}
-    parts = []
-    for name, run in sorted(runs.items()):
-        inputs = run.manifest.inputs
-        found = board_judgments(
-            store,
-            key,
-            inputs["reference_generator"],
-            [name],
-            position=inputs.get("position", "alpaca_eval"),
-            replicates=int(inputs.get("replicates", "1")),
-        )
-        pairs = pair_table(found).dropna(subset=["preference"])
-        parts.append(
-            pd.DataFrame(
-                {
-                    "model": name,
-                    "instruction": pairs["instruction"],
-                    "len_1": pairs["len_1"],
-                    "len_2": pairs["len_2"],
-                    "preference": pairs["preference"],
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=GAMED_ROW_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[GAMED_ROW_COLUMNS]
-
-
-def _key_filters(key: BoardKey) -> dict[str, str]:
-    return {
-        "eval_set_digest": key.eval_set_digest,
-        "reference_digest": key.reference_digest,
-        "judge_digest": key.judge_digest,
-    }
 
 
 __all__ = [

@@ -22,6 +22,7 @@ import pandas as pd
 from pasture.errors import InputError
 from pasture.io import read_rows
 from pasture.metrics.correlation import CorrelationResult, rank_correlation
+from pasture.metrics.lc_inputs import prepare_lc_inputs
 from pasture.metrics.pairs import pair_table
 from pasture.records import Judgment, RunRecord
 from pasture.scoring import score_judgments
@@ -227,6 +228,59 @@ def member_judgments(store: Store, key: BoardKey, runs: dict[str, RunRecord] | N
     return judgments
 
 
+GAMED_RUN_KIND = "gamed"
+"""Kind of the run recorded for each gamed variant on its board (``pasture gamed-baselines``; not a member)."""
+
+GAMED_ROW_COLUMNS = ["model", "instruction", "len_1", "len_2", "preference"]
+"""Columns of :func:`gamed_rows`: what the LC fit needs of a board's judged gamed variants."""
+
+
+def gamed_rows(store: Store, key: BoardKey) -> pd.DataFrame:
+    """The judged rows of the board's gamed variants, in the shape the LC fit needs.
+
+    One row per (variant, instruction) with a parsed verdict: ``model`` (the variant's generator name),
+    ``instruction``, ``len_1`` (reference output, characters), ``len_2`` (variant output, characters) and
+    ``preference`` (mean over the pair's 'ok' judgments, 1 = reference wins .. 2 = variant wins). Empty
+    (with these columns) when the board has no gamed runs. Each variant is read with the position policy
+    its run recorded.
+    """
+    runs = {r.generator: r for r in store.runs(kinds=[GAMED_RUN_KIND], **_key_filters(key))}
+    parts = []
+    for name, run in sorted(runs.items()):
+        inputs = run.manifest.inputs
+        found = board_judgments(
+            store,
+            key,
+            inputs["reference_generator"],
+            [name],
+            position=inputs.get("position", "alpaca_eval"),
+            replicates=int(inputs.get("replicates", "1")),
+        )
+        pairs = pair_table(found).dropna(subset=["preference"])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "instruction": pairs["instruction"],
+                    "len_1": pairs["len_1"],
+                    "len_2": pairs["len_2"],
+                    "preference": pairs["preference"],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=GAMED_ROW_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[GAMED_ROW_COLUMNS]
+
+
+def _key_filters(key: BoardKey) -> dict[str, str]:
+    return {
+        "eval_set_digest": key.eval_set_digest,
+        "reference_digest": key.reference_digest,
+        "judge_digest": key.judge_digest,
+    }
+
+
 def leaderboard(
     store: Store,
     key: BoardKey,
@@ -267,7 +321,11 @@ def leaderboard(
     if lc and n_instructions < LC_MIN_INSTRUCTIONS:
         notes.append(f"LC not computed: {n_instructions} instructions < {LC_MIN_INSTRUCTIONS}")
         lc = False
-    frame = score_judgments(judgments, lc=lc, bootstrap_resamples=bootstrap_resamples, seed=seed)
+    lc_inputs = None
+    judged_gamed = gamed_rows(store, key) if lc else None
+    if judged_gamed is not None and len(judged_gamed):  # the board's own gamed baselines (AlpacaEval's method)
+        lc_inputs = prepare_lc_inputs(pair_table(judgments), judged_gamed=judged_gamed)
+    frame = score_judgments(judgments, lc=lc, lc_inputs=lc_inputs, bootstrap_resamples=bootstrap_resamples, seed=seed)
     for attr in ("lc_inputs", "bootstrap"):
         if attr in frame.attrs:
             notes.append(str(frame.attrs[attr]))

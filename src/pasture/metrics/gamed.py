@@ -86,6 +86,43 @@ def rebuild_gamed_rows(
     return pd.concat(parts, ignore_index=True)[GAMED_COLUMNS]
 
 
+def judged_gamed_rows(judged: pd.DataFrame, difficulty: pd.Series | None) -> pd.DataFrame:
+    """The fit's rows of gamed baselines that were generated and judged for this board (``pasture
+    gamed-baselines``), AlpacaEval's own method: real verdicts of the board's judge, not expected ones.
+
+    ``judged`` has one row per (variant, instruction): ``model``, ``instruction``, ``len_1`` (reference),
+    ``len_2`` (variant) and ``preference`` (1 = reference wins .. 2 = variant wins). Per variant,
+    ``std_delta_len = (len_1 - len_2) / sd`` (sd over that variant's rows, ddof=1), as for a model's own rows;
+    ``difficulty`` is looked up by instruction text (0 where there is no difficulty vector, i.e. the
+    length-only GLM, or the instruction has none). Variants with fewer than 2 rows or no length spread are
+    left out.
+    """
+    parts = []
+    for name, rows in judged.groupby("model", sort=True):
+        delta = rows["len_1"].to_numpy(float) - rows["len_2"].to_numpy(float)
+        if len(rows) < 2 or not np.std(delta, ddof=1) > 0:
+            continue
+        d = (
+            rows["instruction"].map(difficulty).fillna(0.0).to_numpy(float)
+            if difficulty is not None
+            else np.zeros(len(rows))
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "instruction": rows["instruction"].to_numpy(),
+                    "preference": rows["preference"].to_numpy(float),
+                    "std_delta_len": delta / np.std(delta, ddof=1),
+                    "difficulty": d,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=GAMED_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[GAMED_COLUMNS]
+
+
 def read_official_gamed(path: str | Path, instructions: Sequence[str]) -> tuple[pd.DataFrame, pd.Series]:
     """AlpacaEval's ``df_gamed.csv`` (positional ``index`` column) aligned to the eval set by text.
 

@@ -67,7 +67,7 @@ LIBLINEAR_SEED = 123
 
 Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit", "not_identified"]
 DifficultySource = Literal["official", "shipped", "estimated", "user", "none"]
-GamedSource = Literal["official", "shipped", "rebuilt", "user", "none"]
+GamedSource = Literal["official", "judged", "shipped", "rebuilt", "user", "none"]
 
 
 class _CommonFields(TypedDict):

@@ -15,7 +15,13 @@ import pandas as pd
 from pasture.errors import InputError
 from pasture.io import fetch_alpaca_eval_file, read_eval_set, read_model_outputs
 from pasture.metrics.difficulty import MIN_MODELS_FOR_DIFFICULTY, estimate_difficulty, read_difficulty_file
-from pasture.metrics.gamed import GAMED_BASELINES, read_glm_weights, read_official_gamed, rebuild_gamed_rows
+from pasture.metrics.gamed import (
+    GAMED_BASELINES,
+    judged_gamed_rows,
+    read_glm_weights,
+    read_official_gamed,
+    rebuild_gamed_rows,
+)
 from pasture.metrics.lc import LCInputs
 from pasture.metrics.lc_shipped import (
     difficulty_for,
@@ -106,6 +112,7 @@ def prepare_lc_inputs(
     glm_weights: str | Path | pd.DataFrame | None = None,
     gamed_outputs: dict[str, str | Path] | None = None,
     alpaca_eval_dir: str | Path | None = None,
+    judged_gamed: pd.DataFrame | None = None,
     shipped: bool = True,
     estimate: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
@@ -122,7 +129,8 @@ def prepare_lc_inputs(
     given; at least ``min_models`` models); else none, and LC is the length-only GLM.
 
     Gamed rows: ``gamed`` (a DataFrame in pasture's layout, a path to AlpacaEval's ``df_gamed.csv``, or
-    ``"hub"``); else rebuilt from ``glm_weights`` and ``gamed_outputs`` (baseline name -> its
+    ``"hub"``); else ``judged_gamed``, the board's own gamed baselines judged by its judge (AlpacaEval's method,
+    rows as :func:`~pasture.metrics.gamed.judged_gamed_rows` takes them); else rebuilt from ``glm_weights`` and ``gamed_outputs`` (baseline name -> its
     model_outputs file) when a difficulty vector exists; else from ``alpaca_eval_dir`` (a folder laid out
     like AlpacaEval's: ``df_gamed.csv``, or ``results/<gamed baseline>/model_outputs.json``); else the
     shipped rows on AlpacaEval 2's eval set; else none, and every result's notes say so.
@@ -164,6 +172,7 @@ def prepare_lc_inputs(
         gamed_rows, d_official = read_official_gamed(_resolve(gamed, "gamed_baselines"), need_keys("df_gamed.csv"))
         gamed_source = "official"
         d, d_source = by_text(d_official), "official"
+    use_judged = gamed_rows is None and judged_gamed is not None and len(judged_gamed) > 0
     if isinstance(difficulty, pd.Series):
         d, d_source = difficulty, "user"
     elif difficulty is not None and gamed_source == "official":
@@ -180,7 +189,7 @@ def prepare_lc_inputs(
         assert keys is not None
         g_rows, d_dir, g_source, dir_notes = _from_alpaca_eval_dir(Path(alpaca_eval_dir), pairs, keys, to_text)
         notes.extend(dir_notes)
-        if g_rows is not None:
+        if g_rows is not None and not use_judged:
             gamed_rows, gamed_source = g_rows, g_source
         if d is None and d_dir is not None:
             d, d_source = d_dir, "official"
@@ -202,6 +211,15 @@ def prepare_lc_inputs(
             )
     elif d is None:
         notes.append("no instruction difficulty given and estimation off: length-only GLM")
+    if use_judged:
+        assert judged_gamed is not None
+        judged_rows = judged_gamed_rows(judged_gamed, d)
+        names = ", ".join(sorted(set(judged_gamed["model"])))
+        if len(judged_rows):
+            gamed_rows, gamed_source = judged_rows, "judged"
+            notes.append(f"gamed rows: the board's own gamed baselines ({names}), judged by its judge")
+        else:
+            notes.append(f"gamed baselines {names} not used: fewer than 2 judged rows or no length spread")
     if gamed_rows is None and gamed_outputs:
         if weights is None:
             raise InputError("rebuilding the gamed baselines needs the published GLM weights (--glm-weights)")
