@@ -18,6 +18,7 @@ import numpy as np
 from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
 from pasture.judges.base import Judge
+from pasture.judges.jury import JuryJudge
 from pasture.leaderboard import EVALUATE_RUN_KIND, BoardKey, Leaderboard, leaderboard
 from pasture.metrics.sequential import SequentialResult, run_to_decision, run_to_width, seeded_order
 from pasture.records import EvalSet, ModelOutput, RunManifest
@@ -38,6 +39,28 @@ class EvaluationResult:
 
 def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def judge_pairs(
+    store: Store,
+    judge: Judge,
+    pairs: Sequence[PairToJudge],
+    *,
+    settings: EngineSettings | None,
+    position: Position,
+    replicates: int,
+    progress: bool,
+) -> AnnotationReport:
+    """:func:`pasture.annotate.annotate`, except that a :class:`~pasture.judges.jury.JuryJudge` is judged
+    member by member (:func:`pasture.annotate.jury.annotate_jury`: each member cached under its own keys)."""
+    if isinstance(judge, JuryJudge):
+        from pasture.annotate.jury import annotate_jury
+
+        jury_report, _ = annotate_jury(
+            store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress
+        )
+        return jury_report
+    return annotate(store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress)
 
 
 def check_outputs(eval_set: EvalSet, outputs: Sequence[ModelOutput], *, role: str) -> None:
@@ -138,7 +161,7 @@ def evaluate(
         )
         for o in model_outputs
     ]
-    report = annotate(
+    report = judge_pairs(
         store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress
     )
     key = BoardKey(es_digest, outputs_digest(reference_0), judge.fingerprint.digest)
@@ -475,7 +498,7 @@ def evaluate_budgeted(
         end = min(population, end + chunk)
         prefix = ordered[:end]
         asked = [pairs_a[t] for t in prefix] + [pairs_b[t] for t in prefix if pairs_b]
-        report = annotate(
+        report = judge_pairs(
             store, judge, asked, settings=engine, position=position, replicates=replicates, progress=progress
         )
         calls += report.calls
