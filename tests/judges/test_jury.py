@@ -256,12 +256,13 @@ def test_a_jury_of_three_smollm2_personas_end_to_end(llama_server, alpacaeval: P
     jury = JuryJudge(members, aggregation="mean", name="smol-jury")
     ref_file = alpacaeval / "results/gpt4_1106_preview/model_outputs.json.gz"
     full = alpaca_eval_set(ref_file)
-    es = EvalSet(name="six", instructions=full.instructions[:6])
-    keep = set(es.texts())
-    ref = [o for o in alpaca_eval_reference(ref_file) if o.instruction in keep]
-    mod = [
-        o for o in read_model_outputs(alpacaeval / "results/alpaca-7b/model_outputs.json.gz") if o.instruction in keep
-    ]
+    all_ref = {o.instruction: o for o in alpaca_eval_reference(ref_file)}
+    all_mod = {o.instruction: o for o in read_model_outputs(alpacaeval / "results/alpaca-7b/model_outputs.json.gz")}
+    size = {t: len(t) + len(all_ref[t].output) + len(all_mod[t].output) for t in full.texts()}
+    shortest = sorted(full.texts(), key=lambda t: size[t])[:6]  # a handful of short pairs: quick on a small CPU
+    es = EvalSet(name="six", instructions=[i for i in full.instructions if i.instruction in shortest])
+    ref = [all_ref[t] for t in es.texts()]
+    mod = [all_mod[t] for t in es.texts()]
     db = tmp_path / "s.db"
     with Store(db) as store:
         result = evaluate(store, eval_set=es, model_outputs=mod, reference_outputs=ref, judge=jury, position="both",
@@ -274,9 +275,12 @@ def test_a_jury_of_three_smollm2_personas_end_to_end(llama_server, alpacaeval: P
             if j.status == "ok":
                 prefs = list(json.loads(j.raw_completion or "").values())
                 assert j.preference == pytest.approx(float(np.mean(prefs)))
+        member_failed = sum(
+            j.status != "ok" for m in members for j in store.get_judgments(judge_digest=m.fingerprint.digest)
+        )
         again = evaluate(store, eval_set=es, model_outputs=mod, reference_outputs=ref, judge=jury, position="both",
                          progress=False)  # fmt: skip
-        assert again.annotation.calls == 0 or again.annotation.calls <= report.n_failed * 3  # only failures retried
+        assert (again.annotation.calls == 0) == (member_failed == 0)  # only failed member judgments are asked again
     out = CliRunner().invoke(
         main, ["analyze-judge", "--store", str(db), "--judge", "smol-jury", "--gold-judge", "smol-strict", "--wide"]
     )
