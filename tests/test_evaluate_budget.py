@@ -163,8 +163,10 @@ def test_cli_target_ci_shows_the_calls_saved(alpacaeval: Path, tmp_path: Path) -
         "evaluate", str(alpacaeval / "results/claude-2/model_outputs.json.gz"),
         "--eval-set", "alpaca_eval", "--alpaca-eval-file", str(alpacaeval / REF),
         "--judge", "longer-wins", "--target-ci", "10", "--order-seed", "3",
-        "--store", str(tmp_path / "s.db"), "--no-progress",
+        "--store", str(tmp_path / "s.db"), "--no-progress", "--report", str(tmp_path / "report"),
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "budget rule target_ci=10 (order seed 3" in result.output and "judgments saved" in result.output
+    assert "budget rule target_ci=10 (order seed 3" in result.output and "645 judgments saved" in result.output
+    html = Path(result.output.split("report: ")[1].split()[0]).read_text()
+    assert "calls saved" in html and "n used (budget)" in html
