@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pasture.analysis.judge_analysis import jury_members, labels_from_judgments
 from pasture.annotate import EngineSettings, PairToJudge
 from pasture.annotate.jury import annotate_jury
 from pasture.cli import main
@@ -202,8 +203,8 @@ def test_evaluate_with_a_jury_and_analyze_judge_shows_each_member(tmp_path: Path
     es = EvalSet(name="toy", instructions=[Instruction(instruction=f"item {i}") for i in range(40)])
     from pasture.records import ModelOutput
 
-    ref = [ModelOutput(instruction=f"item {i}", output="r" * (10 + i % 9), generator="ref") for i in range(40)]
-    mod = [ModelOutput(instruction=f"item {i}", output="m" * (5 + i % 13), generator="m") for i in range(40)]
+    ref = [ModelOutput(instruction=f"item {i}", output="r" * (10 + 9 * (i % 9)), generator="ref") for i in range(40)]
+    mod = [ModelOutput(instruction=f"item {i}", output="m" * (5 + 11 * (i % 13)), generator="m") for i in range(40)]
 
     def first_shown_bias(instruction: str, output_1: str, output_2: str) -> float:
         return 1.0  # always the reference: shown first half the time in both orders
@@ -219,6 +220,19 @@ def test_evaluate_with_a_jury_and_analyze_judge_shows_each_member(tmp_path: Path
                           position="both", progress=False)  # fmt: skip
         assert result.annotation.n_judgments == 80 and result.annotation.calls == 240
         assert result.board.frame.loc["m"].n_total == 40
+        table = jury_members(
+            {
+                m.name: labels_from_judgments(store.get_judgments(judge_digest=m.fingerprint.digest))
+                for m in jury.members
+            },
+            labels_from_judgments(store.get_judgments(judge_digest=jury.fingerprint.digest)),
+        )
+    # longer and shorter cancel out wherever lengths differ, so the always-the-reference member decides the jury
+    longer, shorter, ref_always = (m.name for m in jury.members)
+    assert table.loc[longer, "Proba. prefer longer"] == 1.0 and table.loc[shorter, "Proba. prefer longer"] == 0.0
+    assert table.loc[ref_always, "P(first wins)"] == 0.5 and table.loc[ref_always, "Flip rate"] == 0.0
+    assert table.loc[ref_always, "Agreement with jury"] == 100.0 == table.loc["jury", "Agreement with jury"]
+    assert table.loc[longer, "Agreement with jury"] < 100.0 and list(table["n"]) == [80.0] * 4
     out = CliRunner().invoke(
         main,
         [
