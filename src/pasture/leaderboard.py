@@ -300,7 +300,8 @@ def leaderboard(
     shown as unknown, when none of them has a price),
     ``gaming_flags`` (names of the gaming-audit checks that fired, ``pasture.analysis.gaming``),
     ``gaming_explanations`` (one sentence per flag, with its threshold; docs/trust.md) and
-    ``evaluated_at`` (the latest ``evaluate`` run). Sorted by ``sort_by`` (falls back to ``win_rate`` when
+    ``evaluated_at`` (the latest ``evaluate`` run), and, when a model's run was budget-aware
+    (:func:`pasture.evaluate.evaluate_budgeted`), ``n_used`` and ``calls_saved`` (NaN for the others). Sorted by ``sort_by`` (falls back to ``win_rate`` when
     the column is absent, which the notes say).
 
     ``bootstrap_resamples`` and ``seed`` set the paired bootstrap over instructions behind the intervals
@@ -338,6 +339,16 @@ def leaderboard(
     frame["judge_cost_usd"] = [costs.get(str(m), math.nan) for m in frame.index]
     frame["gaming_flags"], frame["gaming_explanations"] = _gaming_flags(judgments, frame)
     frame["evaluated_at"] = [runs[str(m)].created_at.isoformat() if str(m) in runs else "" for m in frame.index]
+    budgeted = {m: r.result for m, r in runs.items() if "budget_population" in r.result}
+    if budgeted:  # budget-aware runs (pasture.evaluate.evaluate_budgeted): the prefix used, the calls saved
+        frame["n_used"] = [budgeted[str(m)]["budget_n_used"] if str(m) in budgeted else math.nan for m in frame.index]
+        frame["calls_saved"] = [
+            budgeted[str(m)]["budget_calls_saved"] if str(m) in budgeted else math.nan for m in frame.index
+        ]
+        notes.append(
+            "n_used: instructions in the seeded-order prefix where the budget rule stopped; calls_saved: judgments "
+            "a full run would have bought; LC of those rows is not covered by the rule's guarantee"
+        )
     missing = [m for m in models if m not in frame.index]
     if missing:
         notes.append(f"no judgments found for: {', '.join(missing)}")

@@ -350,3 +350,53 @@ def _self_preference(judge: pd.DataFrame, gold: pd.DataFrame, family: set[str]) 
     if both.empty:
         return float("nan")
     return 100 * float((both["j"] - both["g"]).mean())
+
+
+def jury_members(members: Mapping[str, pd.DataFrame], jury: pd.DataFrame) -> pd.DataFrame:
+    """One row per jury member (labels as :func:`labels_from_judgments`), then one for the jury itself: its
+    biases and how it agrees with the jury and with the other members, on the pairs they share.
+
+    Columns (docs/trust.md, "Juries"): ``n`` (parsed labels), ``P(first wins)`` (shown-order position bias;
+    0.5 is none), ``Flip rate`` (pairs judged in both orders whose winner changes with the order; NaN without
+    both orders), ``Proba. prefer longer`` (:func:`prefer_longer`), ``Agreement with jury`` (% of the
+    member's labels whose discrete winner equals the jury's on the same pair and order) and ``Mean kappa with
+    members`` (Cohen's kappa of discrete winners with each other member, averaged; for the jury: with each
+    member).
+    """
+    keys = [*PAIR_KEY, "shown_first"]
+
+    def winners(labels: pd.DataFrame) -> pd.Series:
+        mean = labels.dropna(subset=["preference"]).groupby(keys, sort=False)["preference"].mean()
+        return pd.Series(_winner(mean), index=mean.index)
+
+    won = {name: winners(labels) for name, labels in members.items()}
+    jury_won = winners(jury)
+    rows: dict[str, dict[str, float]] = {}
+    for name, labels in [*members.items(), ("jury", jury)]:
+        ok = labels.dropna(subset=["preference"])
+        row: dict[str, float] = {"n": float(len(ok))}
+        if len(ok):
+            sf = ok["shown_first"].astype(float)
+            row["P(first wins)"] = float(np.mean(np.where(sf == 1, 2 - ok["preference"], ok["preference"] - 1)))
+            two = ok.groupby(keys, sort=False)["preference"].mean().unstack("shown_first")
+            if {1, 2} <= set(two.columns):
+                both = two[[1, 2]].dropna()
+                row["Flip rate"] = float(np.mean(_winner(both[1]) != _winner(both[2]))) if len(both) else np.nan
+            else:
+                row["Flip rate"] = np.nan
+        row["Proba. prefer longer"] = prefer_longer(labels)
+        mine = jury_won if name == "jury" else won[name]
+        common = mine.index.intersection(jury_won.index)
+        row["Agreement with jury"] = 100 * float(np.mean(mine[common] == jury_won[common])) if len(common) else np.nan
+        kappas = []
+        for other, theirs in won.items():
+            if other == name:
+                continue
+            shared = mine.index.intersection(theirs.index)
+            if len(shared):
+                kappas.append(cohen_kappa(mine[shared].to_numpy(), theirs[shared].to_numpy()))
+        row["Mean kappa with members"] = (
+            float(np.nanmean(kappas)) if kappas and not np.all(np.isnan(kappas)) else np.nan
+        )
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -8,7 +8,7 @@ import click
 import pandas as pd
 from rich.markup import escape
 
-from pasture.analysis.judge_analysis import analyze_judge, labels_from_judgments, read_gold_labels
+from pasture.analysis.judge_analysis import analyze_judge, jury_members, labels_from_judgments, read_gold_labels
 from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.errors import InputError
 from pasture.io import read_annotations
@@ -27,6 +27,21 @@ def _judge_digest(store: Store, name_or_digest: str) -> str:
 def _from_store(path: Path, name_or_digest: str) -> list[Judgment]:
     with Store(path) as store:
         return store.get_judgments(judge_digest=_judge_digest(store, name_or_digest))
+
+
+def _jury_table(path: Path, name_or_digest: str) -> pd.DataFrame | None:
+    """Per-member bias and agreement (``jury_members``) when the judge is a stored jury; None otherwise."""
+    with Store(path) as store:
+        digest = _judge_digest(store, name_or_digest)
+        found = store.get_judge(digest)
+        if found is None or found[1].provider != "jury":
+            return None
+        names = dict(store.judges())
+        members = {
+            names.get(d, d[:12]): labels_from_judgments(store.get_judgments(judge_digest=d))
+            for d in found[1].decoding["members"]
+        }
+        return jury_members(members, labels_from_judgments(store.get_judgments(judge_digest=digest)))
 
 
 def _reference_board(path: Path, column: str) -> dict[str, float]:
@@ -82,7 +97,8 @@ def command(
     """Agreement, kappa, position/length bias, variance, cost and rank correlation of a judge against gold.
 
     Columns needing data you did not give (e.g. both-order judgments for the flip rate) are left out and
-    the reason is printed.
+    the reason is printed. When --judge is a jury (``pasture.judges.jury``), a second table gives each
+    member's position and length bias and its agreement with the jury and the other members.
     """
     if bool(judge) == bool(annotation_files):
         raise click.UsageError("give the judge as --judge (with --store) or --annotations, not both")
@@ -125,6 +141,10 @@ def command(
     print_frame(shown, title=f"pasture analyze-judge ({result.n_pairs} pairs)", digits=3, wide=wide)
     for note in result.notes:
         click.echo(f"note: {note}")
+    members = _jury_table(store_path, judge) if judge and store_path is not None else None
+    if members is not None:
+        members.index = [escape(str(i)) for i in members.index]
+        print_frame(members, title="jury members: bias and agreement", digits=3, wide=wide)
     if output is not None:
         write_frame(result.table, output)
         click.echo(f"wrote {output}")

@@ -14,7 +14,7 @@ from pasture.cli.leaderboard import show_board
 from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
 from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
-from pasture.evaluate import evaluate
+from pasture.evaluate import BudgetRule, evaluate, evaluate_budgeted
 from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
 from pasture.records import EvalSet, ModelOutput
@@ -48,6 +48,26 @@ from pasture.store import Store
     help="Which output the judge sees first; 'both' judges both orders and averages.",
 )
 @engine_options()
+@click.option(
+    "--target-ci",
+    type=float,
+    default=None,
+    help="Budget-aware: judge in a seeded random order and stop once the win rate's confidence sequence is "
+    "at most ± this many points (one model).",
+)
+@click.option(
+    "--decide-against",
+    default=None,
+    metavar="MODEL",
+    help="Budget-aware: stop once the model's paired difference with MODEL (in the store, same reference and "
+    "judge; its missing judgments are bought in the same order) is decided.",
+)
+@click.option(
+    "--order-seed", type=int, default=0, show_default=True, help="Seed of the budget-aware judging order (manifest)."
+)
+@click.option(
+    "--alpha", type=float, default=0.05, show_default=True, help="Budget-aware: the rule's error rate at any stop."
+)
 @sampling_options
 @click.option(
     "--store",
@@ -74,6 +94,10 @@ def command(
     judge: JudgeOptions,
     position: str,
     engine: EngineSettings,
+    target_ci: float | None,
+    decide_against: str | None,
+    order_seed: int,
+    alpha: float,
     system_prompt: str | None,
     system_prompt_file: Path | None,
     max_tokens: int,
@@ -100,6 +124,8 @@ def command(
           --judge weighted_alpaca_eval_gpt4_turbo --judge-template alpaca_eval_clf.txt
       pasture evaluate --model smollm2 --name smol --eval-set demo --limit 30 --reference-generator smol-ref
       pasture evaluate outputs.json --eval-set my_set.jsonl --reference ref.json --judge gpt-4o-mini-graded
+      pasture evaluate new.json --eval-set alpaca_eval --target-ci 2.5 --order-seed 1
+      pasture evaluate new.json --eval-set alpaca_eval --decide-against old-checkpoint
     """
     if bool(model_outputs) == bool(model.spec):
         raise click.UsageError("give model output files or --model, not both and not neither")
@@ -158,18 +184,34 @@ def command(
                 reference = [o for o in reference if o.instruction in keep]
         else:
             raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
-        result = evaluate(
-            store,
-            eval_set=eval_set,
-            model_outputs=outputs,
-            reference_outputs=reference,
-            judge=judge_,
-            position=cast(Position, position),
-            settings=engine,
-            progress=not no_progress,
-            inputs={"files": ", ".join(map(str, model_outputs))} if model_outputs else None,
-        )
-        click.echo(result.annotation.summary())
+        if target_ci is not None or decide_against is not None:
+            budgeted = evaluate_budgeted(
+                store,
+                eval_set=eval_set,
+                model_outputs=outputs,
+                reference_outputs=reference,
+                judge=judge_,
+                rule=BudgetRule(target_ci=target_ci, decide_against=decide_against, seed=order_seed, alpha=alpha),
+                position=cast(Position, position),
+                settings=engine,
+                progress=not no_progress,
+                inputs={"files": ", ".join(map(str, model_outputs))} if model_outputs else None,
+            )
+            click.echo(budgeted.summary())
+            result = budgeted.evaluation
+        else:
+            result = evaluate(
+                store,
+                eval_set=eval_set,
+                model_outputs=outputs,
+                reference_outputs=reference,
+                judge=judge_,
+                position=cast(Position, position),
+                settings=engine,
+                progress=not no_progress,
+                inputs={"files": ", ".join(map(str, model_outputs))} if model_outputs else None,
+            )
+            click.echo(result.annotation.summary())
         board = result.board
         show_board(board.frame, board.title(), board.notes, wide=wide)
         if report_path is not None:

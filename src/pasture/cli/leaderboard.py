@@ -27,6 +27,8 @@ DISPLAY: dict[str, str] = {
     "avg_length": "length",
     "n_total": "n",
     "n_failed": "failed",
+    "n_used": "n used",
+    "calls_saved": "saved",
     "judge_cost_usd": "judge $",
     "gaming_flags": "gaming flags",
 }

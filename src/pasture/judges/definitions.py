@@ -21,7 +21,8 @@ User files are small TOML documents (stdlib ``tomllib``)::
                                           # | score (low = 1, high = 10) | critique
 
 A programmatic judge names a function: ``[provider] name = "python"``, ``function = "module:qualname"``,
-optional ``version``.
+optional ``version``. A jury names its members: ``[provider] name = "jury"``, ``members = [...]``,
+``aggregation``, optional ``weights`` (``pasture.judges.jury``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class JudgeSpec:
         """The live judge (an :class:`LLMJudge` of a single-response protocol judges with ``judge_response``)."""
         if self.provider == "python":
             return _programmatic(self)
+        if self.provider == "jury":
+            from pasture.judges.jury import jury_from_args
+
+            return jury_from_args(self.name, self.provider_args)
         try:
             get_protocol(self.protocol)
         except JudgeError as exc:
@@ -321,7 +326,14 @@ def load_spec(path: str | Path) -> JudgeSpec:
     args = {k: v for k, v in provider.items() if k != "name"}
     protocol = str(data.get("protocol", "programmatic" if provider["name"] == "python" else ""))
     template = str(data.get("template", ""))
-    if provider["name"] != "python":
+    if provider["name"] == "jury":  # members: judge names, or TOML paths relative to this file
+        protocol = "jury"
+        if isinstance(args.get("members"), list):
+            args["members"] = [
+                str(p.parent / m) if str(m).endswith(".toml") and not Path(m).expanduser().is_absolute() else m
+                for m in args["members"]
+            ]
+    elif provider["name"] != "python":
         if protocol not in protocol_names():
             raise InputError(f"protocol must be one of {protocol_names()}", path=p, field="protocol")
         if template and template not in BUILTIN_TEMPLATES:

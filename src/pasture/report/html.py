@@ -38,6 +38,8 @@ BOARD_COLUMNS: dict[str, str] = {
     "avg_length": "avg length",
     "n_total": "n",
     "n_failed": "failed",
+    "n_used": "n used (budget)",
+    "calls_saved": "calls saved",
     "judge_cost_usd": "judge cost ($)",
     "gaming_flags": "gaming flags",
     "lc_method": "LC method",
