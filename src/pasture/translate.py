@@ -37,7 +37,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,8 @@ class TranslationSettings:
 
     def decoding(self, attempt: int) -> dict[str, Any]:
         temperature = self.temperature if attempt == 0 else max(self.temperature, self.retry_temperature)
-        return {"max_tokens": self.max_tokens, "temperature": temperature, "seed": self.seed + attempt}
+        # Segments are single lines: a newline ends the translation (small models run on otherwise).
+        return {"max_tokens": self.max_tokens, "temperature": temperature, "seed": self.seed + attempt, "stop": ["\n"]}
 
 
 TEMPLATE_DIGEST = sha256_text(SYSTEM_TEMPLATE)
@@ -204,8 +205,11 @@ TEMPLATE_DIGEST = sha256_text(SYSTEM_TEMPLATE)
 
 def cache_key(provider: Provider, settings: TranslationSettings, text: str, source: str, target: str) -> str:
     """The cache key of one segment translation (see the module docstring for its parts)."""
-    decoding = {k: v for k, v in asdict(settings).items() if k in {"max_tokens", "temperature", "retry_temperature",
-                                                                      "seed", "max_attempts"}}  # fmt: skip
+    decoding = {
+        **settings.decoding(0),
+        "retry_temperature": settings.retry_temperature,
+        "max_attempts": settings.max_attempts,
+    }
     return sha256_text(
         canonical_json(
             {
