@@ -181,8 +181,8 @@ def test_synthesize_with_smollm2_end_to_end(smollm2_gguf: Path, tmp_path: Path) 
     )
     out = tmp_path / "out"
     args = ["synthesize", str(personas), "--model", "smollm2", "--judge", str(judge_toml), "--out", str(out),
-            "--instructions-per-persona", "1", "--responses", "2", "--instruction-max-tokens", "24",
-            "--response-max-tokens", "24", "--min-score", "1", "--min-gap", "0", "--store", str(tmp_path / "s.db"),
+            "--instructions-per-persona", "1", "--responses", "2", "--instruction-max-tokens", "16",
+            "--response-max-tokens", "16", "--min-score", "1", "--min-gap", "0", "--store", str(tmp_path / "s.db"),
             "--no-progress"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code in (0, 1), result.output
