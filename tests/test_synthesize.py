@@ -198,3 +198,24 @@ def test_synthesize_with_smollm2_end_to_end(smollm2_gguf: Path, tmp_path: Path) 
     rerun = CliRunner().invoke(main, args)  # everything is in the store: same files
     assert rerun.exit_code == result.exit_code
     assert [json.loads(x) for x in (out / "sft.jsonl").read_text().splitlines()] == sft
+
+
+@pytest.mark.parametrize("name", ["synthesize", "translate"])
+def test_help_documents_every_option(name: str) -> None:
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0
+    command = main.get_command(None, name)  # type: ignore[arg-type]
+    assert command is not None and command.help and len(command.help) > 60
+    for param in command.params:
+        if param.param_type_name == "option" and param.name != "help":
+            assert param.help, f"{name} --{param.name} has no help text"  # type: ignore[attr-defined]
+            assert param.opts[0] in result.output
+
+
+def test_synthesize_bad_personas_file_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["synthesize", str(tmp_path / "none.txt"), "--model", "smollm2", "--judge", "longer-wins",
+               "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "personas file not found" in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
