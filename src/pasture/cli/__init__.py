@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulate",
     "train": "train",
     "methods": "methods",
+    "synthesize": "synthesize",
+    "translate": "translate",
 }
 """Registry of commands; adding one touches this dict and one new module."""
 
