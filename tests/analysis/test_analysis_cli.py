@@ -35,7 +35,7 @@ def test_audit_command_flags_the_null_model(alpacaeval: Path, tmp_path: Path) ->
 
 def test_audit_command_shows_verbosity_per_family_as_information(alpacaeval: Path) -> None:
     fam = ["gpt-3.5-turbo-1106", "gpt-3.5-turbo-1106_verbose", "gpt-3.5-turbo-1106_concise"]
-    res = CliRunner().invoke(main, ["audit", *[_file(alpacaeval, m) for m in fam]])
+    res = CliRunner().invoke(main, ["audit", "--wide", *[_file(alpacaeval, m) for m in fam]])
     assert res.exit_code == 0, res.output
     assert "verbosity sensitivity per family" in res.output and "longer" in res.output
     assert "win_rate_per_doubling" in res.output

@@ -56,10 +56,9 @@ def command(
             click.echo(f"{model}: {why}")
     families = verbosity_families(pairs, {headline_column: headline} if headline else None)
     if len(families.families):
-        print_frame(
-            families.members, title="verbosity sensitivity per family (information about the metric, not flags)"
-        )
-        print_frame(families.families, digits=3)
+        click.echo("verbosity sensitivity per family (information about the metric, not flags):")
+        print_frame(families.members, wide=wide)
+        print_frame(families.families, digits=3, wide=wide)
     if output is not None:
         write_frame(
             result.assign(
