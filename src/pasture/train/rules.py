@@ -26,6 +26,7 @@ resumable, with any single-response judge that reads ``subject`` (the programmat
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -79,7 +80,7 @@ SYNTHETIC_PREDICATES: tuple[Predicate, ...] = (
     Predicate("ends_with_keyword", "The answer ends with the keyword digit.", lambda p, r: r[-1:] == _key(p)),
     Predicate("copies_context", "The answer repeats the context unchanged.", lambda p, r: r == _ctx(p)),
     Predicate("no_repeats", "No character appears twice in a row in the answer.",
-              lambda p, r: all(a != b for a, b in zip(r, r[1:], strict=False))),
+              lambda p, r: all(a != b for a, b in itertools.pairwise(r))),
 )  # fmt: skip
 """The fixed library the synthetic task's reasoner picks from: properties anyone can check from the prompt's visible
 parts (its context digits and keyword letter) and the answer; good, bad and irrelevant ones alike."""
