@@ -123,3 +123,22 @@ def test_verification_through_the_store_is_cached_and_counts_failures(tmp_path: 
     assert again.rewards == first.rewards and again.n_cached == 4
     with pytest.raises(InputError, match="no programmatic verifier"):
         rule_reward(rules)
+
+
+def test_rules_extract_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pasture.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"{i:04d}5+a=", "chosen": "00000", "rejected": f"{i:04d}5"} for i in range(1, 30)]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "rules.json"
+    result = CliRunner().invoke(main, ["rules", "extract", "--pairs", str(pairs), "-k", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rules = RuleSet.load(out)
+    assert len(rules.rules) == 2 and rules.source == str(pairs) and len(rules.pair_keys) == 29
+    assert "2 rules from 29 pairs" in result.output
+    pairs.write_text(json.dumps({"prompt": "Write a poem.", "chosen": "a", "rejected": "b"}) + "\n")
+    result = CliRunner().invoke(main, ["rules", "extract", "--pairs", str(pairs), "-o", str(out)])
+    assert result.exit_code != 0 and "only explains synthetic-task prompts" in result.output

@@ -342,3 +342,27 @@ def verify_rules(
         rewards.append(yes / len(rules.rules))
     n_failed = report.n_parse_error + report.n_error + report.n_missing
     return RuleVerification(tuple(rewards), report.n_judgments, report.n_cached, n_failed)
+
+
+def extract_rules_from_file(
+    pairs_path: str | Path, *, k: int = 5, min_precision: float = 0.5, max_pairs: int | None = None
+) -> RuleSet:
+    """:func:`extract_rules` with the synthetic task's :class:`PredicateReasoner` over a TRL-format pairs JSONL
+    (``prompt``/``chosen``/``rejected``), the first ``max_pairs`` of them when given (``pasture rules extract``)."""
+    from pasture.train.models import read_preference_pairs
+
+    pairs = read_preference_pairs(pairs_path)[:max_pairs]
+    for i, p in enumerate(pairs):
+        try:
+            parse_prompt(p.prompt)
+        except InputError as exc:
+            raise InputError(
+                f"{pairs_path}: pair {i + 1}: the programmatic reasoner only explains synthetic-task prompts ({exc})"
+            ) from None
+    return extract_rules(
+        [LabelledPair(p.prompt, p.chosen, p.rejected) for p in pairs],
+        PredicateReasoner(),
+        k=k,
+        min_precision=min_precision,
+        source=str(pairs_path),
+    )
