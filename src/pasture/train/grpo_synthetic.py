@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,21 +74,21 @@ class HackingConfig:
 
     flip_p: float = 0.25
     n_sft_prompts: int = 2000
-    sft_steps: int = 200
+    sft_steps: int = 150
     pad_prob: float = 0.5
     max_extra: int = 6
-    n_pool_prompts: int = 3000
-    rm_steps: int = 100
+    n_pool_prompts: int = 2000
+    rm_steps: int = 80
     n_rl_prompts: int = 1000
-    grpo_steps: int = 40
-    batch_size: int = 32
+    grpo_steps: int = 30
+    batch_size: int = 16
     lr: float = 1e-3
     grpo: GRPOSettings = field(
         default_factory=lambda: GRPOSettings(k=4, kl_coef=0.04, max_new_tokens=24, minibatch_size=128)
     )
     rule_k: int = 5
     rule_weight: float = 1.0
-    n_eval_prompts: int = 400
+    n_eval_prompts: int = 300
     window: int = 5
 
 
@@ -278,8 +279,20 @@ class HackingExperiment:
     summary: SeedSummary
 
 
-def run_experiment(cfg: HackingConfig, seeds: Sequence[int]) -> HackingExperiment:
-    results = [run_seed(cfg, s) for s in seeds]
+def _run_seed_one_thread(args: tuple[HackingConfig, int]) -> HackingSeed:
+    torch.set_num_threads(1)
+    return run_seed(*args)
+
+
+def run_experiment(cfg: HackingConfig, seeds: Sequence[int], *, jobs: int = 1) -> HackingExperiment:
+    """Every seed (``jobs`` > 1: that many seeds at once in forked processes, one torch thread each)."""
+    if jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(seeds))) as pool:
+            results = pool.map(_run_seed_one_thread, [(cfg, s) for s in seeds])
+    else:
+        results = [run_seed(cfg, s) for s in seeds]
     return HackingExperiment(cfg, results, summarize_seeds([r.rules_vs_rm.win_rate for r in results]))
 
 
@@ -334,26 +347,18 @@ def experiment_markdown(result: HackingExperiment) -> str:
 
 def curves_figure(result: HackingExperiment, path: str) -> None:
     """PNG: per arm, the RM score (proxy) and the oracle score (true quality) of the rollouts over steps, each seed
-    one line (matplotlib, Agg backend)."""
-    import matplotlib
+    one line (:func:`pasture.report.figures.hacking_curves`)."""
+    import pandas as pd
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from pasture.report.figures import hacking_curves
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-    colours = {"rm": "tab:red", "rm+rules": "tab:blue"}
-    for s in result.seeds:
-        for arm, r in s.arms.items():
-            steps = [st.step for st in r.trace.steps]
-            axes[0].plot(steps, [st.rewards["reward_model"] for st in r.trace.steps], color=colours[arm], alpha=0.7,
-                         label=arm if s is result.seeds[0] else None)  # fmt: skip
-            axes[1].plot(steps, [st.true_quality for st in r.trace.steps], color=colours[arm], alpha=0.7,
-                         label=arm if s is result.seeds[0] else None)  # fmt: skip
-    axes[0].set_title("proxy: length-biased RM score of rollouts")
-    axes[1].set_title("true quality: oracle score of rollouts")
-    for ax in axes:
-        ax.set_xlabel("GRPO step")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    rows = [
+        {"run": f"{arm} (seed {s.seed})", "group": arm, "step": st.step, "proxy": st.rewards["reward_model"],
+         "true": st.true_quality}
+        for s in result.seeds
+        for arm, r in s.arms.items()
+        for st in r.trace.steps
+    ]  # fmt: skip
+    fig = hacking_curves(pd.DataFrame(rows))
+    if fig is not None:
+        Path(path).write_bytes(fig.png)
