@@ -226,7 +226,7 @@ def test_sections_are_escaped_sortable_tables(tmp_path: Path) -> None:
     table = re.search(r'<table id="section-1"[^>]*>(.*?)</table>', page, re.S)
     assert table is not None and "sortable" in page[table.start() : table.start() + 80]
     heads = re.findall(r"<th data-col=\"\d+\">(.*?)</th>", table.group(1))
-    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 12
+    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 13
     assert "KL to reference (nats)" in heads
     bodies = re.findall(r"<tr>(<td.*?)</tr>", table.group(1))
     assert len(bodies) == 3

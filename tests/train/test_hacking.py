@@ -48,3 +48,21 @@ def test_length_biased_labels_prefer_length_and_flip() -> None:
     flipped = sum(n != c for n, c in zip(noisy, clean, strict=True)) / 400
     assert 0.18 < flipped < 0.32
     assert noisy == length_biased_labels(prompts, a, b, oracle, p=0.25, seed=0)
+
+
+def test_hacking_curves_figure() -> None:
+    import pandas as pd
+
+    from pasture.report.figures import hacking_curves
+
+    assert hacking_curves(pd.DataFrame(columns=["run", "group", "step", "proxy", "true"])) is None
+    frame = pd.DataFrame(
+        [
+            {"run": f"{g} (seed {s})", "group": g, "step": t, "proxy": 0.1 * t, "true": 0.5 - 0.01 * t * (g == "rm")}
+            for g in ("rm", "rm+rules")
+            for s in (0, 1)
+            for t in range(5)
+        ]
+    )
+    fig = hacking_curves(frame)
+    assert fig is not None and fig.png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in fig.svg
