@@ -205,9 +205,9 @@ EVIL_METHOD = "<script>x</script>"
 def _methods_frame(tmp_path: Path) -> pd.DataFrame:
     """A methods table read by the real reader from ``<dir>/<method>/row.json`` files, one method name hostile."""
     rows = {
-        "dpo": (71.5, 68.25, 12.0, None, 0, 0.75, 3.5, 21.0, 4096, 512, 3.25),
-        "sft": (50.0, 50.0, 2.5, 3.0, 1, -0.25, 0.0, 18.5, 2048, 256, 1.5),
-        EVIL_METHOD: (12.0, None, None, None, 2, None, None, 30.0, 10, 5, 0.5),
+        "dpo": (71.5, 68.25, 12.0, None, 0, 0.75, 3.5, 21.0, 4096, 512, 3.25, 0.125),
+        "sft": (50.0, 50.0, 2.5, 3.0, 1, -0.25, 0.0, 18.5, 2048, 256, 1.5, None),
+        EVIL_METHOD: (12.0, None, None, None, 2, None, None, 30.0, 10, 5, 0.5, None),
     }
     for k, (name, values) in enumerate(rows.items()):
         folder = tmp_path / "methods" / f"m{k}"
@@ -226,7 +226,7 @@ def test_sections_are_escaped_sortable_tables(tmp_path: Path) -> None:
     table = re.search(r'<table id="section-1"[^>]*>(.*?)</table>', page, re.S)
     assert table is not None and "sortable" in page[table.start() : table.start() + 80]
     heads = re.findall(r"<th data-col=\"\d+\">(.*?)</th>", table.group(1))
-    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 12
+    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 13
     assert "KL to reference (nats)" in heads
     bodies = re.findall(r"<tr>(<td.*?)</tr>", table.group(1))
     assert len(bodies) == 3

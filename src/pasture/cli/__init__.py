@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "methods": "methods",
     "synthesize": "synthesize",
     "translate": "translate",
+    "rules": "rules",
 }
 """Registry of commands; adding one touches this dict and one new module."""
 

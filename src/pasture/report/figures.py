@@ -154,6 +154,37 @@ def per_category(category_table: pd.DataFrame) -> FigureSpec | None:
     return _render(fig, "per_category", "Win rate per model and instruction category (n = scored pairs).")
 
 
+def hacking_curves(curves: pd.DataFrame) -> FigureSpec | None:
+    """Proxy reward and true quality over training steps, one line per run (docs/train.md, "Reward hacking").
+
+    ``curves`` has columns ``run``, ``group`` (runs of one group share a colour, e.g. the arm over seeds),
+    ``step``, ``proxy`` and ``true``; None when it is empty.
+    """
+    if curves.empty:
+        return None
+    _, Figure = _matplotlib()
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharex=True)
+    groups = list(dict.fromkeys(curves["group"]))
+    colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    labelled: set[str] = set()
+    for _, part in curves.groupby("run", sort=False):
+        group = str(part["group"].iloc[0])
+        label = None if group in labelled else _short(group)
+        labelled.add(group)
+        axes[0].plot(part["step"], part["proxy"], color=colours[group], alpha=0.75, label=label)
+        axes[1].plot(part["step"], part["true"], color=colours[group], alpha=0.75, label=label)
+    axes[0].set_title("proxy reward over steps")
+    axes[1].set_title("true quality over steps")
+    for ax in axes:
+        ax.set_xlabel("training step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _render(
+        fig, "hacking_curves", "Proxy reward (left) and true quality (right) of each run's rollouts per step."
+    )
+
+
 def all_figures(board: pd.DataFrame, category_table: pd.DataFrame) -> list[FigureSpec]:
     """Every figure that the data allows (LC plots need LC columns), in report order."""
     figs = [ci_bars(board), lc_vs_raw(board), winrate_vs_length(board), per_category(category_table)]

@@ -11,7 +11,9 @@ For each method the comparison table (``pasture methods report``) shows, over a 
 * ``kl_to_reference``: mean over samples of Σ_t (log π(y_t) − log π_ref(y_t)) on the method's own samples,
   π_ref being the starting (SFT) policy: a Monte-Carlo estimate of KL(π ‖ π_ref) in nats per response;
 * ``avg_length``: mean response length in characters (as AlpacaEval);
-* ``train_tokens``, ``generated_tokens``, ``wall_s``: the cost recorded by the trainer (:class:`TrainStats`).
+* ``train_tokens``, ``generated_tokens``, ``wall_s``: the cost recorded by the trainer (:class:`TrainStats`);
+* ``hacking_index``: :func:`pasture.train.hacking.hacking_index` of the run's proxy reward and true quality over
+  steps (None when the run logged no true quality).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class MethodRow:
     train_tokens: int
     generated_tokens: int
     wall_s: float
+    hacking_index: float | None = None
 
 
 def judge_all(
@@ -139,6 +142,7 @@ def evaluate_method(
     temperature: float = 1.0,
     seed: int = 0,
     lc: bool = True,
+    hacking_index: float | None = None,
 ) -> MethodRow:
     """Sample the method's policy on ``prompts`` (unless ``outputs`` are given, e.g. best-of-n selections),
     judge against the starting policy's samples (``start_outputs``, sampled with ``seed + 1`` when None) and
@@ -184,6 +188,7 @@ def evaluate_method(
         train_tokens=s.train_tokens,
         generated_tokens=s.generated_tokens,
         wall_s=s.wall_s,
+        hacking_index=hacking_index,
     )
 
 

@@ -27,6 +27,7 @@ from pasture.train.registry import (
     CDPOSettings,
     DPOSettings,
     ExpertIterationSettings,
+    GRPOSettings,
     IPOSettings,
     MethodSettings,
     PPOSettings,
@@ -195,6 +196,10 @@ def recipe(method: str, seed: int = 0) -> Recipe:
         ),
         "rloo": Recipe(
             RLOOSettings(k=4, kl_coef=0.02, max_new_tokens=MAX_RESPONSE_TOKENS),
+            TrainSettings(lr=1e-3, batch_size=32, steps=25, seed=seed),
+        ),
+        "grpo": Recipe(
+            GRPOSettings(k=4, kl_coef=0.04, max_new_tokens=MAX_RESPONSE_TOKENS, minibatch_size=128),
             TrainSettings(lr=1e-3, batch_size=32, steps=25, seed=seed),
         ),
         "expert_iteration": Recipe(

@@ -197,6 +197,22 @@ class RLOOSettings(MethodSettings):
     normalize_advantages: bool = setting(True, "Divide advantages by their standard deviation per rollout.")
 
 
+@dataclass(frozen=True)
+class GRPOSettings(MethodSettings):
+    """GRPO (Shao et al. 2024, DeepSeekMath): 64 samples per prompt, KL coefficient β = 0.04, one update per
+    rollout (μ = 1), learning rate 1e-6 (set it with ``--lr``); ε = 0.2 is PPO's clip, which the paper keeps."""
+
+    k: int = setting(64, "Samples per prompt: the group (>= 2).")
+    kl_coef: float = setting(0.04, "β of the k3 KL term to the reference in the loss.")
+    clip_range: float = setting(0.2, "ε: ratio clipping 1 ± ε.")
+    epochs: int = setting(1, "μ: passes over each rollout.")
+    minibatch_size: int = setting(1024, "Sequences per update minibatch (the whole rollout when it is smaller).")
+    temperature: float = setting(1.0, "Sampling temperature; log-probabilities are scored at the same one.")
+    max_new_tokens: int = setting(64, "Sampling budget per response in tokens.")
+    advantage_eps: float = setting(1e-4, "eps in (r - group mean) / (group std + eps).")
+    scale_rewards: bool = setting(True, "Divide by the group's std (False: reward - group mean only).")
+
+
 # ---------------------------------------------------------------- the registry
 
 Input = Literal["demonstrations", "pairs", "prompts", "reward_model"]
@@ -270,6 +286,7 @@ METHODS: dict[str, Method] = {
         Method("simpo", SimPOSettings, ("pairs",), "pasture.train.dpo:fit_simpo", "SimPO: reference-free, γ margin"),
         Method("ppo", PPOSettings, ("prompts", "reward_model"), "pasture.train.ppo:fit", "PPO with a KL penalty"),
         Method("rloo", RLOOSettings, ("prompts", "reward_model"), "pasture.train.rloo:fit", "REINFORCE, LOO baseline"),
+        Method("grpo", GRPOSettings, ("prompts", "reward_model"), "pasture.train.grpo:fit", "group-relative, k3 KL"),
     )
 }
 """Every method ``pasture train`` knows, by name (adding one: a settings class above + one entry here)."""

@@ -27,6 +27,7 @@ TABLE_COLUMNS = (
     "train_tokens",
     "generated_tokens",
     "wall_s",
+    "hacking_index",
 )
 """The table's columns in order (defined in :mod:`pasture.train.compare` and docs/train.md); kept here, free
 of torch, so that reading stored rows (``pasture report --methods``) needs no ``train`` extra."""
@@ -43,6 +44,7 @@ _LABELS = {
     "train_tokens": "train tokens",
     "generated_tokens": "generated tokens",
     "wall_s": "wall time (s)",
+    "hacking_index": "hacking index",
 }
 
 
@@ -66,7 +68,9 @@ def collect_rows(directory: str | Path) -> pd.DataFrame:
 METHODS_NOTE = (
     "One row per trained method, evaluated on the same prompts with the same judge: win rates and LC in % "
     "against the starting policy and the reference, mean reward-model score, KL to the starting policy in nats "
-    "per response, mean length in characters, and the training cost. Definitions: pasture docs/train.md."
+    "per response, mean length in characters, the training cost, and (runs that logged their "
+    "true quality over steps) the hacking index: the drop of true quality from its peak while the proxy reward still "
+    "rose. Definitions: pasture docs/train.md."
 )
 """The note shown under the methods table in HTML."""
 
