@@ -68,9 +68,7 @@ def teacher_pairs(judgments: Iterable[Judgment]) -> TeacherPairs:
             continue
         rows.append((j.instruction, j.output_1, j.output_2, j.generator_1, j.generator_2, float(j.preference)))
     if len(digests) > 1:
-        raise InputError(
-            f"judgments of {len(digests)} judges given; distil one judge at a time (pick it with --judge)"
-        )
+        raise InputError(f"judgments of {len(digests)} judges given; distil one judge at a time (pick it with --judge)")
     if not rows:
         raise InputError(f"no usable judgment to distil from ({n} read, {failed} failed)")
     frame = pd.DataFrame(rows, columns=[*PAIR_KEY, "generator_1", "generator_2", "preference"])
@@ -129,9 +127,10 @@ class Agreement:
     """100 × share of pairs the teacher did not tie where the predicted winner is the teacher's (a predicted
     tie counts half)."""
     auc: float
-    """P(predicted preference is higher on a pair the model won than on one it lost), ties half."""
+    """P(predicted preference is higher on a pair the model won than on one it lost), ties half; pairs the
+    teacher tied are left out (``selective_answering`` with good = teacher preference > 1.5)."""
     spearman: float
-    """Spearman's rho of predicted with teacher preference."""
+    """Spearman's rho of predicted with teacher preference on the pairs the teacher did not tie."""
 
 
 def agreement(predicted: np.ndarray, teacher: np.ndarray) -> Agreement:
@@ -139,10 +138,12 @@ def agreement(predicted: np.ndarray, teacher: np.ndarray) -> Agreement:
     p = np.asarray(predicted, dtype=float)
     t = np.asarray(teacher, dtype=float)
     if p.shape != t.shape or p.ndim != 1 or len(p) == 0:
-        raise InputError(f"predicted and teacher preferences must be non-empty, 1-D, equal length: {p.shape}, {t.shape}")
+        raise InputError(
+            f"predicted and teacher preferences must be non-empty, 1-D, equal length: {p.shape}, {t.shape}"
+        )
     decided = t != TIE
     hit = np.where(p == TIE, 0.5, ((p > TIE) == (t > TIE)).astype(float))
-    sel = selective_answering(p, t, good_threshold=TIE)
+    sel = selective_answering(p[decided], t[decided], good_threshold=TIE)
     return Agreement(
         n_pairs=len(p),
         agreement=100.0 * float(np.mean(1.0 - np.abs(p - t))),

@@ -56,7 +56,9 @@ def test_features_follow_their_definitions() -> None:
     assert f["instruction_overlap"] == pytest.approx(3 / 4)  # three, primary, colors of {list, three, primary, colors}
     empty = dict(zip(STYLE_NAMES, output_features(INSTR, "   ", "style"), strict=True))
     assert empty["empty"] == 1 and empty["ends_cleanly"] == 0
-    refusal = dict(zip(STYLE_NAMES, output_features(INSTR, "I'm sorry, I cannot help with that.", "style"), strict=True))
+    refusal = dict(
+        zip(STYLE_NAMES, output_features(INSTR, "I'm sorry, I cannot help with that.", "style"), strict=True)
+    )
     assert refusal["refusal"] == 1
     assert output_features(INSTR, LONG, "length").tolist() == [math.log1p(len(LONG))]
 

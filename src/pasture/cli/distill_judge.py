@@ -36,7 +36,13 @@ def _stored(path: Path, name_or_digest: str) -> list[Judgment]:
     type=click.Path(path_type=Path),
     help="Or: the teacher's judgments as AlpacaEval annotation files (repeatable).",
 )
-@click.option("--feature-set", type=click.Choice(FEATURE_SETS), default="style_words", show_default=True)
+@click.option(
+    "--feature-set",
+    type=click.Choice(FEATURE_SETS),
+    default="style_words",
+    show_default=True,
+    help="The head's features (docs/judges.md); the length-only head is evaluated beside it.",
+)
 @click.option("--l2", type=float, default=DEFAULT_L2, show_default=True, help="Ridge penalty of the head.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Instruction folds of the by-instruction split.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and of --max-pairs.")

@@ -167,7 +167,9 @@ class FeatureCache:
             self._rows[key] = row
         return row
 
-    def differences(self, instructions: Sequence[str], outputs_1: Sequence[str], outputs_2: Sequence[str]) -> np.ndarray:
+    def differences(
+        self, instructions: Sequence[str], outputs_1: Sequence[str], outputs_2: Sequence[str]
+    ) -> np.ndarray:
         """Per pair: features of output_2 minus features of output_1 (rows = pairs)."""
         rows = [self(i, o2) - self(i, o1) for i, o1, o2 in zip(instructions, outputs_1, outputs_2, strict=True)]
         return np.vstack(rows) if rows else np.zeros((0, len(feature_names(self.feature_set))))
@@ -287,8 +289,13 @@ class DistilledJudge:
             model=f"bt-head:{head.feature_set}",
             weights_digest=head.weights_digest,
             template_digest=sha256_text(
-                canonical_json({"feature_set": head.feature_set, "features_version": head.features_version,
-                                "word_buckets": WORD_BUCKETS})  # fmt: skip
+                canonical_json(
+                    {
+                        "feature_set": head.feature_set,
+                        "features_version": head.features_version,
+                        "word_buckets": WORD_BUCKETS,
+                    }
+                )
             ),
             parser="bt_logistic",
             decoding={"temperature": 0},
