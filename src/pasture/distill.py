@@ -85,21 +85,36 @@ def fit_head(
     pairs: pd.DataFrame, cache: FeatureCache, *, teacher_name: str, teacher_digest: str, l2: float = DEFAULT_L2
 ) -> DistilledHead:
     """Fit a head on ``pairs`` (columns instruction, output_1, output_2, preference) with soft labels."""
-    if len(pairs) == 0:
-        raise InputError("no pair to fit the head on")
     diff = cache.differences(pairs["instruction"].tolist(), pairs["output_1"].tolist(), pairs["output_2"].tolist())
+    return fit_differences(
+        diff, pairs["preference"].to_numpy(dtype=float), cache.feature_set,
+        teacher_name=teacher_name, teacher_digest=teacher_digest, l2=l2,
+    )  # fmt: skip
+
+
+def fit_differences(
+    diff: np.ndarray,
+    preference: np.ndarray,
+    feature_set: FeatureSet,
+    *,
+    teacher_name: str,
+    teacher_digest: str,
+    l2: float = DEFAULT_L2,
+) -> DistilledHead:
+    """:func:`fit_head` on precomputed feature differences (rows = pairs) and teacher preferences by slot."""
+    if len(diff) == 0:
+        raise InputError("no pair to fit the head on")
     scales = diff.std(axis=0)
     scales = np.where(scales > 0, scales, 1.0)
-    y = pairs["preference"].to_numpy(dtype=float) - 1.0
-    beta, _ = logistic_fit(diff / scales, y, l2=l2)
+    beta, _ = logistic_fit(diff / scales, np.asarray(preference, dtype=float) - 1.0, l2=l2)
     return DistilledHead(
-        feature_set=cache.feature_set,
+        feature_set=feature_set,
         weights=tuple(float(b) for b in beta),
-        scales=tuple(float(s) for s in scales),
+        scales=tuple(float(x) for x in scales),
         l2=l2,
         teacher_name=teacher_name,
         teacher_digest=teacher_digest,
-        n_train=len(pairs),
+        n_train=len(diff),
     )
 
 
@@ -210,13 +225,19 @@ def distill_judge(
         raise InputError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
     teacher = teacher_pairs(judgments)
     pairs = teacher.pairs
-    caches: dict[str, FeatureCache] = {"length": FeatureCache("length")}
-    caches[feature_set] = FeatureCache(feature_set)
-    predictors: list[str] = [feature_set] if feature_set == "length" else [feature_set, "length"]
+    predictors: list[FeatureSet] = [feature_set] if feature_set == "length" else [feature_set, "length"]
+    # every pair's feature differences, computed once per feature set and sliced per fold
+    diffs = {
+        name: FeatureCache(name).differences(
+            pairs["instruction"].tolist(), pairs["output_1"].tolist(), pairs["output_2"].tolist()
+        )
+        for name in predictors
+    }
+    y = pairs["preference"].to_numpy(dtype=float)
 
-    def fit(frame: pd.DataFrame, name: str) -> DistilledHead:
-        return fit_head(frame, caches[name], teacher_name=teacher.teacher_name,
-                        teacher_digest=teacher.teacher_digest, l2=l2)  # fmt: skip
+    def fit(rows: np.ndarray, name: FeatureSet) -> DistilledHead:
+        return fit_differences(diffs[name][rows], y[rows], name, teacher_name=teacher.teacher_name,
+                               teacher_digest=teacher.teacher_digest, l2=l2)  # fmt: skip
 
     predictions = pairs[[*PAIR_KEY, "generator_2", "preference"]].rename(columns={"preference": "teacher"})
     splits: dict[str, np.ndarray] = {"by_instruction": instruction_folds(pairs, folds, seed)}
@@ -230,19 +251,18 @@ def distill_judge(
             held = np.full(len(pairs), np.nan)
             for k in np.unique(fold):
                 test = fold == k
-                head = fit(pairs.loc[~test], name)
-                held[test] = predict(head, pairs.loc[test], caches[name])
+                held[test] = fit(~test, name).preferences(diffs[name][test])
             predictions[f"{split}:{name}"] = held
         predictions[f"{split}:longer_wins"] = longer_wins(pairs)
-        for name in [*predictors, "longer_wins"]:
-            col = predictions[f"{split}:{name}"].to_numpy()
-            rows.append({"split": split, "predictor": name, **vars(agreement(col, predictions["teacher"].to_numpy()))})
+        for shown in [*predictors, "longer_wins"]:
+            col = predictions[f"{split}:{shown}"].to_numpy()
+            rows.append({"split": split, "predictor": shown, **vars(agreement(col, predictions["teacher"].to_numpy()))})
             if split == "by_model":
                 for model, part in predictions.groupby("generator_2", sort=True):
-                    a = agreement(part[f"{split}:{name}"].to_numpy(), part["teacher"].to_numpy())
-                    per_model.append({"model": model, "predictor": name, **vars(a)})
+                    a = agreement(part[f"{split}:{shown}"].to_numpy(), part["teacher"].to_numpy())
+                    per_model.append({"model": model, "predictor": shown, **vars(a)})
     return DistillResult(
-        head=fit(pairs, feature_set),
+        head=fit(np.ones(len(pairs), dtype=bool), feature_set),
         table=pd.DataFrame(rows).set_index(["split", "predictor"]),
         per_model=pd.DataFrame(per_model),
         predictions=predictions,
