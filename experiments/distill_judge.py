@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pasture.analysis.judge_analysis import analyze_judge, labels_from_judgments
 from pasture.annotate import annotate
@@ -86,6 +87,27 @@ def main() -> None:
     lines += ["## By model, per held-out model (head `style` vs length-only)", ""]
     wide = r.per_model.pivot(index="model", columns="predictor", values="winner_agreement")
     lines += [_md(wide, 1), "", ""]
+    lines += ["## Does the head beat the length-only head on held-out models?", ""]
+    lines += [
+        "Per held-out model: winner agreement of the head minus that of the length-only head on the same "
+        "pairs (both by-model held-out); mean over the 10 held-out models with a 95% t-interval over models. "
+        "Beats = the mean is above 0 and the interval excludes 0.",
+        "",
+    ]
+    verdicts = {}
+    for feature_set, res in results.items():
+        pm = res.per_model.pivot(index="model", columns="predictor", values="winner_agreement")
+        d = (pm[feature_set] - pm["length"]).to_numpy()
+        half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+        verdicts[feature_set] = {
+            "models": len(d),
+            "mean difference": d.mean(),
+            "low": d.mean() - half,
+            "high": d.mean() + half,
+            "models where the head is ahead": int((d > 0).sum()),
+            "beats": bool(d.mean() - half > 0),
+        }
+    lines += [_md(pd.DataFrame(verdicts).T, 2), ""]
     lines += [
         "## The teacher's own consistency (where known)",
         "",
