@@ -63,7 +63,7 @@ def recalibrated_label(
     sim = float(similarity(response, reference))
     if not 0.0 <= sim <= 1.0:
         raise InputError(f"similarity must be in [0, 1], got {sim} from {getattr(similarity, '__name__', similarity)}")
-    return int(round((1.0 - weight) * rating + weight * 9.0 * sim))
+    return round((1.0 - weight) * rating + weight * 9.0 * sim)
 
 
 def digit_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
