@@ -33,6 +33,7 @@ from pasture.distill import TIE, agreement, distill_judge, fit_head, teacher_pai
 from pasture.io import read_annotations
 from pasture.judges import get_judge
 from pasture.judges.trained import DistilledJudge, FeatureCache
+from pasture.records import Judgment
 from pasture.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,8 @@ def _md(frame: pd.DataFrame, digits: int = 3) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smollm2-pairs", type=int, default=100)
+    ap.add_argument("--feature-sets", nargs="+", default=["style", "style_words"], choices=["style", "style_words"])
+    ap.add_argument("--skip-analyze", action="store_true", help="Leave out part 3 (analyze_judge).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "distill_judge.md")
     args = ap.parse_args()
@@ -68,11 +71,13 @@ def main() -> None:
         "# Distilled judge: full run",
         "",
         f"Teacher: `{TEACHER}` (official annotations of {len(files)} models in ../shared/alpacaeval/results; "
-        f"{len(judgments)} judgments). Produced by `experiments/distill_judge.py` (seed {args.seed}).",
+        f"{len(judgments)} judgments). Produced by `experiments/distill_judge.py` (seed {args.seed}; feature sets "
+        f"{', '.join(args.feature_sets)}; SmolLM2 pairs {args.smollm2_pairs}; analyze part "
+        f"{'skipped' if args.skip_analyze else 'run'}).",
         "",
     ]
     results = {}
-    for feature_set in ("style", "style_words"):
+    for feature_set in args.feature_sets:
         t0 = time.perf_counter()
         results[feature_set] = r = distill_judge(judgments, feature_set=feature_set, seed=args.seed)
         lines += [
@@ -118,8 +123,8 @@ def main() -> None:
         "",
     ]
 
-    preds = results["style_words"].predictions.join(results["style"].predictions[["by_model:style"]])
     if args.smollm2_pairs > 0:
+        preds = results["style_words"].predictions.join(results["style"].predictions[["by_model:style"]])
         sample = preds.sample(n=args.smollm2_pairs, random_state=args.seed)
         teacher_frame = teacher_pairs(judgments).pairs.set_index(["instruction", "output_1", "output_2"])
         full = teacher_frame.loc[list(zip(sample.instruction, sample.output_1, sample.output_2, strict=True))]
@@ -153,7 +158,15 @@ def main() -> None:
             "",
         ]
 
-    # analyze-judge on a head that never saw HELD_OUT_MODEL, judged through the annotation engine
+    if not args.skip_analyze:
+        lines += _analyze(judgments)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+def _analyze(judgments: list[Judgment]) -> list[str]:
+    """Part 3: analyze-judge on a head that never saw HELD_OUT_MODEL, judged through the annotation engine."""
+    lines: list[str] = []
     teacher = teacher_pairs(judgments)
     train = teacher.pairs[teacher.pairs.generator_2 != HELD_OUT_MODEL]
     test = teacher.pairs[teacher.pairs.generator_2 == HELD_OUT_MODEL]
@@ -175,8 +188,7 @@ def main() -> None:
     ]
     for note in analysis.notes:
         lines.append(f"- note: {note}")
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":
