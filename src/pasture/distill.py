@@ -198,7 +198,7 @@ class DistillResult:
 def distill_judge(
     judgments: Iterable[Judgment],
     *,
-    feature_set: FeatureSet = "style_words",
+    feature_set: FeatureSet = "style",
     l2: float = DEFAULT_L2,
     folds: int = 5,
     seed: int = 0,

@@ -39,7 +39,7 @@ def _stored(path: Path, name_or_digest: str) -> list[Judgment]:
 @click.option(
     "--feature-set",
     type=click.Choice(FEATURE_SETS),
-    default="style_words",
+    default="style",
     show_default=True,
     help="The head's features (docs/judges.md); the length-only head is evaluated beside it.",
 )
