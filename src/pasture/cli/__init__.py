@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "bradley-terry": "bradley_terry",
     "style-control": "style_control",
     "demo": "demo",
+    "distill-judge": "distill_judge",
     "evaluate": "evaluate",
     "gamed-baselines": "gamed_baselines",
     "generate": "generate",

@@ -44,6 +44,7 @@ from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLog
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
 from pasture.judges.protocols import get_protocol, protocol_names
 from pasture.judges.templates import PromptTemplate
+from pasture.judges.trained import is_head_file, load_distilled_judge
 from pasture.providers import get_provider
 from pasture.records import OFFICIAL_JUDGE_ALIASES
 
@@ -378,7 +379,14 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         get_judge("weighted_alpaca_eval_gpt4_turbo", template="../shared/alpacaeval/judge_config/alpaca_eval_clf.txt")
         get_judge("smollm2-logprob-server", base_url="http://127.0.0.1:8080/v1")
         get_judge("gpt-4o-mini-graded", model="gpt-4o")
+        get_judge("distilled/head.json")   # a judge saved by `pasture distill-judge`
     """
+    if is_head_file(name_or_path):
+        # a head saved by `pasture distill-judge` (pasture.judges.trained): only its name can be overridden
+        extra = sorted(set(overrides) - {"name"})
+        if extra:
+            raise JudgeError(f"a distilled judge ({name_or_path}) takes no override but name; got {extra}")
+        return load_distilled_judge(name_or_path, name=overrides.get("name"))
     return get_spec(name_or_path).with_overrides(**overrides).build()
 
 
