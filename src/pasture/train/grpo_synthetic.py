@@ -337,10 +337,10 @@ def experiment_markdown(result: HackingExperiment) -> str:
     for s in result.seeds:
         for arm, r in s.arms.items():
             i = r.index
-            rules = [st.rewards["rules"] for st in r.trace.steps]
+            rule_rewards = [st.rewards["rules"] for st in r.trace.steps]
             lines.append(
                 f"| {s.seed} | {arm} | {i.proxy_at_peak:.3f} → {i.proxy_final:.3f} | "
-                f"{i.true_peak:.3f} ({i.peak_step}) → {i.true_final:.3f} | {rules[0]:.3f} → {rules[-1]:.3f} |"
+                f"{i.true_peak:.3f} ({i.peak_step}) → {i.true_final:.3f} | {rule_rewards[0]:.3f} → {rule_rewards[-1]:.3f} |"
             )
     return "\n".join(lines) + "\n"
 
