@@ -106,7 +106,9 @@ def part_a(quick: bool) -> dict[str, Any]:
 
 
 def _chat_ids(tok: Any, instruction: str) -> list[int]:
-    text = tok.apply_chat_template([{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+    )
     return list(tok(text, add_special_tokens=False)["input_ids"])
 
 
@@ -127,7 +129,9 @@ def part_b(quick: bool, draft_layers: int) -> dict[str, Any]:
     # the head: greedy target responses to 60 instructions not used below
     settings = AcceptanceHeadSettings(draft_layers=draft_layers, temperature=0.0, max_new_tokens=max_new)
     t0 = time.perf_counter()
-    gens = generate(target, tok, head_instr[: 16 if quick else 60], max_new_tokens=max_new, temperature=0.0, batch_size=8)
+    gens = generate(
+        target, tok, head_instr[: 16 if quick else 60], max_new_tokens=max_new, temperature=0.0, batch_size=8
+    )
     seqs = [list(g[0].prompt_ids) + list(g[0].response_ids) for g in gens]
     lens = [len(g[0].prompt_ids) for g in gens]
     train = TrainSettings(lr=1e-3, batch_size=4, steps=10 if quick else 120, seed=SEED)
@@ -150,7 +154,13 @@ def part_b(quick: bool, draft_layers: int) -> dict[str, Any]:
         new = out[0, len(ids) :].tolist()
         plain_tokens += len(new)
         plain_outputs.append(new)
-    rows: dict[str, Any] = {"plain (transformers generate)": {"tokens": plain_tokens, "tokens_per_s": plain_tokens / plain_time, "ratio": 1.0}}
+    rows: dict[str, Any] = {
+        "plain (transformers generate)": {
+            "tokens": plain_tokens,
+            "tokens_per_s": plain_tokens / plain_time,
+            "ratio": 1.0,
+        }
+    }
     runs: dict[str, Any] = {"fixed K=2": FixedK(2), "fixed K=4": FixedK(4), "SpecDec++ h=0.3": SpecDecPP()}
     for name, policy in runs.items():
         total = SpeculativeStats()

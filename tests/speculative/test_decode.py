@@ -20,7 +20,6 @@ from pasture.speculative.decode import (  # noqa: E402
 )
 from pasture.speculative.head import AcceptanceHead  # noqa: E402
 
-
 EOS = 1
 
 
@@ -56,9 +55,7 @@ def test_greedy_speculative_equals_plain_greedy_on_50_prompts(make_llama: Any) -
         ref = target.generate(
             torch.tensor([prompt]), max_new_tokens=12, do_sample=False, eos_token_id=EOS, pad_token_id=0
         )[0, len(prompt) :].tolist()
-        res = speculative_generate(
-            target, draft, prompt, max_new_tokens=12, policy=FixedK(1 + i % 4), eos_token_id=EOS
-        )
+        res = speculative_generate(target, draft, prompt, max_new_tokens=12, policy=FixedK(1 + i % 4), eos_token_id=EOS)
         assert list(res.tokens) == ref, f"prompt {i}"
         assert res.stats.tokens == len(ref)
         totals["accepted"] += res.stats.accepted

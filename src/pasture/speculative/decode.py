@@ -253,7 +253,7 @@ def speculative_generate(
         p = dist(t_logits[-(len(drafts) + 1) :])
         q_stack = torch.stack(qs) if qs else p[:0]
         m, nxt = verifier(p, q_stack, drafts, gen)
-        new = drafts[:m] + [nxt]
+        new = [*drafts[:m], nxt]
         if eos_token_id is not None and eos_token_id in new:
             new = new[: new.index(eos_token_id) + 1]
         seq.extend(new)

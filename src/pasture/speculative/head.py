@@ -76,7 +76,10 @@ class AcceptanceHead(nn.Module):
         """A head saved by :meth:`save_checkpoint_files` (``pasture train acceptance_head``)."""
         folder = Path(path)
         if not (folder / HEAD_CONFIG).is_file():
-            raise InputError(f"not an acceptance head (no {HEAD_CONFIG}); train one with `pasture train acceptance_head`", path=folder)
+            raise InputError(
+                f"not an acceptance head (no {HEAD_CONFIG}); train one with `pasture train acceptance_head`",
+                path=folder,
+            )
         config = json.loads((folder / HEAD_CONFIG).read_text(encoding="utf-8"))
         head = cls(int(config["width"]), int(config["n_blocks"]))
         head.load_state_dict(torch.load(folder / HEAD_WEIGHTS, map_location="cpu", weights_only=True))
