@@ -139,7 +139,7 @@ def train_acceptance_head(
             opt.step()
             stats.steps += 1
             stats.train_tokens += sum(len(r) for r in rows)
-            stats.history.append(float(loss))
+            stats.history.append(float(loss.detach()))
             seen += len(labels)
             label_sum += float(labels.sum())
     stats.metrics = {
