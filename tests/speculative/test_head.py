@@ -36,9 +36,7 @@ def test_labels_are_acceptance_probabilities_and_training_runs(make_llama: Any, 
     draft = make_llama(16, hidden=16, layers=1, seed=2)
     g = torch.Generator().manual_seed(0)
     seqs = [[3, 4, 5, 6, 7, 8, 9, 10], [5, 6, 7, 8, 9, 2]]
-    hidden, labels = head_examples(
-        target, draft, seqs, [3, 2], draft_share=1.0, temperature=1.0, pad_id=0, generator=g
-    )
+    hidden, labels = head_examples(target, draft, seqs, [3, 2], draft_share=1.0, temperature=1.0, pad_id=0, generator=g)
     assert hidden.shape == (5 + 4, 16)  # every response position is replaced at share 1
     assert bool(((labels >= 0) & (labels <= 1)).all())
     none, _ = head_examples(target, draft, seqs, [3, 2], draft_share=0.0, temperature=1.0, pad_id=0, generator=g)
