@@ -104,6 +104,8 @@ class GenerationReport:
     errors: tuple[str, ...]
     wall_s: float
     output_path: Path | None = None
+    speculative: dict[str, float] | None = None
+    """Speculative decoding's measures for this run's new outputs (docs/generate.md), when the provider has them."""
 
     @property
     def ok(self) -> bool:
@@ -114,7 +116,19 @@ class GenerationReport:
             f"{self.generator}: {len(self.outputs)} outputs ({self.n_new} new, {self.n_cached} already stored"
             + (f", {self.n_failed} FAILED" if self.n_failed else "")
             + f") in {self.wall_s:.1f}s"
+            + (_speculative_line(self.speculative) if self.speculative else "")
         )
+
+
+def _speculative_line(m: dict[str, float]) -> str:
+    line = (
+        f"\nspeculative: {m['target_passes_per_token']:.3f} target passes/token, acceptance "
+        f"{m['acceptance_rate']:.3f}, mean candidates {m['mean_candidate_length']:.2f}, "
+        f"{int(m['discarded'])} discarded draft tokens, {m['tokens_per_s']:.1f} tokens/s"
+    )
+    if "speedup_vs_plain" in m:
+        line += f" ({m['speedup_vs_plain']:.2f}× plain decoding of the first instruction)"
+    return line
 
 
 def _pasture_version() -> str:
@@ -318,6 +332,7 @@ def generate(
         errors=tuple(errors),
         wall_s=time.monotonic() - started,
         output_path=path,
+        speculative=provider.speculative_summary() if hasattr(provider, "speculative_summary") else None,
     )
 
 

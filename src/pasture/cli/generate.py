@@ -13,6 +13,7 @@ from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
 from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate
 from pasture.records import EvalSet
+from pasture.speculative.provider import DRAFT_SPEC_HELP, SpeculativeConfig, SpeculativeProvider
 from pasture.store import Store
 
 
@@ -137,6 +138,21 @@ def settings_from_options(
     help="Also write an AlpacaEval-compatible model_outputs.json here.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--draft-model", default=None, help="Speculative decoding (transformers targets): the " + DRAFT_SPEC_HELP + "."
+)
+@click.option(
+    "--candidates", type=int, default=4, show_default=True, help="With --draft-model: fixed candidate length K."
+)
+@click.option(
+    "--acceptance-head",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --draft-model: SpecDec++ adaptive candidate length from this head (pasture train acceptance_head).",
+)
+@click.option(
+    "--stop-threshold", type=float, default=0.3, show_default=True, help="SpecDec++'s h: stop drafting when 1 − Πp̂ > h."
+)
 def command(
     model: ModelOptions,
     generator: str,
@@ -156,6 +172,10 @@ def command(
     store_path: Path,
     output: Path | None,
     no_progress: bool,
+    draft_model: str | None,
+    candidates: int,
+    acceptance_head: Path | None,
+    stop_threshold: float,
 ) -> None:
     """Generate outputs of --model for every instruction of --eval-set.
 
@@ -172,7 +192,19 @@ def command(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
     )
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
-    provider = model.provider()
+    if draft_model is not None:
+        if model.provider_args or model.base_url:
+            raise InputError("--draft-model runs the target in process; drop --provider-arg/--base-url")
+        if model.spec is None:
+            raise InputError("--draft-model needs --model (the target)", param="model")
+        spec = SpeculativeConfig(
+            draft_model, candidates, str(acceptance_head) if acceptance_head else None, stop_threshold
+        )
+        provider: Any = SpeculativeProvider(model.spec, spec)
+    elif acceptance_head is not None:
+        raise InputError("--acceptance-head needs --draft-model")
+    else:
+        provider = model.provider()
     with Store(store_path) as store:
         report = generate(
             store,

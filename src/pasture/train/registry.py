@@ -213,6 +213,20 @@ class GRPOSettings(MethodSettings):
     scale_rewards: bool = setting(True, "Divide by the group's std (False: reward - group mean only).")
 
 
+@dataclass(frozen=True)
+class AcceptanceHeadSettings(MethodSettings):
+    """SpecDec++'s acceptance head (Huang et al. 2024): 3 residual blocks (each with its own weights; the official
+    code's ``[ResBlock(h)] * n`` shares one), rejections weighted 6. The draft is the target's first
+    ``draft_layers`` layers (self-speculative). ``draft_share`` is an untuned choice here."""
+
+    draft_layers: int = setting(8, "Self-speculative draft: the target's first this many decoder layers.")
+    n_blocks: int = setting(3, "Residual blocks of the head.")
+    rejection_weight: float = setting(6.0, "Weight of the rejection term of the weighted cross-entropy.")
+    draft_share: float = setting(0.5, "Share of response tokens replaced by draft samples (only they carry loss).")
+    temperature: float = setting(1.0, "Sampling temperature of the responses and of both models' distributions.")
+    max_new_tokens: int = setting(64, "Target response length sampled per prompt.")
+
+
 # ---------------------------------------------------------------- the registry
 
 Input = Literal["demonstrations", "pairs", "prompts", "reward_model"]
@@ -236,7 +250,7 @@ class Method:
     inputs: tuple[Input, ...]
     trainer: str | None
     summary: str
-    produces: Literal["policy", "reward_model", "outputs"] = "policy"
+    produces: Literal["policy", "reward_model", "outputs", "acceptance_head"] = "policy"
 
     @property
     def pairwise(self) -> bool:
@@ -287,6 +301,14 @@ METHODS: dict[str, Method] = {
         Method("ppo", PPOSettings, ("prompts", "reward_model"), "pasture.train.ppo:fit", "PPO with a KL penalty"),
         Method("rloo", RLOOSettings, ("prompts", "reward_model"), "pasture.train.rloo:fit", "REINFORCE, LOO baseline"),
         Method("grpo", GRPOSettings, ("prompts", "reward_model"), "pasture.train.grpo:fit", "group-relative, k3 KL"),
+        Method(
+            "acceptance_head",
+            AcceptanceHeadSettings,
+            ("prompts",),
+            "pasture.train.acceptance_head:fit",
+            "SpecDec++ acceptance head for speculative decoding",
+            produces="acceptance_head",
+        ),
     )
 }
 """Every method ``pasture train`` knows, by name (adding one: a settings class above + one entry here)."""
