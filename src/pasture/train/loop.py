@@ -84,6 +84,10 @@ class JudgeSource(Protocol):
 
     def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge: ...
 
+    def prepare(self, items: Sequence[ResponseToJudge]) -> None:
+        """Called with a batch of items before the engine asks the judge one by one: a judge on a local model
+        scores them in one batched pass here (a no-op for remote judges)."""
+
 
 @dataclass(frozen=True)
 class FixedJudge:
@@ -97,6 +101,9 @@ class FixedJudge:
 
     def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge:
         return self.judge
+
+    def prepare(self, items: Sequence[ResponseToJudge]) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,7 @@ class RoundContext:
     start: nn.Module
     tokenizer: PreTrainedTokenizerBase
     judge: ResponseJudge
+    judge_source: JudgeSource
     settings: BuilderSettings
     config: LoopConfig
     identity: RunIdentity
@@ -219,6 +227,7 @@ class RoundContext:
         items = [
             ResponseToJudge(p, t, self.generator(label)) for p, row in zip(self.prompts, texts, strict=True) for t in row
         ]
+        self.judge_source.prepare(items)
         scores = judge_scores(self.store, self.judge, items, self.config.concurrency)
         self.n_failed_judgments += sum(1 for s in scores if s is None)
         out: list[list[Scored]] = []
@@ -494,7 +503,7 @@ def _run_round(
     ckpt.mkdir(parents=True, exist_ok=True)
     ctx = RoundContext(
         k, train_es.texts(), policy, start, tokenizer, judge_source.for_policy(policy, tokenizer),
-        cfg.resolved_builder_settings(), cfg, ident, store, train_es, ckpt,
+        judge_source, cfg.resolved_builder_settings(), cfg, ident, store, train_es, ckpt,
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t

@@ -13,13 +13,14 @@ paper's prompted judge: on SmolLM2 the policy judges itself with a prompt instea
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from pasture.annotate.responses import ResponseToJudge
 from pasture.judges.base import ResponseReading, ResponseRequest
 from pasture.judges.judge import ProgrammaticResponseJudge
 from pasture.records import canonical_json
@@ -66,11 +67,18 @@ class SyntheticSelfJudge:
         self.responses = [g.text for row in gens for g in row]
         self.targets = torch.tensor([extended_oracle_score(p, r) for p, r in zip(self.prompts, self.responses, strict=True)])
         payload = {"prompts": self.prompts, "responses": self.responses, "ridge": s.ridge, "stand_in": "ridge-head-v1"}
+        self._score_all: Callable[[Sequence[str], Sequence[str]], None] | None = None
         self._digest = hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
     @property
     def digest(self) -> str:
         return self._digest
+
+    def prepare(self, items: Sequence[ResponseToJudge]) -> None:
+        """Score ``items`` in batched forward passes with the head of the latest :meth:`for_policy` (the engine
+        then reads them from memory instead of one forward pass per judgment)."""
+        if self._score_all is not None and items:
+            self._score_all([i.instruction for i in items], [i.output for i in items])
 
     def fit(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> tuple[torch.Tensor, torch.Tensor, float]:
         """(w, feature mean, target mean) of the ridge head on ``policy``'s features of the judge-training set."""
@@ -84,10 +92,19 @@ class SyntheticSelfJudge:
 
     def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ProgrammaticResponseJudge:
         w, mu, ybar = self.fit(policy, tokenizer)
+        cache: dict[tuple[str, str], float] = {}
+
+        def score_all(prompts: Sequence[str], outputs: Sequence[str]) -> None:
+            phi = response_features(policy, tokenizer, prompts, outputs).double()
+            for p, o, v in zip(prompts, outputs, (ybar + (phi - mu) @ w).tolist(), strict=True):
+                cache[(p, o)] = float(v)
 
         def self_judge_score(request: ResponseRequest) -> ResponseReading:
-            phi = response_features(policy, tokenizer, [request.instruction], [request.output])[0].double()
-            return ResponseReading(score=ybar + float((phi - mu) @ w))
+            if (request.instruction, request.output) not in cache:
+                score_all([request.instruction], [request.output])
+            return ResponseReading(score=cache[(request.instruction, request.output)])
+
+        self._score_all = score_all
 
         version = hashlib.sha256(f"{self._digest}|{model_digest(policy, tokenizer)}".encode()).hexdigest()
         return ProgrammaticResponseJudge(self_judge_score, name="self-judge stand-in (ridge head)", version=version)
