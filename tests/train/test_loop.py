@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from pasture.errors import InputError
-from pasture.judges.base import ResponseReading, ResponseRequest
+from pasture.judges.base import ResponseReading
 from pasture.judges.judge import ProgrammaticResponseJudge
 from pasture.store import Store
 from pasture.train.builders import SelfRewardingSettings, TemporalSelfRewardingSettings
@@ -55,11 +55,11 @@ def _start() -> tuple[torch.nn.Module, object]:
 def _counts(db: Path) -> tuple[int, int]:
     with Store(db) as s:
         outputs = sum(len(s.get_outputs(d)) for d in _digests(s))
-        return outputs, len(s.get_response_judgments())
+        return outputs, s.count_response_judgments()
 
 
 def _digests(s: Store) -> list[str]:
-    return [r[0] for r in s._conn.execute("SELECT digest FROM eval_sets").fetchall()]  # noqa: SLF001
+    return [digest for digest, _, _ in s.eval_sets()]
 
 
 def _stats_mtimes(work: Path) -> dict[str, float]:
@@ -67,7 +67,10 @@ def _stats_mtimes(work: Path) -> dict[str, float]:
 
 
 def _figures(rows: tuple) -> list[tuple]:  # type: ignore[type-arg]
-    return [(r.run_identity, r.win_rate_vs_start, r.eval_score, r.judge_gap, r.kl_to_start, r.n_train_examples) for r in rows]
+    return [
+        (r.run_identity, r.win_rate_vs_start, r.eval_score, r.judge_gap, r.kl_to_reference, r.n_train_examples)
+        for r in rows
+    ]
 
 
 def test_a_changed_setting_never_reuses_a_rounds_stored_data(tmp_path: Path) -> None:
@@ -136,7 +139,14 @@ def test_a_sigkilled_loop_resumes_where_it_stopped(tmp_path: Path) -> None:
     resumed = run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), db, work, _config(rounds=3))
     assert done_before[0].stat().st_mtime_ns == mtime  # round 0 was not redone
     fresh = run_loop(
-        model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), tmp_path / "f.db", tmp_path / "f",
+        model,
+        tok,
+        TRAIN,
+        EVAL,
+        FixedJudge(oracle_judge()),
+        oracle_judge(),
+        tmp_path / "f.db",
+        tmp_path / "f",
         _config(rounds=3),
     )
     assert _figures(resumed.rounds) == _figures(fresh.rounds)  # the same machine: an interrupted run ends the same
@@ -145,13 +155,11 @@ def test_a_sigkilled_loop_resumes_where_it_stopped(tmp_path: Path) -> None:
 def test_the_builders_pick_best_and_worst_by_the_judge(tmp_path: Path) -> None:
     model, tok = _start()
     db, work = tmp_path / "s.db", tmp_path / "w"
-    cfg = _config(
-        builder="temporal_self_rewarding", builder_settings=TemporalSelfRewardingSettings(n=3), rounds=1
-    )
+    cfg = _config(builder="temporal_self_rewarding", builder_settings=TemporalSelfRewardingSettings(n=3), rounds=1)
     res = run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), db, work, cfg)
     short = res.rounds[0].run_identity[:12]
     with Store(db) as s:
-        d = [x for x in _digests(s) if s.get_outputs(x, f"loop/r0-{short}/start")][0]
+        d = next(x for x in _digests(s) if s.get_outputs(x, f"loop/r0-{short}/start"))
         by = {}
         for label in ("start", "policy", "future"):
             for o in s.get_outputs(d, f"loop/r0-{short}/{label}"):
@@ -189,8 +197,26 @@ def test_mean_sigmoid_weight_matches_a_hand_computation() -> None:
 def test_a_builder_and_method_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
     model, tok = _start()
     with pytest.raises(InputError, match="produces pairs; method sft reads demonstrations"):
-        run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), tmp_path / "s.db",
-                 tmp_path / "w", _config(method="sft", settings=None))
+        run_loop(
+            model,
+            tok,
+            TRAIN,
+            EVAL,
+            FixedJudge(oracle_judge()),
+            oracle_judge(),
+            tmp_path / "s.db",
+            tmp_path / "w",
+            _config(method="sft", settings=None),
+        )
     with pytest.raises(InputError, match="unknown builder"):
-        run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), tmp_path / "s.db",
-                 tmp_path / "w", _config(builder="nope"))
+        run_loop(
+            model,
+            tok,
+            TRAIN,
+            EVAL,
+            FixedJudge(oracle_judge()),
+            oracle_judge(),
+            tmp_path / "s.db",
+            tmp_path / "w",
+            _config(builder="nope"),
+        )

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulate",
     "train": "train",
     "methods": "methods",
+    "loop": "loop",
 }
 """Registry of commands; adding one touches this dict and one new module."""
 

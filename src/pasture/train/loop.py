@@ -139,7 +139,9 @@ class LoopConfig:
             raise InputError(f"the loop trains methods that learn from pairs or demonstrations, not {self.method!r}")
         builder = get_builder(self.builder)
         if spec.inputs[0] != builder.data:
-            raise InputError(f"builder {self.builder} produces {builder.data}; method {self.method} reads {spec.inputs[0]}")
+            raise InputError(
+                f"builder {self.builder} produces {builder.data}; method {self.method} reads {spec.inputs[0]}"
+            )
         s = self.settings if self.settings is not None else spec.settings()
         if type(s) is not spec.settings:
             raise InputError(f"{self.method} takes {spec.settings.__name__}, got {type(s).__name__}")
@@ -149,9 +151,7 @@ class LoopConfig:
         return TrainSettings(**{**asdict(self.train), "seed": self.train.seed + k})
 
 
-def round_identity(
-    cfg: LoopConfig, k: int, previous: str, start: str, train_prompts: str, judge: str
-) -> RunIdentity:
+def round_identity(cfg: LoopConfig, k: int, previous: str, start: str, train_prompts: str, judge: str) -> RunIdentity:
     """The identity of round ``k`` (see the module docstring): every setting that can change its stored data."""
     inputs = {
         "loop": "round",
@@ -225,7 +225,9 @@ class RoundContext:
     def score(self, texts: Sequence[Sequence[str]], label: str) -> list[list[Scored]]:
         """The round judge's score of every sample (stored judgments; failed ones are None and counted)."""
         items = [
-            ResponseToJudge(p, t, self.generator(label)) for p, row in zip(self.prompts, texts, strict=True) for t in row
+            ResponseToJudge(p, t, self.generator(label))
+            for p, row in zip(self.prompts, texts, strict=True)
+            for t in row
         ]
         self.judge_source.prepare(items)
         scores = judge_scores(self.store, self.judge, items, self.config.concurrency)
@@ -299,7 +301,9 @@ def stored_samples(
     return [[have[p][i] for i in range(n)] for p in prompts]
 
 
-def judge_scores(store: Store, judge: ResponseJudge, items: Sequence[ResponseToJudge], concurrency: int) -> list[float | None]:
+def judge_scores(
+    store: Store, judge: ResponseJudge, items: Sequence[ResponseToJudge], concurrency: int
+) -> list[float | None]:
     """Each item's score by ``judge`` through the annotation engine (stored, resumable); None for a failed
     judgment or one without a score."""
     report = annotate_responses(store, judge, items, settings=EngineSettings(concurrency=concurrency), progress=False)
@@ -365,7 +369,7 @@ class RoundRow:
     ``chosen_rejected_gap``: mean evaluator score of the round's chosen minus rejected responses (None for SFT
     data); ``judge_gap``: the same by the round's judge; ``pair_accuracy``: fraction of pairs whose chosen response
     the evaluator scores strictly higher; ``sigmoid_weight``: mean σ(−β·h) of the round's pairs under the trained
-    policy against its reference (DPO family; None otherwise); ``kl_to_start`` in nats per response;
+    policy against its reference (DPO family; None otherwise); ``kl_to_reference`` (KL to the start, the column name the methods table uses) in nats per response;
     ``avg_length`` in characters; ``eval_score``: mean evaluator score of the round's policy.
     """
 
@@ -378,7 +382,7 @@ class RoundRow:
     judge_gap: float | None
     pair_accuracy: float | None
     sigmoid_weight: float | None
-    kl_to_start: float
+    kl_to_reference: float
     avg_length: float
     n_train_examples: int
     n_skipped: int
@@ -448,18 +452,37 @@ def run_loop(
         eval_seed = cfg.train.seed + 10_000
         start_eval = stored_samples(store, eval_es, start_gen, start, tokenizer, 1, cfg, eval_seed)
         start_scores = judge_scores(
-            store, evaluator, [ResponseToJudge(p, o[0], start_gen) for p, o in zip(eval_es.texts(), start_eval, strict=True)], cfg.concurrency
+            store,
+            evaluator,
+            [ResponseToJudge(p, o[0], start_gen) for p, o in zip(eval_es.texts(), start_eval, strict=True)],
+            cfg.concurrency,
         )
         for k in range(cfg.rounds):
             ident = round_identity(cfg, k, previous, start_digest, train_es.digest, judge.digest)
             ckpt = work / "rounds" / f"r{k}-{ident.short}"
             done = ckpt / "round.json"
-            if done.is_file() and checkpoint_done(ckpt) and json.loads(done.read_text())["run_identity"] == ident.digest:
+            if (
+                done.is_file()
+                and checkpoint_done(ckpt)
+                and json.loads(done.read_text())["run_identity"] == ident.digest
+            ):
                 row = RoundRow(**json.loads(done.read_text(encoding="utf-8")))
                 policy = AutoModelForCausalLM.from_pretrained(ckpt).eval()
             else:
                 policy, row = _run_round(
-                    k, ident, ckpt, policy, start, tokenizer, train_es, eval_es, judge, evaluator, store, cfg, build,
+                    k,
+                    ident,
+                    ckpt,
+                    policy,
+                    start,
+                    tokenizer,
+                    train_es,
+                    eval_es,
+                    judge,
+                    evaluator,
+                    store,
+                    cfg,
+                    build,
                     start_scores,
                 )
                 done.write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
@@ -502,14 +525,27 @@ def _run_round(
     t = time.perf_counter()
     ckpt.mkdir(parents=True, exist_ok=True)
     ctx = RoundContext(
-        k, train_es.texts(), policy, start, tokenizer, judge_source.for_policy(policy, tokenizer),
-        judge_source, cfg.resolved_builder_settings(), cfg, ident, store, train_es, ckpt,
+        k,
+        train_es.texts(),
+        policy,
+        start,
+        tokenizer,
+        judge_source.for_policy(policy, tokenizer),
+        judge_source,
+        cfg.resolved_builder_settings(),
+        cfg,
+        ident,
+        store,
+        train_es,
+        ckpt,
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t
     n_examples = len(built.pairs) or len(built.responses)
     if n_examples == 0:
-        raise InputError(f"round {k}: the builder {cfg.builder} produced no training data (every prompt tied or failed)")
+        raise InputError(
+            f"round {k}: the builder {cfg.builder} produced no training data (every prompt tied or failed)"
+        )
 
     t = time.perf_counter()
     data = TrainingData(pairs=built.pairs, prompts=built.prompts, responses=built.responses)
@@ -521,7 +557,10 @@ def _run_round(
     out = stored_samples(store, eval_es, gen, new, tokenizer, 1, cfg, cfg.train.seed + 10_000)
     texts = [o[0] for o in out]
     scores = judge_scores(
-        store, evaluator, [ResponseToJudge(p, o, gen) for p, o in zip(eval_es.texts(), texts, strict=True)], cfg.concurrency
+        store,
+        evaluator,
+        [ResponseToJudge(p, o, gen) for p, o in zip(eval_es.texts(), texts, strict=True)],
+        cfg.concurrency,
     )
     gap = acc = None
     if built.pairs:
@@ -545,12 +584,12 @@ def _run_round(
         round=k,
         builder=cfg.builder,
         win_rate_vs_start=_paired_win_rate(scores, start_scores),
-        eval_score=_mean(ok_scores) if ok_scores else math.nan,
+        eval_score=sum(ok_scores) / len(ok_scores) if ok_scores else math.nan,
         chosen_rejected_gap=gap,
         judge_gap=_mean([c - r for c, r in zip(built.chosen_scores, built.rejected_scores, strict=True)]),
         pair_accuracy=acc,
         sigmoid_weight=weight,
-        kl_to_start=kl_to_start(new, start, tokenizer, eval_es.texts(), texts),
+        kl_to_reference=kl_to_start(new, start, tokenizer, eval_es.texts(), texts),
         avg_length=sum(len(x) for x in texts) / len(texts),
         n_train_examples=n_examples,
         n_skipped=built.n_skipped,

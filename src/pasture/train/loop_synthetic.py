@@ -14,6 +14,7 @@ t_{0.975, s−1}·sd/√s); "beats" when the mean exceeds 50 % and the interval 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,11 +56,11 @@ class LoopExperimentConfig:
 
     start: StartConfig = field(default_factory=StartConfig)
     judge: SelfJudgeSettings = field(default_factory=SelfJudgeSettings)
-    n_train_prompts: int = 256
-    n_eval_prompts: int = 400
+    n_train_prompts: int = 200
+    n_eval_prompts: int = 300
     n: int = 4
     rounds: int = 3
-    steps: int = 40
+    steps: int = 30
     batch_size: int = 32
     lr: float = 1e-3
     beta: float = 0.1
@@ -89,7 +90,12 @@ class SeedResult:
 
 
 def run_seed(
-    cfg: LoopExperimentConfig, start: StartPolicy, seed: int, workdir: Path, *, start_judge: SyntheticSelfJudge | None = None
+    cfg: LoopExperimentConfig,
+    start: StartPolicy,
+    seed: int,
+    workdir: Path,
+    *,
+    start_judge: SyntheticSelfJudge | None = None,
 ) -> SeedResult:
     """Both builders for one seed (store and checkpoints under ``workdir``; a rerun resumes)."""
     tok = start.tokenizer
@@ -151,7 +157,7 @@ def markdown_table(runs: list[SeedResult]) -> str:
                 lines.append(
                     f"| {r.seed} | {b} | {row.round} | {row.eval_score:.3f} | {row.win_rate_vs_start:.1f} | "
                     f"{_f(row.chosen_rejected_gap)} | {_f(row.judge_gap)} | {_f(row.pair_accuracy)} | "
-                    f"{_f(row.sigmoid_weight)} | {row.kl_to_start:.2f} | {row.avg_length:.2f} | {row.n_train_examples} |"
+                    f"{_f(row.sigmoid_weight)} | {row.kl_to_reference:.2f} | {row.avg_length:.2f} | {row.n_train_examples} |"
                 )
     wr = summarise([r.paired_win_rate for r in runs])
     lines += [
@@ -176,8 +182,35 @@ def _f(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def run_comparison(cfg: LoopExperimentConfig, seeds: list[int], workdir: Path) -> list[SeedResult]:
-    """The shared start policy once, then :func:`run_seed` for each seed."""
+def run_comparison(
+    cfg: LoopExperimentConfig,
+    seeds: list[int],
+    workdir: Path,
+    *,
+    on_seed: Callable[[list[SeedResult]], None] | None = None,
+) -> list[SeedResult]:
+    """The shared start policy once, then :func:`run_seed` for each seed (``on_seed`` sees the results so far)."""
     start = train_start_policy(cfg.start)
     judge = SyntheticSelfJudge(start.model, start.tokenizer, cfg.judge)
-    return [run_seed(cfg, start, s, workdir / f"seed{s}", start_judge=judge) for s in seeds]
+    runs: list[SeedResult] = []
+    for s in seeds:
+        runs.append(run_seed(cfg, start, s, workdir / f"seed{s}", start_judge=judge))
+        if on_seed is not None:
+            on_seed(runs)
+    return runs
+
+
+def run_synthetic_loop(
+    config: LoopConfig, workdir: Path, sizes: LoopExperimentConfig | None = None, *, seed: int = 0
+) -> LoopResult:
+    """One loop on the synthetic task (what ``pasture loop --task synthetic`` runs): the shared start policy of
+    ``sizes.start`` (retrained deterministically, so a rerun resumes the same rounds), the self-judge stand-in as
+    the round judge, the oracle as evaluator, prompts drawn as in :func:`run_seed`; store ``workdir/store.db``."""
+    sz = sizes or LoopExperimentConfig()
+    start = train_start_policy(sz.start)
+    judge = SyntheticSelfJudge(start.model, start.tokenizer, sz.judge)
+    train_p = make_prompts(sz.n_train_prompts, seed=5000 + seed)
+    eval_p = make_prompts(sz.n_eval_prompts, seed=6000 + seed)
+    return run_loop(
+        start.model, start.tokenizer, train_p, eval_p, judge, oracle_judge(), workdir / "store.db", workdir, config
+    )

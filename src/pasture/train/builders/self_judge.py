@@ -65,7 +65,9 @@ class SyntheticSelfJudge:
         gens = generate(start, tokenizer, prompts, n=s.samples, max_new_tokens=MAX_RESPONSE_TOKENS, seed=s.seed + 1)
         self.prompts = [p for p in prompts for _ in range(s.samples)]
         self.responses = [g.text for row in gens for g in row]
-        self.targets = torch.tensor([extended_oracle_score(p, r) for p, r in zip(self.prompts, self.responses, strict=True)])
+        self.targets = torch.tensor(
+            [extended_oracle_score(p, r) for p, r in zip(self.prompts, self.responses, strict=True)]
+        )
         payload = {"prompts": self.prompts, "responses": self.responses, "ridge": s.ridge, "stand_in": "ridge-head-v1"}
         self._score_all: Callable[[Sequence[str], Sequence[str]], None] | None = None
         self._digest = hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
