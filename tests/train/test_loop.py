@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import PreTrainedTokenizerFast
 
 from pasture.errors import InputError
 from pasture.judges.base import ResponseReading
@@ -47,7 +48,7 @@ def _config(**kw: object) -> LoopConfig:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def _start() -> tuple[torch.nn.Module, object]:
+def _start() -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
     tok = extended_tokenizer()
     return tiny_llama(tok, hidden_size=32, intermediate_size=64, seed=0).eval(), tok
 
@@ -160,15 +161,13 @@ def test_the_builders_pick_best_and_worst_by_the_judge(tmp_path: Path) -> None:
     short = res.rounds[0].run_identity[:12]
     with Store(db) as s:
         d = next(x for x in _digests(s) if s.get_outputs(x, f"loop/r0-{short}/start"))
-        by = {}
+        by: dict[tuple[str, str], list[str]] = {}
         for label in ("start", "policy", "future"):
             for o in s.get_outputs(d, f"loop/r0-{short}/{label}"):
                 by.setdefault((label, o.instruction), []).append(o.output)
     row = json.loads((res.final_checkpoint / "round.json").read_text())
     assert row["n_train_examples"] + row["n_skipped"] == len(TRAIN)
     # the pairs as trained: rejected = the worst of M0's samples, chosen = the best of the temporary model's
-    from pasture.train.builders.self_rewarding import build_temporal_self_rewarding  # noqa: F401 (registered path)
-
     assert all(len(by[("start", p)]) == 3 and len(by[("future", p)]) == 3 for p in TRAIN)
     gaps = []
     for p in TRAIN:
