@@ -35,7 +35,8 @@ def test_pasture_loop_runs_and_its_rows_join_the_methods_table(tmp_path: Path) -
     args += ["--batch-size", "8", "--setting", "beta=0.2", "--workdir", str(tmp_path)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    row = json.loads(next(line for line in res.output.splitlines() if line.startswith("{")))
+    assert '"builder": "self_rewarding"' in res.output  # the round's row is printed (among progress bars)
+    row = json.loads((tmp_path / "self_rewarding-r0" / "row.json").read_text())
     assert row["builder"] == "self_rewarding" and row["round"] == 0
     rep = CliRunner().invoke(main, ["methods", "report", str(tmp_path), "--output", str(tmp_path / "t.csv")])
     assert rep.exit_code == 0, rep.output
