@@ -1,8 +1,9 @@
 """The methods comparison table: collected from stored runs, written as CSV/Markdown/JSON, an HTML page,
 or a section of the main HTML report.
 
-Rows come from ``<dir>/<method>/row.json`` files written by ``pasture train --task synthetic`` (or by the farm
-loop); every column is defined in :mod:`pasture.train.compare` and docs/train.md.
+Rows come from ``<dir>/<method>/row.json`` files written by ``pasture train --task synthetic``, the farm loop or
+``pasture loop`` (one row per round, ``<builder>-r<k>``, with the loop's diagnostic columns); every column is
+defined in :mod:`pasture.train.compare`, :class:`pasture.train.loop.RoundRow` and docs/train.md.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ TABLE_COLUMNS = (
 """The table's columns in order (defined in :mod:`pasture.train.compare` and docs/train.md); kept here, free
 of torch, so that reading stored rows (``pasture report --methods``) needs no ``train`` extra."""
 
+LOOP_COLUMNS = ("round", "eval_score", "chosen_rejected_gap", "judge_gap", "pair_accuracy", "sigmoid_weight")
+"""The per-round diagnostics rows of ``pasture loop`` add (:class:`pasture.train.loop.RoundRow`); shown after the
+table's columns when any stored row has them."""
+
 _LABELS = {
     "win_rate_vs_start": "win rate vs start (%)",
     "lc_vs_start": "LC vs start (%)",
@@ -45,6 +50,12 @@ _LABELS = {
     "generated_tokens": "generated tokens",
     "wall_s": "wall time (s)",
     "hacking_index": "hacking index",
+    "round": "loop round",
+    "eval_score": "mean evaluator score",
+    "chosen_rejected_gap": "chosen − rejected (evaluator)",
+    "judge_gap": "chosen − rejected (round judge)",
+    "pair_accuracy": "pairs the evaluator agrees with",
+    "sigmoid_weight": "mean DPO weight σ(−βh)",
 }
 
 
@@ -62,7 +73,7 @@ def collect_rows(directory: str | Path) -> pd.DataFrame:
     if not rows:
         raise InputError("no method results (*/row.json) found; run `pasture train METHOD --output DIR` first", path=d)
     frame = pd.DataFrame(rows).set_index("method")
-    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]]
+    return frame[[c for c in (*TABLE_COLUMNS, *LOOP_COLUMNS) if c in frame.columns]]
 
 
 METHODS_NOTE = (
@@ -70,7 +81,8 @@ METHODS_NOTE = (
     "against the starting policy and the reference, mean reward-model score, KL to the starting policy in nats "
     "per response, mean length in characters, the training cost, and (runs that logged their "
     "true quality over steps) the hacking index: the drop of true quality from its peak while the proxy reward still "
-    "rose. Definitions: pasture docs/train.md."
+    "rose; loop rounds add the chosen − rejected score gap, the pairs' agreement with the evaluator and the mean DPO "
+    "weight σ(−βh). Definitions: pasture docs/train.md."
 )
 """The note shown under the methods table in HTML."""
 

@@ -1,0 +1,616 @@
+"""The iterative driver: rounds of sample → judge → build → train → evaluate, every stage stored and resumable.
+
+One round ``k`` (policy ``M_k`` → ``M_{k+1}``):
+
+1. **sample**: the builder asks for samples from the current policy and, where it needs them, from the starting
+   policy ``M0`` or a temporary model; each set is stored in the pasture store (eval set ``loop-train``, generator
+   ``<name>/r<k>-<R>/<label>``, one row per sample index), so a rerun samples only what is missing.
+2. **judge**: one score per sample from the round's judge, a single-response judge
+   (:class:`~pasture.judges.base.ResponseJudge`) given by a :class:`JudgeSource`: a fixed judge or pool, or a judge
+   derived from the current policy (self-rewarding). Judgments go through
+   :func:`~pasture.annotate.responses.annotate_responses` (stored, keyed by the judge's fingerprint, never paid
+   twice); failed judgments are counted and leave their prompt without a pair.
+3. **build**: the registered builder (:mod:`pasture.train.builders`) turns them into the round's training data.
+4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``) →
+   ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity, ``stats.json`` marks it complete).
+5. **evaluate**: one sample per evaluation prompt from ``M_{k+1}`` and from ``M0`` (same seed), scored by the
+   evaluator (the oracle as a programmatic judge, or any response judge), and the round's diagnostics
+   (:class:`RoundRow`) → ``round.json`` in the round's directory and ``workdir/<builder>-r<k>/row.json`` (the
+   methods table).
+
+**Keys.** ``R`` is the round's identity (:func:`round_identity`): the method, its settings and the shared training
+settings (with the round's seed) as :func:`~pasture.train.registry.run_identity` keys them, plus the round index,
+the builder and every one of its settings, the judge source's digest, the sampling settings, the training prompts,
+the starting policy and the previous round's identity. Every stored sample, judgment (through the judge fingerprint,
+which for a self-judge digests the policy) and checkpoint of round ``k`` carries ``R``, so a changed setting (β, N,
+the judge) starts fresh rounds and never reuses stale data; the same settings redo nothing. A SIGKILLed run resumes
+at the first stage not yet stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+
+from pasture.annotate.engine import EngineSettings
+from pasture.annotate.responses import ResponseToJudge, annotate_responses
+from pasture.errors import InputError
+from pasture.judges.base import ResponseJudge
+from pasture.records import EvalSet, Instruction, ModelOutput, canonical_json
+from pasture.store import Store
+from pasture.train.builders import BuilderSettings, get_builder
+from pasture.train.core import (
+    PreferencePair,
+    TrainingData,
+    TrainStats,
+    checkpoint_done,
+    encode_sequences,
+    generate,
+    load_stats,
+    model_digest,
+    save_checkpoint,
+    token_logprobs,
+)
+from pasture.train.registry import (
+    MethodSettings,
+    RunIdentity,
+    TrainSettings,
+    get_method,
+    run_identity,
+    settings_dict,
+)
+from pasture.train.reward import pair_batch
+from pasture.train.run import check_stored, write_identity
+
+
+class JudgeSource(Protocol):
+    """Where a round's judge comes from. ``digest`` names the source (it enters every round's identity);
+    ``for_policy`` gives the judge of a round whose current policy is ``policy`` (a fixed judge ignores it; a
+    self-judge is derived from it, and its fingerprint then digests the policy)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge: ...
+
+    def prepare(self, items: Sequence[ResponseToJudge]) -> None:
+        """Called with a batch of items before the engine asks the judge one by one: a judge on a local model
+        scores them in one batched pass here (a no-op for remote judges)."""
+
+
+@dataclass(frozen=True)
+class FixedJudge:
+    """A judge (or pool) that stays the same in every round: an outside judge, or the oracle as evaluator."""
+
+    judge: ResponseJudge
+
+    @property
+    def digest(self) -> str:
+        return self.judge.fingerprint.digest
+
+    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge:
+        return self.judge
+
+    def prepare(self, items: Sequence[ResponseToJudge]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of one iterative run.
+
+    ``builder_settings`` / ``settings``: the builder's and the method's own settings objects (None: their registry
+    defaults); ``train``: the shared training settings (round ``k`` trains with seed ``train.seed + k``; sampling
+    seeds derive from it too); ``name`` prefixes every generator stored.
+    """
+
+    builder: str = "self_rewarding"
+    builder_settings: BuilderSettings | None = None
+    method: str = "dpo"
+    settings: MethodSettings | None = None
+    train: TrainSettings = field(default_factory=TrainSettings)
+    rounds: int = 2
+    name: str = "loop"
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    concurrency: int = 1
+
+    def resolved_builder_settings(self) -> BuilderSettings:
+        spec = get_builder(self.builder)
+        bs = self.builder_settings if self.builder_settings is not None else spec.settings()
+        if type(bs) is not spec.settings:
+            raise InputError(f"builder {self.builder} takes {spec.settings.__name__}, got {type(bs).__name__}")
+        return bs
+
+    def method_settings(self) -> MethodSettings:
+        spec = get_method(self.method)
+        if spec.produces != "policy" or spec.inputs not in (("pairs",), ("demonstrations",)):
+            raise InputError(f"the loop trains methods that learn from pairs or demonstrations, not {self.method!r}")
+        builder = get_builder(self.builder)
+        if spec.inputs[0] != builder.data:
+            raise InputError(
+                f"builder {self.builder} produces {builder.data}; method {self.method} reads {spec.inputs[0]}"
+            )
+        s = self.settings if self.settings is not None else spec.settings()
+        if type(s) is not spec.settings:
+            raise InputError(f"{self.method} takes {spec.settings.__name__}, got {type(s).__name__}")
+        return s
+
+    def round_train(self, k: int) -> TrainSettings:
+        return TrainSettings(**{**asdict(self.train), "seed": self.train.seed + k})
+
+
+def round_identity(cfg: LoopConfig, k: int, previous: str, start: str, train_prompts: str, judge: str) -> RunIdentity:
+    """The identity of round ``k`` (see the module docstring): every setting that can change its stored data."""
+    inputs = {
+        "loop": "round",
+        "round": k,
+        "previous": previous,
+        "start": start,
+        "train_prompts": train_prompts,
+        "judge": judge,
+        "builder": cfg.builder,
+        "builder_settings": settings_dict(cfg.resolved_builder_settings()),
+        "sampling": {"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens},
+    }
+    return run_identity(cfg.method, cfg.method_settings(), cfg.round_train(k), inputs)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One judged sample: its text and the judge's score (None when the judgment failed)."""
+
+    text: str
+    score: float | None
+
+
+@dataclass(frozen=True)
+class BuiltRound:
+    """A builder's result: the training data (``pairs`` or ``prompts`` + ``responses``), the judge's scores of
+    each pair's chosen and rejected response (aligned with ``pairs``), and the prompts left without data
+    (``n_skipped``: all scores tied or failed) with the failed judgments among them."""
+
+    pairs: tuple[PreferencePair, ...] = ()
+    prompts: tuple[str, ...] = ()
+    responses: tuple[str, ...] = ()
+    chosen_scores: tuple[float, ...] = ()
+    rejected_scores: tuple[float, ...] = ()
+    n_skipped: int = 0
+    n_failed_judgments: int = 0
+
+
+@dataclass
+class RoundContext:
+    """What a builder sees in round ``index``: the prompts, the policies, the round's judge, its settings, and
+    stored helpers (:meth:`sample_scored` samples + judges; :meth:`train_temporary` trains a checkpointed temporary
+    model with the round's method)."""
+
+    index: int
+    prompts: list[str]
+    policy: nn.Module
+    start: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    judge: ResponseJudge
+    judge_source: JudgeSource
+    settings: BuilderSettings
+    config: LoopConfig
+    identity: RunIdentity
+    store: Store
+    train_set: EvalSet
+    round_dir: Path
+    n_failed_judgments: int = 0
+
+    def generator(self, label: str) -> str:
+        return f"{self.config.name}/r{self.index}-{self.identity.short}/{label}"
+
+    def sample(self, model: nn.Module, label: str, n: int) -> list[list[str]]:
+        """``n`` samples per prompt from ``model``, stored under :meth:`generator` ``(label)``; seeded by the round's
+        seed and the label, so a rerun draws the same samples and only missing prompts are generated."""
+        seed = int(hashlib.sha256(f"{self.config.round_train(self.index).seed}|{label}".encode()).hexdigest()[:8], 16)
+        return stored_samples(
+            self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, seed
+        )
+
+    def score(self, texts: Sequence[Sequence[str]], label: str) -> list[list[Scored]]:
+        """The round judge's score of every sample (stored judgments; failed ones are None and counted)."""
+        items = [
+            ResponseToJudge(p, t, self.generator(label))
+            for p, row in zip(self.prompts, texts, strict=True)
+            for t in row
+        ]
+        self.judge_source.prepare(items)
+        scores = judge_scores(self.store, self.judge, items, self.config.concurrency)
+        self.n_failed_judgments += sum(1 for s in scores if s is None)
+        out: list[list[Scored]] = []
+        i = 0
+        for row in texts:
+            out.append([Scored(t, scores[i + j]) for j, t in enumerate(row)])
+            i += len(row)
+        return out
+
+    def sample_scored(self, model: nn.Module, label: str, n: int) -> list[list[Scored]]:
+        return self.score(self.sample(model, label, n), label)
+
+    def train_temporary(self, data: TrainingData, label: str, steps: int | None = None) -> nn.Module:
+        """A temporary model trained from the current policy on ``data`` with the round's method and settings
+        (``steps`` overriding the round's), checkpointed under the round's directory with its own identity."""
+        train = self.config.round_train(self.index)
+        if steps is not None:
+            train = TrainSettings(**{**asdict(train), "steps": steps})
+        ident = run_identity(
+            self.config.method,
+            self.config.method_settings(),
+            train,
+            {"round": self.identity.digest, "temporary": label, "data": _data_digest(data)},
+        )
+        return train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+
+
+def _data_digest(data: TrainingData) -> str:
+    payload = {
+        "pairs": [[p.prompt, p.chosen, p.rejected] for p in data.pairs],
+        "prompts": list(data.prompts),
+        "responses": list(data.responses),
+    }
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def stored_samples(
+    store: Store,
+    es: EvalSet,
+    generator: str,
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    n: int,
+    cfg: LoopConfig,
+    seed: int,
+) -> list[list[str]]:
+    """``n`` samples per prompt of ``es`` from ``model`` under ``generator``; prompts the store already holds all
+    ``n`` samples of are not generated again."""
+    digest = store.put_eval_set(es)
+    have: dict[str, dict[int, str]] = {}
+    for o in store.get_outputs(digest, generator):
+        have.setdefault(o.instruction, {})[o.sample_index] = o.output
+    prompts = es.texts()
+    missing = [p for p in prompts if len(have.get(p, {})) < n or any(i not in have[p] for i in range(n))]
+    if missing:
+        gens = generate(
+            model, tokenizer, missing, n=n, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed
+        )
+        outs = [
+            ModelOutput(
+                instruction=p, output=g.text, generator=generator, sample_index=i, completion_tokens=len(g.response_ids)
+            )
+            for p, row in zip(missing, gens, strict=True)
+            for i, g in enumerate(row)
+        ]
+        store.put_outputs(digest, outs)
+        for o in store.get_outputs(digest, generator):  # the store keeps the first text of a (prompt, sample)
+            have.setdefault(o.instruction, {})[o.sample_index] = o.output
+    return [[have[p][i] for i in range(n)] for p in prompts]
+
+
+def judge_scores(
+    store: Store, judge: ResponseJudge, items: Sequence[ResponseToJudge], concurrency: int
+) -> list[float | None]:
+    """Each item's score by ``judge`` through the annotation engine (stored, resumable); None for a failed
+    judgment or one without a score."""
+    report = annotate_responses(store, judge, items, settings=EngineSettings(concurrency=concurrency), progress=False)
+    by_text = {(j.instruction, j.output): j.score if j.status == "ok" else None for j in report.judgments}
+    return [by_text.get((it.instruction, it.output)) for it in items]
+
+
+def train_stored(
+    out: Path,
+    ident: RunIdentity,
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    cfg: LoopConfig,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """Train the round's method from ``model`` on ``data`` into ``out``, or load it when ``out`` already holds
+    exactly ``ident`` (a finished checkpoint of other settings is an error, never reused)."""
+    if check_stored(out, ident, checkpoint_done(out)):
+        return AutoModelForCausalLM.from_pretrained(out).eval(), load_stats(out)
+    write_identity(out, ident)
+    trainer = get_method(cfg.method).trainer_function()
+    policy, stats = trainer(copy.deepcopy(model), tokenizer, data, cfg.method_settings(), train)
+    save_checkpoint(out, policy, tokenizer, stats)
+    return AutoModelForCausalLM.from_pretrained(out).eval(), stats
+
+
+@torch.no_grad()
+def kl_to_start(
+    policy: nn.Module, start: nn.Module, tok: PreTrainedTokenizerBase, prompts: Sequence[str], outputs: Sequence[str]
+) -> float:
+    """KL(π‖π_start) estimate on the policy's own stored samples: mean over responses of Σ_t (log π − log π_start)
+    (responses re-tokenised from their text, which is what the store keeps)."""
+    total = 0.0
+    for i in range(0, len(prompts), 64):
+        batch = encode_sequences(tok, prompts[i : i + 64], outputs[i : i + 64])
+        total += float((token_logprobs(policy.eval(), batch) - token_logprobs(start.eval(), batch)).sum().item())
+    return total / max(len(prompts), 1)
+
+
+@torch.no_grad()
+def mean_sigmoid_weight(
+    policy: nn.Module, reference: nn.Module, tok: PreTrainedTokenizerBase, pairs: Sequence[PreferencePair], beta: float
+) -> float:
+    """Mean σ(−β·h) over ``pairs``, h = (log π(y_c) − log π(y_r)) − (log π_ref(y_c) − log π_ref(y_r)): the weight
+    DPO's gradient still gives each pair (0.5 at the start of training, → 0 once a pair is learnt)."""
+    total = 0.0
+    for i in range(0, len(pairs), 64):
+        chunk = pairs[i : i + 64]
+        batch = pair_batch(tok, chunk, max_prompt_tokens=256, max_response_tokens=256)
+        lp = token_logprobs(policy.eval(), batch).sum(dim=1) - token_logprobs(reference.eval(), batch).sum(dim=1)
+        k = len(chunk)
+        total += float(torch.sigmoid(-beta * (lp[:k] - lp[k:])).sum().item())
+    return total / max(len(pairs), 1)
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    """The diagnostics of one round (docs/train.md, "Self-improvement loops"):
+
+    ``win_rate_vs_start``: % of evaluation prompts where the round's policy's sample scores above the start's (same
+    prompt, same seed; ties and failed evaluator judgments count one half, ``n_failed_eval`` counts the latter);
+    ``chosen_rejected_gap``: mean evaluator score of the round's chosen minus rejected responses (None for SFT
+    data); ``judge_gap``: the same by the round's judge; ``pair_accuracy``: fraction of pairs whose chosen response
+    the evaluator scores strictly higher; ``sigmoid_weight``: mean σ(−β·h) of the round's pairs under the trained
+    policy against its reference (DPO family; None otherwise); ``kl_to_reference`` (KL to the start, the column name the methods table uses) in nats per response;
+    ``avg_length`` in characters; ``eval_score``: mean evaluator score of the round's policy.
+    """
+
+    method: str
+    round: int
+    builder: str
+    win_rate_vs_start: float
+    eval_score: float
+    chosen_rejected_gap: float | None
+    judge_gap: float | None
+    pair_accuracy: float | None
+    sigmoid_weight: float | None
+    kl_to_reference: float
+    avg_length: float
+    n_train_examples: int
+    n_skipped: int
+    n_failed_judgments: int
+    n_failed_eval: int
+    train_tokens: int
+    wall_s: float
+    stage_seconds: dict[str, float]
+    run_identity: str
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """Every round's diagnostics, in order, and the final policy's checkpoint directory."""
+
+    rounds: tuple[RoundRow, ...]
+    final_checkpoint: Path
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _paired_win_rate(scores: Sequence[float | None], base: Sequence[float | None]) -> float:
+    total = 0.0
+    for s, b in zip(scores, base, strict=True):
+        total += 0.5 if s is None or b is None else 1.0 if s > b else 0.5 if s == b else 0.0
+    return 100.0 * total / max(len(scores), 1)
+
+
+def run_loop(
+    start: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    train_prompts: Sequence[str],
+    eval_prompts: Sequence[str],
+    judge: JudgeSource,
+    evaluator: ResponseJudge,
+    store_path: str | Path,
+    workdir: str | Path,
+    config: LoopConfig | None = None,
+    *,
+    on_round: Callable[[RoundRow], None] | None = None,
+) -> LoopResult:
+    """Run (or resume) ``config.rounds`` rounds from ``start``; see the module docstring for stages and keys.
+
+    ``judge`` gives each round's judge (:class:`FixedJudge`, or a self-judge derived from the policy);
+    ``evaluator`` scores evaluation samples and the round's pairs (the oracle as a programmatic judge on the
+    synthetic task). ``on_round`` is called with each round's diagnostics as it completes.
+    """
+    cfg = config or LoopConfig()
+    cfg.method_settings()
+    builder = get_builder(cfg.builder)
+    build = builder.build_function()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    train_es = _eval_set("loop-train", train_prompts)
+    eval_es = _eval_set("loop-eval", eval_prompts)
+    start_digest = model_digest(start, tokenizer)
+    start.eval()
+    rows: list[RoundRow] = []
+    policy = start
+    previous = start_digest
+    ckpt = work
+    with Store(store_path) as store:
+        sampling = {"start": start_digest, "seed": cfg.train.seed, "t": cfg.temperature, "m": cfg.max_new_tokens}
+        start_gen = f"{cfg.name}/start-{hashlib.sha256(canonical_json(sampling).encode()).hexdigest()[:12]}/eval"
+        eval_seed = cfg.train.seed + 10_000
+        start_eval = stored_samples(store, eval_es, start_gen, start, tokenizer, 1, cfg, eval_seed)
+        start_scores = judge_scores(
+            store,
+            evaluator,
+            [ResponseToJudge(p, o[0], start_gen) for p, o in zip(eval_es.texts(), start_eval, strict=True)],
+            cfg.concurrency,
+        )
+        for k in range(cfg.rounds):
+            ident = round_identity(cfg, k, previous, start_digest, train_es.digest, judge.digest)
+            ckpt = work / "rounds" / f"r{k}-{ident.short}"
+            done = ckpt / "round.json"
+            if (
+                done.is_file()
+                and checkpoint_done(ckpt)
+                and json.loads(done.read_text())["run_identity"] == ident.digest
+            ):
+                row = RoundRow(**json.loads(done.read_text(encoding="utf-8")))
+                policy = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+            else:
+                policy, row = _run_round(
+                    k,
+                    ident,
+                    ckpt,
+                    policy,
+                    start,
+                    tokenizer,
+                    train_es,
+                    eval_es,
+                    judge,
+                    evaluator,
+                    store,
+                    cfg,
+                    build,
+                    start_scores,
+                )
+                done.write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
+            (work / f"{cfg.builder}-r{k}").mkdir(exist_ok=True)
+            (work / f"{cfg.builder}-r{k}" / "row.json").write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
+            rows.append(row)
+            if on_round is not None:
+                on_round(row)
+            previous = ident.digest
+    result = LoopResult(tuple(rows), ckpt)
+    (work / "result.json").write_text(json.dumps(asdict(result), indent=2, default=str), encoding="utf-8")
+    return result
+
+
+def _eval_set(name: str, prompts: Sequence[str]) -> EvalSet:
+    if not prompts:
+        raise InputError(f"{name}: no prompts")
+    if len(set(prompts)) != len(prompts):
+        raise InputError(f"{name}: prompts must be distinct")
+    return EvalSet(name=name, instructions=tuple(Instruction(instruction=p) for p in prompts))
+
+
+def _run_round(
+    k: int,
+    ident: RunIdentity,
+    ckpt: Path,
+    policy: nn.Module,
+    start: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    train_es: EvalSet,
+    eval_es: EvalSet,
+    judge_source: JudgeSource,
+    evaluator: ResponseJudge,
+    store: Store,
+    cfg: LoopConfig,
+    build: Callable[[RoundContext], BuiltRound],
+    start_scores: Sequence[float | None],
+) -> tuple[nn.Module, RoundRow]:
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    ckpt.mkdir(parents=True, exist_ok=True)
+    ctx = RoundContext(
+        k,
+        train_es.texts(),
+        policy,
+        start,
+        tokenizer,
+        judge_source.for_policy(policy, tokenizer),
+        judge_source,
+        cfg.resolved_builder_settings(),
+        cfg,
+        ident,
+        store,
+        train_es,
+        ckpt,
+    )
+    built = build(ctx)
+    times["sample_judge_build"] = time.perf_counter() - t
+    n_examples = len(built.pairs) or len(built.responses)
+    if n_examples == 0:
+        raise InputError(
+            f"round {k}: the builder {cfg.builder} produced no training data (every prompt tied or failed)"
+        )
+
+    t = time.perf_counter()
+    data = TrainingData(pairs=built.pairs, prompts=built.prompts, responses=built.responses)
+    new, stats = train_stored(ckpt, ident, policy, tokenizer, data, cfg, cfg.round_train(k))
+    times["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gen = ctx.generator("eval")
+    out = stored_samples(store, eval_es, gen, new, tokenizer, 1, cfg, cfg.train.seed + 10_000)
+    texts = [o[0] for o in out]
+    scores = judge_scores(
+        store,
+        evaluator,
+        [ResponseToJudge(p, o, gen) for p, o in zip(eval_es.texts(), texts, strict=True)],
+        cfg.concurrency,
+    )
+    gap = acc = None
+    if built.pairs:
+        pair_items = [ResponseToJudge(p.prompt, p.chosen, ctx.generator("chosen")) for p in built.pairs] + [
+            ResponseToJudge(p.prompt, p.rejected, ctx.generator("rejected")) for p in built.pairs
+        ]
+        ps = judge_scores(store, evaluator, pair_items, cfg.concurrency)
+        n = len(built.pairs)
+        diffs = [c - r for c, r in zip(ps[:n], ps[n:], strict=True) if c is not None and r is not None]
+        gap = _mean(diffs)
+        acc = _mean([1.0 if d > 0 else 0.0 for d in diffs])
+    beta = getattr(cfg.method_settings(), "beta", None)
+    weight = (
+        mean_sigmoid_weight(new, policy, tokenizer, built.pairs, float(beta))
+        if built.pairs and beta is not None and get_method(cfg.method).trainer == "pasture.train.dpo:fit_dpo"
+        else None
+    )
+    ok_scores = [s for s in scores if s is not None]
+    row = RoundRow(
+        method=f"{cfg.builder} r{k}",
+        round=k,
+        builder=cfg.builder,
+        win_rate_vs_start=_paired_win_rate(scores, start_scores),
+        eval_score=sum(ok_scores) / len(ok_scores) if ok_scores else math.nan,
+        chosen_rejected_gap=gap,
+        judge_gap=_mean([c - r for c, r in zip(built.chosen_scores, built.rejected_scores, strict=True)]),
+        pair_accuracy=acc,
+        sigmoid_weight=weight,
+        kl_to_reference=kl_to_start(new, start, tokenizer, eval_es.texts(), texts),
+        avg_length=sum(len(x) for x in texts) / len(texts),
+        n_train_examples=n_examples,
+        n_skipped=built.n_skipped,
+        n_failed_judgments=ctx.n_failed_judgments,
+        n_failed_eval=len(scores) - len(ok_scores),
+        train_tokens=stats.train_tokens,
+        wall_s=stats.wall_s,
+        stage_seconds=times,
+        run_identity=ident.digest,
+    )
+    times["evaluate"] = time.perf_counter() - t
+    return new, row
+
+
+def describe_config(cfg: LoopConfig) -> dict[str, Any]:
+    """The configuration as plain data (for ``result.json`` and the CLI's summary)."""
+    return {
+        "builder": cfg.builder,
+        "builder_settings": settings_dict(cfg.resolved_builder_settings()),
+        "method": cfg.method,
+        "settings": settings_dict(cfg.method_settings()),
+        "train": settings_dict(cfg.train),
+        "rounds": cfg.rounds,
+    }
