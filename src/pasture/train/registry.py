@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -197,10 +198,65 @@ class RLOOSettings(MethodSettings):
     normalize_advantages: bool = setting(True, "Divide advantages by their standard deviation per rollout.")
 
 
+@dataclass(frozen=True)
+class CUTSettings(MethodSettings):
+    """CUT (Xu et al. 2023, "Reasons to Reject?"): the paper's presets, offline λ = 1.2, α = 0.5 (judgments of a fixed
+    set of responses) and online λ = 1.1, α = 1 (judgments of the current policy's samples); good responses
+    subsampled to 0.25× the bad ones. ``lam``/``alpha`` left None take the preset's values (filled in at
+    construction, so a stored identity always shows the values used)."""
+
+    preset: Literal["offline", "online"] = setting(
+        "offline", "The paper's preset that unset lam/alpha take: offline or online."
+    )
+    lam: float | None = setting(
+        None, "λ: flag a bad response's token when the critique raises its probability by more than λ× (inf: never)."
+    )
+    alpha: float | None = setting(None, "α: weight of the unlikelihood term.")
+    good_ratio: float | None = setting(0.25, "Good responses kept per bad one (seeded draw); none keeps all.")
+
+    PRESETS: ClassVar[dict[str, tuple[float, float]]] = {"offline": (1.2, 0.5), "online": (1.1, 1.0)}
+
+    def __post_init__(self) -> None:
+        if self.preset not in self.PRESETS:
+            raise InputError(f"CUT's preset must be offline or online, got {self.preset!r}", param="preset")
+        lam, alpha = self.PRESETS[self.preset]
+        if self.lam is None:
+            object.__setattr__(self, "lam", lam)
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", alpha)
+        if not self.resolved_lam > 0 or math.isnan(self.resolved_lam):
+            raise InputError(f"CUT's λ must be positive (inf disables unlikelihood), got {self.lam}", param="lam")
+        if self.resolved_alpha < 0:
+            raise InputError(f"CUT's α must be ≥ 0, got {self.alpha}", param="alpha")
+        if self.good_ratio is not None and self.good_ratio < 0:
+            raise InputError(f"good_ratio must be ≥ 0 or none, got {self.good_ratio}", param="good_ratio")
+
+    @property
+    def resolved_lam(self) -> float:
+        """λ as used (the preset's when unset)."""
+        return self.lam if self.lam is not None else self.PRESETS[self.preset][0]
+
+    @property
+    def resolved_alpha(self) -> float:
+        """α as used (the preset's when unset)."""
+        return self.alpha if self.alpha is not None else self.PRESETS[self.preset][1]
+
+    @classmethod
+    def offline(cls) -> CUTSettings:
+        """The paper's offline setting: λ = 1.2, α = 0.5."""
+        return cls(preset="offline")
+
+    @classmethod
+    def online(cls) -> CUTSettings:
+        """The paper's online setting: λ = 1.1, α = 1."""
+        return cls(preset="online")
+
+
 # ---------------------------------------------------------------- the registry
 
-Input = Literal["demonstrations", "pairs", "prompts", "reward_model"]
-"""What a trainer reads: demonstrations (prompt + response), preference pairs, prompts, a reward-model checkpoint."""
+Input = Literal["demonstrations", "pairs", "prompts", "reward_model", "judgments"]
+"""What a trainer reads: demonstrations (prompt + response), preference pairs, prompts, a reward-model checkpoint,
+judged responses (verdict + critique of single responses)."""
 
 TRAINER_SIGNATURE = "fit(model, tokenizer, data: TrainingData, settings: <its settings class>, train: TrainSettings)"
 """How every registered trainer is called; it returns ``(trained module, TrainStats)``."""
@@ -270,6 +326,7 @@ METHODS: dict[str, Method] = {
         Method("simpo", SimPOSettings, ("pairs",), "pasture.train.dpo:fit_simpo", "SimPO: reference-free, γ margin"),
         Method("ppo", PPOSettings, ("prompts", "reward_model"), "pasture.train.ppo:fit", "PPO with a KL penalty"),
         Method("rloo", RLOOSettings, ("prompts", "reward_model"), "pasture.train.rloo:fit", "REINFORCE, LOO baseline"),
+        Method("cut", CUTSettings, ("judgments",), "pasture.train.cut:fit", "CUT: likelihood + λ-flagged unlikelihood"),
     )
 }
 """Every method ``pasture train`` knows, by name (adding one: a settings class above + one entry here)."""
