@@ -15,6 +15,7 @@ win rate, ties ½). "Improves round over round" for a seed = win rate of round 1
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from dataclasses import asdict
@@ -93,8 +94,12 @@ def main() -> None:
                 f"| {r.seconds['sample'] + r.seconds['critique']:.1f} |"
             )
         wrs = [r.win_rate_vs_start or 0.0 for r in res.rounds]
-        rising.append(all(a < b for a, b in zip(wrs, wrs[1:], strict=False)))
-    lines += ["", "| round | mean win rate vs start (%) | sd | 95% t-interval over seeds | seeds |", "|---|---|---|---|---|"]
+        rising.append(all(a < b for a, b in itertools.pairwise(wrs)))
+    lines += [
+        "",
+        "| round | mean win rate vs start (%) | sd | 95% t-interval over seeds | seeds |",
+        "|---|---|---|---|---|",
+    ]
     for k in range(3):
         s = summarize_seeds([results[seed].rounds[k].win_rate_vs_start or 0.0 for seed in results])
         lines.append(f"| {k + 1} | {s.mean:.1f} | {s.sd:.1f} | [{s.low:.1f}, {s.high:.1f}] | {s.n_seeds} |")

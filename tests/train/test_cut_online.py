@@ -35,14 +35,14 @@ def test_the_critic_judge_stores_critiques_and_answers_from_the_store(tmp_path: 
     judge = synthetic_critic_judge()
     items = [
         ResponseToJudge("1234+b=", "1111", "g"),  # all right: good, nothing to name
-        ResponseToJudge("1234+b=", "1211", "g"),  # position 2 wrong: still good (score 3/4)
+        ResponseToJudge("1234+b=", "1211", "g"),  # position 1 wrong: still good (score 3/4)
         ResponseToJudge("1234+b=", "22", "g"),  # short and wrong: bad
     ]
     with Store(tmp_path / "s.db") as store:
         first = annotate_responses(store, judge, items, progress=False)
         assert first.n_new == 3 and first.calls == 3
         got = {j.output: (j.verdict, j.critique) for j in first.judgments}
-        assert got == {"1111": ("good", ""), "1211": ("good", "2"), "22": ("bad", "0123")}
+        assert got == {"1111": ("good", ""), "1211": ("good", "1"), "22": ("bad", "0123")}
         for item in items:  # the stored critique is the critic's, verdict included
             good, text = critic(item.instruction, item.output)
             assert got[item.output] == ("good" if good else "bad", text)
@@ -94,7 +94,7 @@ def test_three_online_rounds_resume_and_key_every_setting(start, tmp_path: Path)
     assert [r.win_rate_vs_start for r in again.rounds] == [r.win_rate_vs_start for r in first.rounds]
 
     # another α: new keys for every round, new samples' generators and checkpoints, retrained
-    other = dataclasses.replace(cfg, settings=CUTSettings(preset="online", alpha=0.5), rounds=2)
+    other = dataclasses.replace(cfg, settings=CUTSettings(online_preset=True, alpha=0.5), rounds=2)
     changed, _, gens3 = run(other)
     assert {r.key for r in changed.rounds}.isdisjoint({r.key for r in first.rounds})
     assert len(gens3) == 6 + 4 and set(gens1) < set(gens3)

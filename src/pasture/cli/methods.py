@@ -181,7 +181,8 @@ def cut_online(
     **values: Any,
 ) -> None:
     """Online CUT: rounds of sample → critique (the judge, through the store) → train CUT → generate → evaluate;
-    resumable, every round keyed by the full configuration (docs/train.md). --preset defaults to online here."""
+    resumable, every round keyed by the full configuration (docs/train.md). --online-preset is the default here
+    (--no-online-preset: the offline one)."""
     from pasture.train import require_train_extra
 
     require_train_extra()
@@ -191,8 +192,8 @@ def cut_online(
     from pasture.train.cut_online import CUTOnlineConfig, run_cut_online
     from pasture.train.models import load_policy, read_prompts
 
-    if ctx.get_parameter_source("preset") in (None, click.core.ParameterSource.DEFAULT):
-        values["preset"] = "online"
+    if ctx.get_parameter_source("online_preset") in (None, click.core.ParameterSource.DEFAULT):
+        values["online_preset"] = True
     critic = judge.build()
     if getattr(critic, "kind", None) != "response":
         raise InputError(

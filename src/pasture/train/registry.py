@@ -202,11 +202,11 @@ class RLOOSettings(MethodSettings):
 class CUTSettings(MethodSettings):
     """CUT (Xu et al. 2023, "Reasons to Reject?"): the paper's presets, offline λ = 1.2, α = 0.5 (judgments of a fixed
     set of responses) and online λ = 1.1, α = 1 (judgments of the current policy's samples); good responses
-    subsampled to 0.25× the bad ones. ``lam``/``alpha`` left None take the preset's values (filled in at
-    construction, so a stored identity always shows the values used)."""
+    subsampled to 0.25× the bad ones. ``online_preset`` picks the preset; ``lam``/``alpha`` left None take the preset's
+    values (filled in at construction, so a stored identity always shows the values used)."""
 
-    preset: Literal["offline", "online"] = setting(
-        "offline", "The paper's preset that unset lam/alpha take: offline or online."
+    online_preset: bool = setting(
+        False, "Unset lam/alpha take the paper's online preset (λ 1.1, α 1) instead of the offline one (λ 1.2, α 0.5)."
     )
     lam: float | None = setting(
         None, "λ: flag a bad response's token when the critique raises its probability by more than λ× (inf: never)."
@@ -214,12 +214,11 @@ class CUTSettings(MethodSettings):
     alpha: float | None = setting(None, "α: weight of the unlikelihood term.")
     good_ratio: float | None = setting(0.25, "Good responses kept per bad one (seeded draw); none keeps all.")
 
-    PRESETS: ClassVar[dict[str, tuple[float, float]]] = {"offline": (1.2, 0.5), "online": (1.1, 1.0)}
+    PRESETS: ClassVar[dict[bool, tuple[float, float]]] = {False: (1.2, 0.5), True: (1.1, 1.0)}
+    """(λ, α) of the paper's offline (False) and online (True) settings."""
 
     def __post_init__(self) -> None:
-        if self.preset not in self.PRESETS:
-            raise InputError(f"CUT's preset must be offline or online, got {self.preset!r}", param="preset")
-        lam, alpha = self.PRESETS[self.preset]
+        lam, alpha = self.PRESETS[self.online_preset]
         if self.lam is None:
             object.__setattr__(self, "lam", lam)
         if self.alpha is None:
@@ -234,22 +233,22 @@ class CUTSettings(MethodSettings):
     @property
     def resolved_lam(self) -> float:
         """λ as used (the preset's when unset)."""
-        return self.lam if self.lam is not None else self.PRESETS[self.preset][0]
+        return self.lam if self.lam is not None else self.PRESETS[self.online_preset][0]
 
     @property
     def resolved_alpha(self) -> float:
         """α as used (the preset's when unset)."""
-        return self.alpha if self.alpha is not None else self.PRESETS[self.preset][1]
+        return self.alpha if self.alpha is not None else self.PRESETS[self.online_preset][1]
 
     @classmethod
     def offline(cls) -> CUTSettings:
         """The paper's offline setting: λ = 1.2, α = 0.5."""
-        return cls(preset="offline")
+        return cls(online_preset=False)
 
     @classmethod
     def online(cls) -> CUTSettings:
         """The paper's online setting: λ = 1.1, α = 1."""
-        return cls(preset="online")
+        return cls(online_preset=True)
 
 
 # ---------------------------------------------------------------- the registry
