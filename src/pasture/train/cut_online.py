@@ -197,6 +197,22 @@ def _judge(
     return {(j.instruction, j.output): j for j in report.judgments}, report.calls
 
 
+def _ok_judgments(
+    store: Store,
+    judge: ResponseJudge,
+    prompts: Sequence[str],
+    outputs: Sequence[str],
+    generator: str,
+    cfg: CUTOnlineConfig,
+) -> list[ResponseJudgment]:
+    """The judge's 'ok' judgments of one sample per prompt (failed or unresolved ones left out: the caller counts
+    them against its denominator)."""
+    items = [ResponseToJudge(p, o, generator) for p, o in zip(prompts, outputs, strict=True)]
+    by, _ = _judge(store, judge, items, cfg)
+    found = [by.get((p, o)) for p, o in zip(prompts, outputs, strict=True)]
+    return [j for j in found if j is not None and j.status == "ok"]
+
+
 def run_cut_online(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -230,8 +246,8 @@ def run_cut_online(
     policy = model
     with Store(store_path) as store:
         start_out = _stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
-        start_j, _ = _judge(store, judge, [ResponseToJudge(p, o, start_name) for p, o in zip(eval_prompts, start_out, strict=True)], cfg)  # fmt: skip
-        start_good = sum(start_j[(p, o)].status == "ok" and _good(start_j[(p, o)], judge) for p, o in zip(eval_prompts, start_out, strict=True))  # fmt: skip
+        start_ok = _ok_judgments(store, judge, eval_prompts, start_out, start_name, cfg)
+        start_good = sum(_good(j, judge) for j in start_ok)
         start_scores = [score(p, o) for p, o in zip(eval_prompts, start_out, strict=True)] if score else None
         for r, key in enumerate(keys):
             times: dict[str, float] = {}
@@ -292,8 +308,7 @@ def run_cut_online(
             times["generate"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            ev, _ = _judge(store, judge, [ResponseToJudge(p, o, eval_name) for p, o in zip(eval_prompts, outs, strict=True)], cfg)  # fmt: skip
-            ok = [ev[(p, o)] for p, o in zip(eval_prompts, outs, strict=True) if ev[(p, o)].status == "ok"]
+            ok = _ok_judgments(store, judge, eval_prompts, outs, eval_name, cfg)
             n_good_eval = sum(_good(j, judge) for j in ok)
             wr = None
             mean_score = None
