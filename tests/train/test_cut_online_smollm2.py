@@ -75,13 +75,16 @@ def test_one_smollm2_round_survives_a_kill_and_resumes(llama_server, tmp_path: P
     )
     deadline = time.monotonic() + 1800  # de-quantising SmolLM2 takes minutes on a busy CPU
     # the start's evaluation samples are judged first, then the training samples: kill mid-critique
-    while _stored(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
-    assert time.monotonic() < deadline, "no critique stored within 30 minutes"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
+    try:
+        while _stored(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+        assert time.monotonic() < deadline, "no critique stored within 30 minutes"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
     before = _stored(db)
     assert 2 <= before < len(TRAIN)
     assert not (work / "rounds").exists() or not any((work / "rounds").glob("*/stats.json"))  # not trained yet
