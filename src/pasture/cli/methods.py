@@ -8,12 +8,14 @@ from typing import Any
 
 import click
 
+from pasture.annotate import EngineSettings
 from pasture.cli.common import print_frame, write_frame
-from pasture.cli.options import JudgeOptions, judge_options
+from pasture.cli.options import JudgeOptions, engine_options, judge_options
 from pasture.cli.train import settings_options
 from pasture.errors import InputError
 from pasture.train.registry import (
     METHODS,
+    CUTSettings,
     MethodSettings,
     TrainSettings,
     pairwise_methods,
@@ -134,4 +136,83 @@ def farm(
     result = run_farm(policy, tok, train_p, eval_p, judge.build(), store_path, workdir, cfg)
     summary = asdict(result)
     summary["stats"].pop("history", None)
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
+@command.command("cut-online")
+@click.option("--model", default="smollm2", show_default=True, help="'smollm2' or a checkpoint directory.")
+@judge_options(
+    default="smollm2-critique-server",
+    help="A single-response judge of protocol critique (built-in name or TOML file); it critiques the training "
+    "samples and judges the evaluation samples.",
+)
+@engine_options(EngineSettings(concurrency=1))
+@click.option("--prompts", type=click.Path(path_type=Path), required=True, help="Training prompts JSONL.")
+@click.option("--eval-prompts", type=click.Path(path_type=Path), required=True, help="Evaluation prompts JSONL.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("pasture.db"), show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), required=True, help="Checkpoints and results.")
+@click.option("--rounds", type=int, default=3, show_default=True, help="Rounds of sample → critique → train.")
+@click.option("--samples-per-prompt", type=int, default=1, show_default=True, help="Samples per training prompt.")
+@click.option("--max-new-tokens", type=int, default=64, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
+@settings_options(CUTSettings)
+@settings_options(TrainSettings)
+@click.option(
+    "--model-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --model smollm2: keep the de-quantised checkpoint here for later runs.",
+)
+@click.pass_context
+def cut_online(
+    ctx: click.Context,
+    model: str,
+    judge: JudgeOptions,
+    engine: EngineSettings,
+    prompts: Path,
+    eval_prompts: Path,
+    store_path: Path,
+    workdir: Path,
+    rounds: int,
+    samples_per_prompt: int,
+    max_new_tokens: int,
+    temperature: float,
+    model_cache: Path | None,
+    **values: Any,
+) -> None:
+    """Online CUT: rounds of sample → critique (the judge, through the store) → train CUT → generate → evaluate;
+    resumable, every round keyed by the full configuration (docs/train.md). --online-preset is the default here
+    (--no-online-preset: the offline one)."""
+    from pasture.train import require_train_extra
+
+    require_train_extra()
+    import json
+    from dataclasses import asdict
+
+    from pasture.train.cut_online import CUTOnlineConfig, run_cut_online
+    from pasture.train.models import load_policy, read_prompts
+
+    if ctx.get_parameter_source("online_preset") in (None, click.core.ParameterSource.DEFAULT):
+        values["online_preset"] = True
+    critic = judge.build()
+    if getattr(critic, "kind", None) != "response":
+        raise InputError(
+            f"judge {critic.name!r} compares pairs; online CUT needs a single-response judge of protocol critique",
+            param="judge",
+        )
+    cfg = CUTOnlineConfig(
+        settings=settings_from(CUTSettings, values),
+        train=settings_from(TrainSettings, values),
+        rounds=rounds,
+        samples_per_prompt=samples_per_prompt,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        engine=engine,
+    )
+    train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
+    policy, tok = load_policy(model, cache_dir=model_cache)
+    result = run_cut_online(policy, tok, train_p, eval_p, critic, store_path, workdir, cfg)  # type: ignore[arg-type]
+    summary = asdict(result)
+    for r in summary["rounds"]:
+        r["stats"].pop("history", None)
     click.echo(json.dumps(summary, indent=2, default=str))

@@ -24,6 +24,10 @@ _INPUT_OPTIONS: dict[str, tuple[str, str]] = {
     "pairs": ("--pairs", "Preference pairs JSONL (TRL format: prompt/chosen/rejected)."),
     "prompts": ("--prompts", "Prompts JSONL (instruction or prompt)."),
     "reward_model": ("--reward-model", "Reward-model checkpoint (from `pasture train reward_model`)."),
+    "judgments": (
+        "--judgments",
+        "Judged responses JSONL: instruction, output, good (true/false) and critique (required when bad).",
+    ),
 }
 
 

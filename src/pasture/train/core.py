@@ -31,6 +31,7 @@ from pasture.train.registry import LoraSettings as LoraSettings  # re-exported: 
 from pasture.train.registry import OptimSettings as OptimSettings
 
 if TYPE_CHECKING:
+    from pasture.train.cut import JudgedResponse
     from pasture.train.reward import RewardModel
 
 
@@ -448,13 +449,14 @@ def no_grad_if(flag: bool) -> Any:
 @dataclass(frozen=True)
 class TrainingData:
     """What a registered trainer reads (:data:`pasture.train.registry.TRAINER_SIGNATURE`); each method uses the
-    parts its registry entry names in ``inputs``: ``prompts`` + ``responses`` (demonstrations), ``pairs``, or
-    ``prompts`` + ``reward_model``."""
+    parts its registry entry names in ``inputs``: ``prompts`` + ``responses`` (demonstrations), ``pairs``,
+    ``prompts`` + ``reward_model``, or ``judged`` (single-response judgments, for CUT)."""
 
     prompts: Sequence[str] = ()
     responses: Sequence[str] = ()
     pairs: Sequence[PreferencePair] = ()
     reward_model: RewardModel | None = None
+    judged: Sequence[JudgedResponse] = ()
 
     def need_reward_model(self, method: str) -> RewardModel:
         if self.reward_model is None:

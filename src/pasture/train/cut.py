@@ -47,6 +47,7 @@ from pasture.train.core import (
     LoraSettings,
     OptimSettings,
     SequenceBatch,
+    TrainingData,
     TrainStats,
     apply_lora,
     cycle_batches,
@@ -56,41 +57,10 @@ from pasture.train.core import (
     timed,
     token_logprobs,
 )
+from pasture.train.registry import CUTSettings, TrainSettings
 
 MIN_ONE_MINUS_P = 1e-6
 """Lower clamp of 1 − p in the unlikelihood term (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class CUTSettings:
-    """CUT's hyperparameters (defaults: the paper's offline setting).
-
-    ``lam``: a bad response's token is penalised when the judgment raises its probability by more than this factor
-    (``math.inf``: never, i.e. CUT without unlikelihood). ``alpha``: weight of the unlikelihood term.
-    ``good_ratio``: good examples are subsampled (seeded) to this multiple of the number of bad ones; None keeps all.
-    """
-
-    lam: float = 1.2
-    alpha: float = 0.5
-    good_ratio: float | None = 0.25
-
-    def __post_init__(self) -> None:
-        if not self.lam > 0 or math.isnan(self.lam):
-            raise InputError(f"CUT's λ must be positive (math.inf disables unlikelihood), got {self.lam}")
-        if self.alpha < 0:
-            raise InputError(f"CUT's α must be ≥ 0, got {self.alpha}")
-        if self.good_ratio is not None and self.good_ratio < 0:
-            raise InputError(f"good_ratio must be ≥ 0 or None, got {self.good_ratio}")
-
-    @classmethod
-    def offline(cls) -> CUTSettings:
-        """The paper's offline setting: λ = 1.2, α = 0.5."""
-        return cls(lam=1.2, alpha=0.5)
-
-    @classmethod
-    def online(cls) -> CUTSettings:
-        """The paper's online setting: λ = 1.1, α = 1."""
-        return cls(lam=1.1, alpha=1.0)
 
 
 @dataclass(frozen=True)
@@ -135,10 +105,10 @@ def cut_loss(judged_logp: Tensor, plain_logp: Tensor, mask: Tensor, bad: Tensor,
     n_tokens = m.sum(dim=1).clamp(min=1)
     likelihood = -(judged_logp * m).sum(dim=1) / n_tokens
     log_ratio = (judged_logp.detach() - plain_logp.detach()).masked_fill(m == 0, -math.inf)
-    flagged = bad.unsqueeze(1) & (mask > 0) & (log_ratio > math.log(settings.lam))
+    flagged = bad.unsqueeze(1) & (mask > 0) & (log_ratio > math.log(settings.resolved_lam))
     one_minus_p = (-torch.expm1(plain_logp)).clamp(min=MIN_ONE_MINUS_P)
     ul_tokens = -torch.log(one_minus_p) * flagged.to(plain_logp.dtype)
-    unlikelihood = settings.alpha * ul_tokens.sum(dim=1) / n_tokens
+    unlikelihood = settings.resolved_alpha * ul_tokens.sum(dim=1) / n_tokens
     per_example = (likelihood + unlikelihood) / 2
     return CUTLoss(per_example.mean(), per_example, likelihood, unlikelihood, flagged)
 
@@ -199,7 +169,7 @@ def _step_loss(
     n_tokens = batch.n_tokens
     plain = judged
     bad_idx = [i for i, e in enumerate(chunk) if not e.good]
-    if bad_idx and math.isfinite(settings.lam) and settings.alpha > 0:
+    if bad_idx and math.isfinite(settings.resolved_lam) and settings.resolved_alpha > 0:
         plain_batch = encode_sequences(
             tokenizer, [chunk[i].prompt for i in bad_idx], [chunk[i].response for i in bad_idx], **enc
         ).to(device)
@@ -241,7 +211,7 @@ def train_cut(
     data = subsample_good(examples, settings.good_ratio, seed)
     n_bad = sum(not e.good for e in data)
     set_seed(seed)
-    stats = TrainStats(method="cut" if math.isfinite(settings.lam) else "cut_no_unlikelihood")
+    stats = TrainStats(method="cut" if math.isfinite(settings.resolved_lam) else "cut_no_unlikelihood")
     enc = {"max_prompt_tokens": max_prompt_tokens, "max_response_tokens": max_response_tokens}
     model = apply_lora(model, lora)  # type: ignore[arg-type]
     fractions: list[float] = []
@@ -260,6 +230,25 @@ def train_cut(
     stats.metrics["flagged_fraction"] = float(np.mean(fractions)) if fractions else 0.0
     stats.metrics["final_flagged_fraction"] = fractions[-1] if fractions else 0.0
     return loop.accelerator.unwrap_model(loop.model), stats
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    settings: CUTSettings,
+    train: TrainSettings,
+) -> tuple[nn.Module, TrainStats]:
+    """The registry's trainer (:data:`pasture.train.registry.TRAINER_SIGNATURE`): offline CUT on ``data.judged``."""
+    return train_cut(
+        model,
+        tokenizer,
+        data.judged,
+        settings=settings,
+        optim=train.optim(),
+        lora=train.lora(),
+        seed=train.seed,
+    )
 
 
 Critic = Callable[[str, str], tuple[bool, str]]

@@ -24,6 +24,7 @@ Definitions: docs/train.md ("CUT").
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
 from pasture.errors import InputError
+from pasture.judges.base import ResponseReading, ResponseRequest
+from pasture.judges.judge import ProgrammaticResponseJudge
 from pasture.train.core import OptimSettings, PreferencePair, encode_sequences, generate, set_seed
-from pasture.train.cut import CUTSettings, JudgedResponse, cut_loss, judge_responses, response_logprobs, train_cut
+from pasture.train.cut import JudgedResponse, cut_loss, judge_responses, response_logprobs, train_cut
 from pasture.train.dpo import DPOSettings, train_dpo
+from pasture.train.registry import CUTSettings
 from pasture.train.sft import train_sft
 from pasture.train.synthetic import (
     MAX_RESPONSE_TOKENS,
@@ -147,20 +152,23 @@ class SeedResult:
     flags: FlagBreakdown
 
 
-def judged_pool(start: StartPolicy, cfg: CUTExperimentConfig, seed: int) -> list[JudgedResponse]:
-    """The seed's judged responses: samples of the starting policy on fresh prompts, judged by the critic."""
-    prompts = make_prompts(cfg.n_train_prompts, seed=10_000 + seed)
-    gens = generate(
-        start.model,
-        start.tokenizer,
-        prompts,
-        n=cfg.samples_per_prompt,
-        max_new_tokens=MAX_RESPONSE_TOKENS,
-        seed=20_000 + seed,
-    )
+def sample_judgments(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], *, samples_per_prompt: int, seed: int
+) -> list[JudgedResponse]:
+    """``samples_per_prompt`` samples (temperature 1) per prompt from ``model``, each judged by the exact critic
+    (:func:`pasture.train.synthetic.critic`) with the critique in context by :func:`critique_prompt`."""
+    gens = generate(model, tokenizer, prompts, n=samples_per_prompt, max_new_tokens=MAX_RESPONSE_TOKENS, seed=seed)
     flat_p = [p for p, g in zip(prompts, gens, strict=True) for _ in g]
     flat_r = [x.text for g in gens for x in g]
     return judge_responses(flat_p, flat_r, critic, critique_prompt)
+
+
+def judged_pool(start: StartPolicy, cfg: CUTExperimentConfig, seed: int) -> list[JudgedResponse]:
+    """The seed's judged responses: samples of the starting policy on fresh prompts, judged by the critic."""
+    prompts = make_prompts(cfg.n_train_prompts, seed=10_000 + seed)
+    return sample_judgments(
+        start.model, start.tokenizer, prompts, samples_per_prompt=cfg.samples_per_prompt, seed=20_000 + seed
+    )
 
 
 def good_bad_pairs(pool: Sequence[JudgedResponse]) -> list[PreferencePair]:
@@ -226,9 +234,7 @@ def train_policies(
     tok = start.tokenizer
     optim = OptimSettings(lr=cfg.lr, batch_size=cfg.batch_size, steps=cfg.steps)
     cut, cut_stats = train_cut(_fresh(start.model), tok, pool, settings=CUTSettings.offline(), optim=optim, seed=seed)
-    no_ul, _ = train_cut(
-        _fresh(start.model), tok, pool, settings=CUTSettings(lam=math.inf, alpha=0.5), optim=optim, seed=seed
-    )
+    no_ul, _ = train_cut(_fresh(start.model), tok, pool, settings=CUTSettings(lam=math.inf), optim=optim, seed=seed)
     good = [e for e in pool if e.good]
     if not good:
         raise InputError("the judged pool has no good response: SFT on good responses has nothing to learn from")
@@ -335,3 +341,41 @@ def comparison_markdown(result: CUTComparison) -> str:
         lines.append(f"| {r.seed} | " + " | ".join(cells) + " |")
     lines += ["", f"Old-task score right after the old stage (before today's task): {result.old_task_learned:.3f}."]
     return "\n".join(lines) + "\n"
+
+
+def critic_reading(request: ResponseRequest) -> ResponseReading:
+    """The exact critic (:func:`pasture.train.synthetic.critic`) as a reading of the critique protocol's shape: a
+    verdict good/bad and the critique (the wrong positions, never the correction)."""
+    good, critique = critic(request.instruction, request.output)
+    return ResponseReading(verdict="good" if good else "bad", critique=critique)
+
+
+def _critic_version() -> str:
+    """Digest of the source of everything the critic's verdict and critique depend on, and its threshold, so the
+    judge's fingerprint changes whenever the critic does (the wrapper's own source would not)."""
+    import inspect
+
+    from pasture.train import synthetic
+
+    parts = [
+        inspect.getsource(f)
+        for f in (
+            critic_reading,
+            synthetic.critic,
+            synthetic.wrong_positions,
+            synthetic.extended_oracle_score,
+            synthetic.oracle_score,
+            synthetic.parse_extended,
+            synthetic._target,
+        )
+    ]
+    parts.append(f"GOOD_THRESHOLD={synthetic.GOOD_THRESHOLD}")
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def synthetic_critic_judge() -> ProgrammaticResponseJudge:
+    """The synthetic task's exact critic as a single-response judge: its critiques are stored, cached,
+    fingerprinted and resumable through :func:`pasture.annotate.responses.annotate_responses` like every judgment.
+    Its readings have the critique protocol's shape (verdict good/bad + critique); its fingerprint's protocol is
+    ``programmatic_response`` like every programmatic judge."""
+    return ProgrammaticResponseJudge(critic_reading, name="synthetic-critic", version=_critic_version())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from pasture.train.core import OptimSettings, PreferencePair, TrainingData, Trai
 from pasture.train.registry import (
     BestOfNSettings,
     CDPOSettings,
+    CUTSettings,
     DPOSettings,
     ExpertIterationSettings,
     GRPOSettings,
@@ -49,6 +50,9 @@ from pasture.train.synthetic import (
     task_tokenizer,
 )
 from pasture.train.tiny import tiny_llama
+
+if TYPE_CHECKING:
+    from pasture.train.cut import JudgedResponse
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,8 @@ def recipe(method: str, seed: int = 0) -> Recipe:
             n_prompts=500,
         ),
         "best_of_n": Recipe(BestOfNSettings(n=16, max_new_tokens=MAX_RESPONSE_TOKENS), TrainSettings(seed=seed)),
+        # CUT learns from the critic's judgments of two SFT samples per RL prompt (_recipe_judgments below)
+        "cut": Recipe(CUTSettings.offline(), pairwise),
     }
     if method not in recipes:
         raise InputError(f"no synthetic recipe trains {method!r}; it has {', '.join(recipes)}")
@@ -223,8 +229,16 @@ def train_synthetic_method(setup: SyntheticSetup, method: str) -> tuple[nn.Modul
         prompts=prompts if "prompts" in spec.inputs else (),
         pairs=setup.pairs if "pairs" in spec.inputs else (),
         reward_model=setup.reward_model if "reward_model" in spec.inputs else None,
+        judged=_recipe_judgments(setup, prompts) if "judgments" in spec.inputs else (),
     )
     return spec.trainer_function()(_copy(setup.sft), setup.tokenizer, data, r.settings, r.train)  # type: ignore[no-any-return]
+
+
+def _recipe_judgments(setup: SyntheticSetup, prompts: Sequence[str]) -> list[JudgedResponse]:
+    """CUT's data on this task: two SFT samples per prompt judged by the exact critic (critique in context)."""
+    from pasture.train.cut_synthetic import sample_judgments
+
+    return sample_judgments(setup.sft, setup.tokenizer, prompts, samples_per_prompt=2, seed=setup.config.seed + 41)
 
 
 def evaluate_synthetic(

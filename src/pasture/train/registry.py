@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -227,10 +228,64 @@ class AcceptanceHeadSettings(MethodSettings):
     max_new_tokens: int = setting(64, "Target response length sampled per prompt.")
 
 
+@dataclass(frozen=True)
+class CUTSettings(MethodSettings):
+    """CUT (Xu et al. 2023, "Reasons to Reject?"): the paper's presets, offline λ = 1.2, α = 0.5 (judgments of a fixed
+    set of responses) and online λ = 1.1, α = 1 (judgments of the current policy's samples); good responses
+    subsampled to 0.25× the bad ones. ``online_preset`` picks the preset; ``lam``/``alpha`` left None take the preset's
+    values (filled in at construction, so a stored identity always shows the values used)."""
+
+    online_preset: bool = setting(
+        False, "Unset lam/alpha take the paper's online preset (λ 1.1, α 1) instead of the offline one (λ 1.2, α 0.5)."
+    )
+    lam: float | None = setting(
+        None, "λ: flag a bad response's token when the critique raises its probability by more than λ× (inf: never)."
+    )
+    alpha: float | None = setting(None, "α: weight of the unlikelihood term.")
+    good_ratio: float | None = setting(0.25, "Good responses kept per bad one (seeded draw); none keeps all.")
+
+    PRESETS: ClassVar[dict[bool, tuple[float, float]]] = {False: (1.2, 0.5), True: (1.1, 1.0)}
+    """(λ, α) of the paper's offline (False) and online (True) settings."""
+
+    def __post_init__(self) -> None:
+        lam, alpha = self.PRESETS[self.online_preset]
+        if self.lam is None:
+            object.__setattr__(self, "lam", lam)
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", alpha)
+        if not self.resolved_lam > 0 or math.isnan(self.resolved_lam):
+            raise InputError(f"CUT's λ must be positive (inf disables unlikelihood), got {self.lam}", param="lam")
+        if self.resolved_alpha < 0:
+            raise InputError(f"CUT's α must be ≥ 0, got {self.alpha}", param="alpha")
+        if self.good_ratio is not None and self.good_ratio < 0:
+            raise InputError(f"good_ratio must be ≥ 0 or none, got {self.good_ratio}", param="good_ratio")
+
+    @property
+    def resolved_lam(self) -> float:
+        """λ as used (the preset's when unset)."""
+        return self.lam if self.lam is not None else self.PRESETS[self.online_preset][0]
+
+    @property
+    def resolved_alpha(self) -> float:
+        """α as used (the preset's when unset)."""
+        return self.alpha if self.alpha is not None else self.PRESETS[self.online_preset][1]
+
+    @classmethod
+    def offline(cls) -> CUTSettings:
+        """The paper's offline setting: λ = 1.2, α = 0.5."""
+        return cls(online_preset=False)
+
+    @classmethod
+    def online(cls) -> CUTSettings:
+        """The paper's online setting: λ = 1.1, α = 1."""
+        return cls(online_preset=True)
+
+
 # ---------------------------------------------------------------- the registry
 
-Input = Literal["demonstrations", "pairs", "prompts", "reward_model"]
-"""What a trainer reads: demonstrations (prompt + response), preference pairs, prompts, a reward-model checkpoint."""
+Input = Literal["demonstrations", "pairs", "prompts", "reward_model", "judgments"]
+"""What a trainer reads: demonstrations (prompt + response), preference pairs, prompts, a reward-model checkpoint,
+judged responses (verdict + critique of single responses)."""
 
 TRAINER_SIGNATURE = "fit(model, tokenizer, data: TrainingData, settings: <its settings class>, train: TrainSettings)"
 """How every registered trainer is called; it returns ``(trained module, TrainStats)``."""
@@ -309,6 +364,7 @@ METHODS: dict[str, Method] = {
             "SpecDec++ acceptance head for speculative decoding",
             produces="acceptance_head",
         ),
+        Method("cut", CUTSettings, ("judgments",), "pasture.train.cut:fit", "CUT: likelihood + λ-flagged unlikelihood"),
     )
 }
 """Every method ``pasture train`` knows, by name (adding one: a settings class above + one entry here)."""

@@ -19,6 +19,7 @@ from pasture.train.core import TrainingData, TrainStats, checkpoint_done, load_s
 from pasture.train.registry import MethodSettings, RunIdentity, TrainSettings, get_method, run_identity
 
 if TYPE_CHECKING:
+    from pasture.train.cut import JudgedResponse
     from pasture.train.recipes import SyntheticConfig
 
 RUN_FILE = "run.json"
@@ -34,6 +35,7 @@ class FileInputs:
     demonstrations: Path | None = None
     prompts: Path | None = None
     reward_model: Path | None = None
+    judgments: Path | None = None
 
 
 _INPUT_HELP = {
@@ -41,6 +43,7 @@ _INPUT_HELP = {
     "demonstrations": "--demonstrations (JSONL with instruction/output)",
     "prompts": "--prompts (JSONL with instruction)",
     "reward_model": "--reward-model (a reward_model checkpoint)",
+    "judgments": "--judgments (JSONL with instruction/output/good/critique)",
 }
 
 
@@ -149,12 +152,19 @@ def train_from_files(
         responses=responses,
         pairs=read_preference_pairs(cast(Path, inputs.pairs)) if "pairs" in spec.inputs else (),
         reward_model=RewardModel.load(cast(Path, inputs.reward_model)) if "reward_model" in spec.inputs else None,
+        judged=_read_judgments(cast(Path, inputs.judgments)) if "judgments" in spec.inputs else (),
     )
     model, tok = load_policy(inputs.model)
     write_identity(out, identity)
     trained, stats = spec.trainer_function()(model, tok, data, settings, train)
     save_checkpoint(out, trained, tok if spec.produces == "policy" else None, stats)
     return stats  # type: ignore[no-any-return]
+
+
+def _read_judgments(path: Path) -> list[JudgedResponse]:
+    from pasture.train.cut import read_judged_responses
+
+    return read_judged_responses(path)
 
 
 def synthetic_identity(method: str, config: SyntheticConfig) -> RunIdentity:
