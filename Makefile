@@ -30,10 +30,14 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
+# Whole test files spread over up to 4 worker processes (pytest-xdist; one per core on CI's 2 cores); the slow
+# files start first (tests/conftest.py). PYTEST_PAR= runs them in one process.
+PYTEST_PAR ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: install-test chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy --config-file pyproject.toml
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PAR)
 
 # The model tests against a llama-cpp-python built without native CPU flags (portable AVX2, no AVX-512), in
 # .venv-nonnative: the kernels a plain x86-64 machine runs. Slow (it compiles llama.cpp); not part of `test`.

@@ -87,3 +87,18 @@ def _check_board(frame: Any, judgments: Any, pairs_per_model: Mapping[str, int])
 def check_board() -> Callable[[Any, Any, Mapping[str, int]], None]:
     """``check_board(frame, judgments, {model: number of pairs})``: see :func:`_check_board`."""
     return _check_board
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with the most slow tests run first (stable otherwise).
+
+    ``make test`` spreads whole files over the cores (pytest-xdist, ``--dist loadfile``); a long file started
+    last would finish alone while the other cores idle. The order is a pure function of the collected items,
+    so every worker computes the same one, as xdist requires.
+    """
+    slow_per_file: dict[str, int] = {}
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            slow_per_file[item.nodeid.split("::")[0]] = slow_per_file.get(item.nodeid.split("::")[0], 0) + 1
+    position = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (-slow_per_file.get(item.nodeid.split("::")[0], 0), position[id(item)]))

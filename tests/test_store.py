@@ -124,6 +124,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_several_processes_write_one_store(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     Store(path).close()

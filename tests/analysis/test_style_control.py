@@ -93,6 +93,7 @@ def _scores_with_and_without(pairs: pd.DataFrame, added: str, **kw: object) -> t
 
 
 @pytest.mark.parametrize("added", GAMED)
+@pytest.mark.slow
 def test_adding_a_gamed_model_moves_no_other_score_by_default(shared_pairs: pd.DataFrame, added: str) -> None:
     # The same harness detects movement: with one coefficient set over every model (shared pooling) the
     # gamed model pulls the coefficients and the other scores move by points. The default refits from
@@ -107,6 +108,7 @@ def test_adding_a_gamed_model_moves_no_other_score_by_default(shared_pairs: pd.D
     assert any(n.startswith(f"{added}: not an anchor") for n in board.notes)
 
 
+@pytest.mark.slow
 def test_a_gamed_model_cannot_ride_style_control_to_the_top(shared_pairs: pd.DataFrame) -> None:
     raw = (shared_pairs.groupby("generator_2")["preference"].mean() - 1) * 100
     default = style_controlled_leaderboard(shared_pairs, n_bootstrap=0).table["score"]

@@ -54,7 +54,11 @@ def test_eval_set_digest_ignores_order_but_not_content(reference: Path, tmp_path
 
 def test_hub_loader_fails_clearly_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     # The real download code runs; this machine cannot reach the hub, so it must say what to do instead.
+    # huggingface_hub reads HF_HUB_OFFLINE once, when first imported (transformers may have imported it
+    # already in this process): set both, or the call waits for network timeouts before failing.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(InputError, match="pass a local copy of the file instead"):
         fetch_alpaca_eval_file("eval_set")
     with pytest.raises(InputError, match="unknown AlpacaEval hub file"):

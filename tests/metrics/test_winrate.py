@@ -34,6 +34,7 @@ def test_every_shared_model_matches_the_board(alpacaeval: Path, board: pd.DataFr
     assert checked == 57
 
 
+@pytest.mark.slow
 def test_annotation_files_score_like_the_board(alpacaeval: Path, board: pd.DataFrame) -> None:
     files = sorted((alpacaeval / "results").glob("*/weighted_alpaca_eval_gpt4_turbo/annotations.json.gz"))
     assert len(files) >= 8

@@ -114,6 +114,7 @@ def test_registry_entry() -> None:
     assert callable(m.trainer_function())
 
 
+@pytest.mark.slow
 def test_grpo_on_the_oracle_raises_the_oracle_score() -> None:
     """A short GRPO run with the exact oracle as its only reward: the oracle score of the rollouts rises, the
     first update sees ratio 1 (clip fraction logged), and the trace logs every rollout."""

@@ -123,6 +123,7 @@ run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), Pa
 """
 
 
+@pytest.mark.slow
 def test_a_sigkilled_loop_resumes_where_it_stopped(tmp_path: Path) -> None:
     model, tok = _start()
     db, work = tmp_path / "s.db", tmp_path / "w"

@@ -6,12 +6,14 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pasture.cli import main
 from pasture.train.loop_synthetic import BUILDERS, SMOKE, markdown_table, run_comparison
 
 
+@pytest.mark.slow
 def test_the_comparison_runs_both_builders_and_reports_every_round(tmp_path: Path) -> None:
     runs = run_comparison(SMOKE, [0], tmp_path)
     (r,) = runs
@@ -30,6 +32,7 @@ def test_the_comparison_runs_both_builders_and_reports_every_round(tmp_path: Pat
     assert table.count("| 0 | temporal_self_rewarding |") == SMOKE.rounds
 
 
+@pytest.mark.slow
 def test_pasture_loop_runs_and_its_rows_join_the_methods_table(tmp_path: Path) -> None:
     args = ["loop", "--smoke", "--builder", "self_rewarding", "--rounds", "1", "--steps", "2", "--lr", "1e-3"]
     args += ["--batch-size", "8", "--setting", "beta=0.2", "--workdir", str(tmp_path)]
