@@ -16,8 +16,10 @@ The board's LC column is never an input.
 
 How it is checked:
 
-- alone: every one of the 56 board models (reference excluded) is scored on ITS rows only through
-  ``prepare_lc_inputs`` (the path ``pasture score`` takes), and compared with the board's LC;
+- alone: every one of the 56 board models (reference excluded) is scored on ITS rows only, in its file's order,
+  through ``prepare_lc_inputs`` (the path ``pasture score`` takes), and compared with the board's LC; with the
+  default difficulty lookup by text, and with ``difficulty_lookup="position"`` (AlpacaEval's board lookup) for
+  the files with rows off their eval-set position (for the others both lookups give the same number);
 - leave-one-model-out (LOMO): for each of those models the difficulty is re-derived WITHOUT its rows and its
   published coefficients, the gamed rows rebuilt with it, and the model scored alone with that vector: the
   error a genuinely new model can expect.
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import ALPACAEVAL, OUT, REFERENCE, REPO, board, eval_set_texts, shared_pairs
 from pasture.metrics.difficulty import estimate_difficulty
 from pasture.metrics.gamed import GAMED_BASELINES, read_glm_weights, rebuild_gamed_rows
-from pasture.metrics.lc import LCInputs, length_controlled_winrate
+from pasture.metrics.lc import DifficultyLookup, LCInputs, LCResult, length_controlled_winrate
 from pasture.metrics.lc_inputs import output_lengths, prepare_lc_inputs
 from pasture.metrics.lc_shipped import SHIPPED_CSV, SHIPPED_JSON, instruction_digest, load_shipped
 
@@ -86,20 +88,12 @@ def write_data(d: pd.Series, lengths: dict[str, pd.Series], weights: pd.DataFram
     (DATA / SHIPPED_JSON).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
-def alone(pairs: pd.DataFrame, model: str) -> float:
+def alone(pairs: pd.DataFrame, model: str, lookup: DifficultyLookup = "text") -> LCResult:
+    """The model scored on its rows only (in its file's order), with the shipped inputs and the given lookup."""
     rows = pairs[pairs["generator_2"] == model]
-    inputs = prepare_lc_inputs(rows)
+    inputs = prepare_lc_inputs(rows, difficulty_lookup=lookup)
     assert (inputs.difficulty_source, inputs.gamed_source) == ("shipped", "shipped"), inputs.describe()
-    return length_controlled_winrate(rows, inputs, generator=model).length_controlled_winrate
-
-
-def alone_positional(pairs: pd.DataFrame, texts: list[str], model: str) -> float:
-    """The model alone with row k relabelled as eval-set instruction k: how AlpacaEval's board looked it up."""
-    rows = pairs[pairs["generator_2"] == model].sort_values("index", kind="mergesort")
-    rows = rows.assign(instruction=texts[: len(rows)])
-    full = prepare_lc_inputs(pairs[pairs["instruction"].isin(texts[: len(rows)])].drop_duplicates("instruction"))
-    inputs = LCInputs(difficulty=full.difficulty, gamed=full.gamed, difficulty_source="shipped", gamed_source="shipped")
-    return length_controlled_winrate(rows, inputs, generator=model).length_controlled_winrate
+    return length_controlled_winrate(rows, inputs, generator=model)
 
 
 def lomo(
@@ -163,16 +157,18 @@ def main() -> None:
         load_shipped.cache_clear()
     table = pd.DataFrame(index=pd.Index(models, name="model"))
     table["board_lc"] = official.loc[models, "length_controlled_winrate"]
-    table["alone_lc"] = [alone(pairs, m) for m in models]
+    by_text = {m: alone(pairs, m) for m in models}
+    # rows off position: the positional lookup differs, so refit; else it gives the very same number
+    by_position = {m: alone(pairs, m, "position") if r.n_off_position else r for m, r in by_text.items()}
+    table["alone_lc"] = [by_text[m].length_controlled_winrate for m in models]
     table["alone_diff"] = table["alone_lc"] - table["board_lc"]
     complete = pairs.groupby("generator_2")["ref_pos"].apply(
         lambda s: len(s) == len(texts) and bool((s.to_numpy() == np.arange(len(texts))).all())
     )
     table["complete_file"] = complete.loc[models].to_numpy()
-    table["alone_positional_diff"] = [
-        np.nan if c else alone_positional(pairs, texts, m) - b
-        for m, c, b in zip(models, table["complete_file"], table["board_lc"], strict=True)
-    ]
+    table["n_off_position"] = [by_text[m].n_off_position for m in models]
+    table["alone_position_lc"] = [by_position[m].length_controlled_winrate for m in models]
+    table["alone_position_diff"] = table["alone_position_lc"] - table["board_lc"]
     if not args.no_lomo:
         table["lomo_lc"] = [lomo(pairs, texts, weights, lengths, m) for m in models]
         table["lomo_diff"] = table["lomo_lc"] - table["board_lc"]
@@ -183,7 +179,9 @@ def main() -> None:
     figures = {
         "alone": summary(table["alone_diff"]),
         "alone_complete_files": summary(table.loc[table["complete_file"], "alone_diff"]),
-        "incomplete_files_positional": summary(table["alone_positional_diff"].dropna()),
+        "incomplete_files_text": summary(table.loc[~table["complete_file"], "alone_diff"]),
+        "alone_position": summary(table["alone_position_diff"]),
+        "incomplete_files_positional": summary(table.loc[~table["complete_file"], "alone_position_diff"]),
     }
     if "lomo_diff" in table:
         figures["lomo"] = summary(table["lomo_diff"])

@@ -55,6 +55,44 @@ def llama_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def annotation_file_from_preferences(alpacaeval: Path) -> Callable[[str, Path], Path]:
+    """``make(model, folder)``: the model's AlpacaEval annotation file rebuilt from its rows in
+    ``preferences_58_models.csv.gz``, in their file order (column ``index``).
+
+    For the boards' files that ../shared does not hold (e.g. the incomplete ones): the reference's real
+    outputs, the model's verdicts, and an output of the model's length (only lengths enter the metrics)."""
+    import json
+
+    import pandas as pd
+
+    from pasture.io import read_model_outputs
+
+    prefs = pd.read_csv(alpacaeval / "preferences_58_models.csv.gz")
+    reference = read_model_outputs(alpacaeval / "results" / "gpt4_1106_preview" / "model_outputs.json.gz")
+
+    def make(model: str, folder: Path) -> Path:
+        rows = prefs[prefs["model"] == model].sort_values("index", kind="mergesort")
+        records = [
+            {
+                "instruction": reference[int(r.ref_pos)].instruction,
+                "output_1": reference[int(r.ref_pos)].output,
+                "generator_1": "gpt4_1106_preview",
+                "output_2": "x" * int(r.len_2),
+                "generator_2": model,
+                "annotator": "weighted_alpaca_eval_gpt4_turbo",
+                "preference": None if math.isnan(r.preference) else float(r.preference),
+            }
+            for r in rows.itertuples()
+        ]
+        assert all(len(rec["output_1"]) == n for rec, n in zip(records, rows["len_1"], strict=True))
+        path = folder / f"{model}_annotations.json"
+        path.write_text(json.dumps(records), encoding="utf-8")
+        return path
+
+    return make
+
+
 def _check_board(frame: Any, judgments: Any, pairs_per_model: Mapping[str, int]) -> None:
     """A leaderboard frame against the judgments it was computed from, by ``pasture.metrics.winrate``.
 

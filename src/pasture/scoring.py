@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ from pasture.metrics.bootstrap import (
     resample_counts,
 )
 from pasture.metrics.difficulty import MIN_MODELS_FOR_DIFFICULTY
-from pasture.metrics.lc import LCInputs, length_controlled_winrate
+from pasture.metrics.lc import DifficultyLookup, LCInputs, length_controlled_winrate
 from pasture.metrics.lc_inputs import prepare_lc_inputs
 from pasture.metrics.pairs import pair_table
 from pasture.metrics.winrate import win_rates
@@ -43,15 +43,25 @@ def score_pairs(
     estimate_difficulty: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
     lc_inputs: LCInputs | None = None,
+    difficulty_lookup: DifficultyLookup | None = None,
     bootstrap_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
 ) -> pd.DataFrame:
-    """Leaderboard rows from a :func:`~pasture.metrics.pairs.pair_table` (see :func:`score_judgments`)."""
+    """Leaderboard rows from a :func:`~pasture.metrics.pairs.pair_table` (see :func:`score_judgments`).
+
+    With ``difficulty_lookup="position"`` each model's rows are taken in the table's order (a pair table
+    keeps its judgments' first-seen order, i.e. a file's order).
+    """
     if pairs.empty:
         return pd.DataFrame(columns=["win_rate"])
     frame = pd.DataFrame([r.model_dump() for r in win_rates(pairs)]).set_index("generator")
     frame.index.name = "model"
+    if lc_inputs is not None and difficulty_lookup is not None and difficulty_lookup != lc_inputs.difficulty_lookup:
+        raise InputError(
+            f"difficulty lookup {difficulty_lookup!r} asked for, but the given LC inputs look up by "
+            f"{lc_inputs.difficulty_lookup!r}: build them with prepare_lc_inputs(..., difficulty_lookup=...)"
+        )
     if lc:
         inputs = lc_inputs or prepare_lc_inputs(
             pairs,
@@ -64,6 +74,7 @@ def score_pairs(
             shipped=shipped_inputs,
             estimate=estimate_difficulty,
             min_models=min_models,
+            difficulty_lookup=difficulty_lookup or "text",
         )
         order = pd.Index(sorted(pairs["instruction"].unique()))
         counts = resample_counts(len(order), bootstrap_resamples, seed) if bootstrap_resamples > 0 else None
@@ -104,6 +115,7 @@ def score_judgments(
     estimate_difficulty: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
     lc_inputs: LCInputs | None = None,
+    difficulty_lookup: DifficultyLookup | None = None,
     bootstrap_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
@@ -123,6 +135,12 @@ def score_judgments(
     other eval sets; below ``min_models`` LC is the length-only GLM), or a ready ``lc_inputs``. Which inputs
     were used is in ``frame.attrs["lc_inputs"]``.
 
+    ``difficulty_lookup`` (default ``"text"``, or the one ``lc_inputs`` was built with): ``"text"`` gives each
+    row its instruction's difficulty (correct); ``"position"`` gives row k of a model's rows eval-set
+    instruction k's, as AlpacaEval's board does, so that files with missing or reordered rows get the board's
+    (misaligned) number; the order is the order the judgments come in (:func:`score_files`: the file's).
+    Either way ``lc_note`` says when the two lookups differ for a model (docs/metrics.md).
+
     CI columns (``bootstrap_resamples > 0``): percentile intervals at ``level`` from a paired bootstrap over
     instructions with ``seed`` (``win_rate_ci_*``, ``lc_ci_*``; see docs/metrics.md).
     """
@@ -139,16 +157,48 @@ def score_judgments(
         estimate_difficulty=estimate_difficulty,
         min_models=min_models,
         lc_inputs=lc_inputs,
+        difficulty_lookup=difficulty_lookup,
         bootstrap_resamples=bootstrap_resamples,
         seed=seed,
         level=level,
     )
 
 
+def _positional(options: Mapping[str, object]) -> bool:
+    """Whether scoring ``options`` ask for the positional difficulty lookup (directly or through lc_inputs)."""
+    inputs = options.get("lc_inputs")
+    return options.get("difficulty_lookup") == "position" or (
+        isinstance(inputs, LCInputs) and inputs.difficulty_lookup == "position"
+    )
+
+
+def _one_file_per_model(paths: Sequence[str | Path]) -> Iterator[Judgment]:
+    """The files' judgments in file order, refusing a model whose rows come from two files (a row's position
+    is its place in one file, so rows split over files have none)."""
+    first_file: dict[str, Path] = {}
+    for path in paths:
+        for j in read_annotations(path):
+            first = first_file.setdefault(j.generator_2, Path(path))
+            if first != Path(path):
+                raise InputError(
+                    f"difficulty lookup 'position': model {j.generator_2!r} has rows in {first} and {path}; "
+                    "a row's position is its place in one file: score the model from one file, or look up by text"
+                )
+            yield j
+
+
 def score_files(paths: Sequence[str | Path], **options: object) -> pd.DataFrame:
-    """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz); ``options`` as there."""
+    """:func:`score_judgments` over AlpacaEval annotation files (plain or .gz); ``options`` as there.
+
+    Each model's rows keep their file's order, which is what ``difficulty_lookup="position"`` reads (row k
+    of a model = its k-th row in the file, failed rows included); that lookup refuses a model with rows in
+    two files.
+    """
     # one file's Judgment objects at a time: the pair table keeps only what the metrics need
-    judgments = (j for path in paths for j in read_annotations(path))
+    if _positional(options):
+        judgments: Iterable[Judgment] = _one_file_per_model(paths)
+    else:
+        judgments = (j for path in paths for j in read_annotations(path))
     return score_judgments(judgments, **options)  # type: ignore[arg-type]
 
 
@@ -194,7 +244,13 @@ def score_store(store: Store, *, judge: str | None = None, **options: object) ->
 
     On the same data it gives the rows :func:`score_files` gives, except where one stored verdict answers
     several models' identical question and their files disagreed on it (the store keeps the first).
+    ``difficulty_lookup="position"`` is refused: a store keeps no file's row order, so a row has no position.
     """
+    if _positional(options):
+        raise InputError(
+            f"{store.path}: difficulty lookup 'position' needs each model's rows in its annotation file's order, "
+            "which a store does not keep: score the files instead (pasture score FILES --difficulty-lookup position)"
+        )
     return score_judgments(store_judgments(store, judge=judge), **options)  # type: ignore[arg-type]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -64,3 +65,22 @@ def test_no_lc_keeps_the_win_rate_columns_only(alpacaeval: Path, tmp_path: Path)
     frame = pd.read_json(out)
     assert "length_controlled_winrate" not in frame.columns
     assert frame.loc[0, "n_total"] == 805
+
+
+def test_difficulty_lookup_position_is_an_option_and_is_said(
+    annotation_file_from_preferences: Callable[[str, Path], Path], tmp_path: Path
+) -> None:
+    path = annotation_file_from_preferences("gpt35_turbo_instruct", tmp_path)  # 804 rows, one missing
+    out = tmp_path / "score.csv"
+    args = ["score", str(path), "--difficulty-lookup", "position", "--bootstrap", "0", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "difficulty lookup=position (AlpacaEval's board" in result.output
+    frame = pd.read_csv(out, index_col=0)
+    assert frame.loc["gpt35_turbo_instruct", "lc_note"].startswith("difficulty by row position as AlpacaEval's board")
+    store = ["score", "--store", str(tmp_path / "s.db"), "--difficulty-lookup", "position"]
+    refused = CliRunner().invoke(main, store)
+    assert refused.exit_code != 0 and "which a store does not keep" in refused.output
+    assert "Traceback" not in refused.output
+    bad = CliRunner().invoke(main, ["score", str(path), "--difficulty-lookup", "row"])
+    assert bad.exit_code == 2 and "'row' is not one of 'text', 'position'" in bad.output

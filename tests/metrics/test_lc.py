@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from pasture.errors import InputError
 from pasture.metrics.difficulty import estimate_difficulty, read_difficulty_file
 from pasture.metrics.gamed import read_glm_weights, read_official_gamed, write_official_gamed
-from pasture.metrics.lc import LCInputs, LCResult, length_controlled_winrate
+from pasture.metrics.lc import LCInputs, LCResult, build_design, length_controlled_winrate
 from pasture.metrics.lc_inputs import prepare_lc_inputs
 
 # AlpacaEval 0.6.6's get_length_controlled_winrate on each model's rows in file order, fed pasture's
@@ -110,11 +111,16 @@ def test_incomplete_files_differ_only_by_alpacaevals_positional_lookup(
     shared_inputs: LCInputs,
     shared_texts: list[str],
 ) -> None:
+    """pasture's positional lookup (row k of the file gets eval-set instruction k's difficulty) gives
+    AlpacaEval 0.6.6's own number on the six incomplete files; the lookup by text does not."""
     rows = shared_pairs[shared_pairs["generator_2"] == model].sort_values("index")
-    # relabel row k as eval-set instruction k: what AlpacaEval's positional lookup does
-    positional = rows.assign(instruction=[shared_texts[k] for k in range(len(rows))])
-    again = length_controlled_winrate(positional, shared_inputs, generator=model)
+    assert (
+        shared_inputs.eval_set_difficulty is not None and list(shared_inputs.eval_set_difficulty.index) == shared_texts
+    )
+    by_position = replace(shared_inputs, difficulty_lookup="position")
+    again = length_controlled_winrate(rows, by_position, generator=model)
     assert again.length_controlled_winrate == pytest.approx(PEER_LC[model], abs=1e-6)
+    assert again.difficulty_lookup == "position" and again.n_off_position == shared_lc[model].n_off_position > 0
     assert shared_lc[model].length_controlled_winrate != pytest.approx(PEER_LC[model], abs=1e-3)
 
 
@@ -252,3 +258,107 @@ def test_too_few_instructions_is_a_stated_nan_not_a_crash() -> None:
     assert res.method == "not_fit"
     assert res.length_controlled_winrate != res.length_controlled_winrate  # NaN
     assert "only 3 instructions with a parsed verdict" in res.notes[-1]
+
+
+# --- difficulty lookup by text vs by row position, on a small eval set built here -------------------------------
+
+TOY = [f"question {k:02d}" for k in range(40)]
+
+
+def _toy_inputs(lookup: str = "text", n: int = len(TOY)) -> LCInputs:
+    """A user difficulty vector over TOY (eval-set order), strongly varying so that a misaligned row shows."""
+    d = pd.Series(np.linspace(-2.0, 2.0, len(TOY))[np.random.default_rng(3).permutation(len(TOY))], index=TOY)
+    return LCInputs(difficulty=d, difficulty_source="user", eval_set_difficulty=d.iloc[:n], difficulty_lookup=lookup)  # type: ignore[arg-type]
+
+
+def _toy_file(instructions: list[str]) -> pd.DataFrame:
+    """One model's rows in file order; its verdicts follow its instructions' difficulty (harder = loses)."""
+    d = _toy_inputs().difficulty
+    assert d is not None
+    rng = np.random.default_rng(11)
+    diff = d.loc[instructions].to_numpy()
+    len_2 = rng.integers(200, 1400, len(instructions))
+    p = 1 / (1 + np.exp(1.5 * diff - 0.3 + 0.4 * rng.normal(size=len(instructions))))
+    return pd.DataFrame(
+        {"instruction": instructions, "len_1": 800, "len_2": len_2, "preference": 1 + p, "output_2": "x"}
+    )
+
+
+def test_position_lookup_gives_row_k_the_difficulty_of_eval_set_instruction_k() -> None:
+    """A file missing the eval set's first instruction: by position row k (instruction k + 1) gets instruction
+    k's difficulty, as AlpacaEval's board does; by text it gets its own. A lookup by text fails this test."""
+    rows = _toy_file(TOY[1:])
+    d = _toy_inputs().difficulty
+    assert d is not None
+    by_text, by_position = _toy_inputs("text"), _toy_inputs("position")
+    design_t, design_p = build_design(rows, by_text), build_design(rows, by_position)
+    assert np.array_equal(design_t.X_test[:, 1], d.iloc[1:].to_numpy())
+    assert np.array_equal(design_p.X_test[:, 1], d.iloc[:39].to_numpy())
+    assert list(design_p.test_instructions) == TOY[1:]  # the file's order, its own texts (for the bootstrap)
+    res_t = length_controlled_winrate(rows, by_text, generator="m", C=10.0)
+    res_p = length_controlled_winrate(rows, by_position, generator="m", C=10.0)
+    assert res_t.n_off_position == res_p.n_off_position == 39
+    # the verdicts follow each instruction's own difficulty: by text the fit finds that, misaligned it cannot
+    assert res_t.coef_difficulty < -1.0 and abs(res_p.coef_difficulty) < abs(res_t.coef_difficulty) / 2
+    assert res_p.length_controlled_winrate != res_t.length_controlled_winrate
+    # the definition: by position equals by text on the file relabelled row k -> instruction k
+    relabelled = length_controlled_winrate(rows.assign(instruction=TOY[:39]), by_text, generator="m", C=10.0)
+    assert res_p.length_controlled_winrate == relabelled.length_controlled_winrate
+    assert (res_t.difficulty_lookup, res_p.difficulty_lookup) == ("text", "position")
+    no_gamed = "without gamed-baseline rows; "  # the toy has no gamed baselines, and the note says so first
+    assert res_t.note == no_gamed + (
+        "AlpacaEval's board differs (39 rows off position; --difficulty-lookup position reproduces it)"
+    )
+    assert res_p.note == no_gamed + "difficulty by row position as AlpacaEval's board: 39 rows misaligned"
+    assert "difficulty lookup=position" in by_position.describe() and "lookup" not in by_text.describe()
+
+
+def test_only_the_position_lookup_depends_on_the_files_order() -> None:
+    in_order = _toy_file(TOY)
+    swapped = in_order.iloc[[1, 0, *range(2, len(TOY))]]
+    results = {
+        (lookup, name): length_controlled_winrate(rows, _toy_inputs(lookup), generator="m", C=10.0)
+        for lookup in ("text", "position")
+        for name, rows in (("in order", in_order), ("swapped", swapped))
+    }
+    lc = {k: r.length_controlled_winrate for k, r in results.items()}
+    # a complete file in eval-set order: both lookups identical, nothing to note
+    assert lc["text", "in order"] == lc["position", "in order"] == lc["text", "swapped"]
+    assert results["text", "in order"].note == results["position", "in order"].note == "without gamed-baseline rows"
+    assert results["text", "in order"].n_off_position == 0
+    # two rows swapped: by position they trade difficulties, by text nothing changes
+    assert lc["position", "swapped"] != lc["position", "in order"]
+    assert results["text", "swapped"].n_off_position == 2 and "2 rows off position" in results["text", "swapped"].note
+
+
+def test_position_lookup_refuses_what_it_cannot_look_up() -> None:
+    with pytest.raises(InputError, match="needs eval_set_difficulty"):
+        LCInputs(difficulty=_toy_inputs().difficulty, difficulty_lookup="position")
+    with pytest.raises(InputError, match="unknown difficulty lookup 'row'"):
+        LCInputs(difficulty_lookup="row")  # type: ignore[arg-type]
+    # more rows than eval-set instructions: row 30 has no instruction 30
+    with pytest.raises(InputError, match=r"'m' has 40 rows but the eval set 30 instructions.*at most 30 rows"):
+        length_controlled_winrate(_toy_file(TOY), _toy_inputs("position", n=30), generator="m", C=10.0)
+    # a position with no difficulty is an error, never a zero
+    inputs = _toy_inputs("position")
+    assert inputs.eval_set_difficulty is not None
+    holed = replace(inputs, eval_set_difficulty=inputs.eval_set_difficulty.where(np.arange(40) != 5))
+    with pytest.raises(InputError, match=r"eval-set instruction 5 \(row 5 of 'm'\) has no difficulty"):
+        length_controlled_winrate(_toy_file(TOY), holed, generator="m", C=10.0)
+
+
+def test_prepare_lc_inputs_needs_the_eval_sets_order_for_the_position_lookup() -> None:
+    """On a custom eval set the order comes only from ``eval_set``; without it the lookup is refused."""
+    rows = _toy_file(TOY[1:]).assign(generator_1="ref", generator_2="m")
+    d = _toy_inputs().difficulty
+    assert d is not None
+    with pytest.raises(InputError, match=r"needs the eval set's order.*--eval-set"):
+        prepare_lc_inputs(rows, difficulty=d, difficulty_lookup="position")
+    inputs = prepare_lc_inputs(rows, difficulty=d.iloc[::-1], eval_set=TOY, difficulty_lookup="position")
+    assert inputs.eval_set_difficulty is not None
+    assert list(inputs.eval_set_difficulty.index) == TOY  # the eval set's order, not the vector's
+    assert np.array_equal(inputs.eval_set_difficulty.to_numpy(), d.to_numpy())
+    # by text the order is used only to count the rows off position
+    assert prepare_lc_inputs(rows, difficulty=d, eval_set=TOY).difficulty_lookup == "text"
+    with pytest.raises(InputError, match="needs a difficulty vector"):
+        prepare_lc_inputs(rows, eval_set=TOY, estimate=False, difficulty_lookup="position")

@@ -9,6 +9,7 @@ import click
 from pasture.cli.common import generator_name_hint, print_frame, results_folder, wide_option, write_frame
 from pasture.errors import InputError
 from pasture.io import read_annotations
+from pasture.metrics.lc import DIFFICULTY_LOOKUPS
 from pasture.metrics.lc_inputs import ALPACA_EVAL_DIR_ENV
 from pasture.scoring import score_files, score_store
 from pasture.store import Store
@@ -87,6 +88,15 @@ def _gamed_outputs(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--no-estimate-difficulty", is_flag=True, help="Never estimate difficulty (length-only GLM).")
 @click.option(
+    "--difficulty-lookup",
+    type=click.Choice(DIFFICULTY_LOOKUPS),
+    default="text",
+    show_default=True,
+    help="How a row finds its difficulty: 'text' (its instruction's; correct) or 'position' (row k of a "
+    "file gets eval-set instruction k's, as AlpacaEval's board does: reproduces the board for files with "
+    "missing or reordered rows). Files only.",
+)
+@click.option(
     "--min-models",
     type=int,
     default=5,
@@ -118,6 +128,7 @@ def command(
     alpaca_eval_dir: Path | None,
     no_shipped_lc_inputs: bool,
     no_estimate_difficulty: bool,
+    difficulty_lookup: str,
     min_models: int,
     bootstrap_resamples: int,
     seed: int,
@@ -130,7 +141,9 @@ def command(
 
     Failed or unparsable judgments are shown in n_failed and never counted as losses. The line under the
     table says which LC inputs were used (official, shipped, estimated or rebuilt, or the length-only
-    fallback), and each row's lc_note says when its LC lacks the gamed rows or a difficulty term.
+    fallback), and each row's lc_note says when its LC lacks the gamed rows or a difficulty term, and when
+    AlpacaEval's board, which looks difficulty up by row position, would differ (--difficulty-lookup position
+    reproduces it).
     """
     if bool(annotations) == bool(store_path):
         raise click.UsageError("give annotation files or --store, not both and not neither")
@@ -144,6 +157,7 @@ def command(
         alpaca_eval_dir=alpaca_eval_dir,
         shipped_inputs=not no_shipped_lc_inputs,
         estimate_difficulty=not no_estimate_difficulty,
+        difficulty_lookup=difficulty_lookup,
         min_models=min_models,
         bootstrap_resamples=0 if no_lc else bootstrap_resamples,
         seed=seed,

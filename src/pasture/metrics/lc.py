@@ -17,9 +17,20 @@ The fit is the official one, feature for feature (so that identical inputs give 
 - ``LC = 100 * mean_i sigmoid(c + b * d_i)`` over the model's rows (failed ones too), ``c`` and ``b`` the
   model-indicator and difficulty coefficients.
 
-Unlike upstream, rows are aligned with the difficulty vector by instruction TEXT (upstream looks difficulty up
-by row position, which silently misaligns files with missing or reordered rows), and rows are put in a
-canonical order before the fit, so shuffling a file never changes the result.
+Difficulty lookup (:class:`LCInputs` ``difficulty_lookup``):
+
+- ``"text"`` (default, correct): each row gets the difficulty of ITS instruction, matched by text, and rows are
+  put in a canonical order (the difficulty vector's, i.e. the eval set's) before the fit, so shuffling a file
+  never changes the result;
+- ``"position"`` (AlpacaEval's board, on request only): row k of the model's rows, in the order they are given
+  (a file's order: :func:`pasture.scoring.score_files` keeps it), gets the difficulty of eval-set instruction
+  k, and the fit runs in that order. Upstream does this (``reset_index`` then ``instruction_difficulty[k]``), so
+  the rows after a missing one, and reordered rows, get another instruction's difficulty. On a complete
+  file in eval-set order both lookups give identical numbers; on the 6 AlpacaEval 2 board files with missing
+  rows they differ by up to 3.3 LC points, and only ``"position"`` reproduces the board (docs/metrics.md:
+  scored alone, max |LC - board| 2.98 by text, 0.51 by position). Every result counts the
+  rows whose position is not their instruction's (``n_off_position``) and its note says when the board's
+  lookup differs, so a misaligned number never passes unmarked.
 """
 
 from __future__ import annotations
@@ -67,6 +78,9 @@ LIBLINEAR_SEED = 123
 
 Method = Literal["length_controlled_v1", "length_only", "reference", "not_fit", "not_identified"]
 DifficultySource = Literal["official", "shipped", "estimated", "user", "none"]
+DifficultyLookup = Literal["text", "position"]
+DIFFICULTY_LOOKUPS: tuple[DifficultyLookup, ...] = ("text", "position")
+"""How a row finds its difficulty: by its instruction's text (correct) or by its row position (AlpacaEval's board)."""
 GamedSource = Literal["official", "judged", "shipped", "rebuilt", "user", "none"]
 
 
@@ -77,6 +91,8 @@ class _CommonFields(TypedDict):
     difficulty_source: DifficultySource
     gamed_source: GamedSource
     n_rows: int
+    difficulty_lookup: DifficultyLookup
+    n_off_position: int | None
 
 
 FEATURES_FULL = ("length", "difficulty", "model")
@@ -117,6 +133,17 @@ class LCResult(_Record):
         "'user' rows, or 'none' (no length regulariser)."
     )
     n_rows: int = Field(description="The model's rows (pairs), failed ones included: the rows LC averages over.")
+    difficulty_lookup: DifficultyLookup = Field(
+        default="text",
+        description="How each row found its difficulty: 'text' (its instruction's; the default) or 'position' "
+        "(row k gets eval-set instruction k's, as AlpacaEval's board does; see the module docstring).",
+    )
+    n_off_position: int | None = Field(
+        default=None,
+        description="The model's rows, in the order given, whose position k is not eval-set instruction k "
+        "(missing or reordered rows): where AlpacaEval's positional lookup gives a row another instruction's "
+        "difficulty. 0 for a complete file in eval-set order; None when the eval set's order is not known.",
+    )
     n_fit: int = Field(description="The model's rows with a parsed preference: the rows the GLM is fit on.")
     n_gamed: int = Field(description="Gamed-baseline rows appended to the fit.")
     notes: tuple[str, ...] = Field(default=(), description="Fallbacks and caveats the user must see.")
@@ -124,14 +151,25 @@ class LCResult(_Record):
     @property
     def note(self) -> str:
         """The short caveat a table row shows (``lc_note``): empty when LC is the official GLM on sound inputs."""
-        return lc_note(self.method, self.difficulty_source, self.gamed_source)
+        return lc_note(
+            self.method, self.difficulty_source, self.gamed_source, self.difficulty_lookup, self.n_off_position
+        )
 
 
-def lc_note(method: str, difficulty_source: str, gamed_source: str) -> str:
+def lc_note(
+    method: str,
+    difficulty_source: str,
+    gamed_source: str,
+    difficulty_lookup: str = "text",
+    n_off_position: int | None = None,
+) -> str:
     """What a reader of one LC cell must know, in a few words ('' for the full GLM with fixed inputs).
 
     Said whenever LC was computed without the gamed-baseline rows, without a difficulty term, with a
-    difficulty estimated from the models scored together (so it moves with them), or not at all.
+    difficulty estimated from the models scored together (so it moves with them), or not at all; and when
+    rows sit off their eval-set position (``n_off_position`` > 0), so the two difficulty lookups differ: by
+    text, that AlpacaEval's board would give another number and how to get it; by position, that this is
+    that board-compatible, misaligned number. A complete file in eval-set order gets neither.
     """
     if method == "reference":
         return "reference: 50 by construction"
@@ -146,6 +184,14 @@ def lc_note(method: str, difficulty_source: str, gamed_source: str) -> str:
         parts.append("difficulty estimated from the models scored together")
     if gamed_source == "none":
         parts.append("without gamed-baseline rows")
+    if method == "length_controlled_v1" and n_off_position:
+        if difficulty_lookup == "position":
+            parts.append(f"difficulty by row position as AlpacaEval's board: {n_off_position} rows misaligned")
+        else:
+            parts.append(
+                f"AlpacaEval's board differs ({n_off_position} rows off position; "
+                "--difficulty-lookup position reproduces it)"
+            )
     return "; ".join(parts)
 
 
@@ -157,6 +203,12 @@ class LCInputs:
     baselines' rows with columns ``model``, ``instruction``, ``preference`` (soft, in [1, 2] like every
     pasture preference), ``std_delta_len`` (already standardised per baseline) and ``difficulty``; ``None``
     means no regulariser. ``notes`` travel into every :class:`LCResult`.
+
+    ``eval_set_difficulty`` is the whole eval set's difficulty in eval-set order (index: the instruction's
+    text, or its SHA-256 digest where the text is not known; NaN where an instruction has none), or ``None``
+    when the eval set's order is not known. ``difficulty_lookup="position"`` (AlpacaEval's board) gives row k
+    of a model's rows ``eval_set_difficulty.iloc[k]`` and needs it; ``"text"`` (the default) uses it only to
+    count the rows that sit off their eval-set position (:attr:`LCResult.n_off_position`).
     """
 
     difficulty: pd.Series | None = None
@@ -164,16 +216,71 @@ class LCInputs:
     difficulty_source: DifficultySource = "none"
     gamed_source: GamedSource = "none"
     notes: tuple[str, ...] = field(default=())
+    difficulty_lookup: DifficultyLookup = "text"
+    eval_set_difficulty: pd.Series | None = None
+
+    def __post_init__(self) -> None:
+        if self.difficulty_lookup not in DIFFICULTY_LOOKUPS:
+            raise InputError(
+                f"unknown difficulty lookup {self.difficulty_lookup!r}; choose one of {', '.join(DIFFICULTY_LOOKUPS)}"
+            )
+        if self.difficulty_lookup == "position" and self.eval_set_difficulty is None:
+            raise InputError(
+                "difficulty lookup 'position' needs eval_set_difficulty, the whole eval set's difficulty in "
+                "eval-set order (prepare_lc_inputs builds it on AlpacaEval 2's eval set, or when given eval_set)"
+            )
 
     @property
     def method(self) -> Method:
-        return "length_controlled_v1" if self.difficulty is not None else "length_only"
+        vector = self.eval_set_difficulty if self.difficulty_lookup == "position" else self.difficulty
+        return "length_controlled_v1" if vector is not None else "length_only"
 
     def describe(self) -> str:
-        """One line for terminals and manifests: which inputs the LC numbers used."""
-        return f"LC {self.method}: difficulty={self.difficulty_source}, gamed baselines={self.gamed_source}" + (
+        """One line for terminals and manifests: which inputs the LC numbers used (and the lookup, when not by text)."""
+        lookup = (
+            ", difficulty lookup=position (AlpacaEval's board: row k gets eval-set instruction k's difficulty)"
+            if self.difficulty_lookup == "position"
+            else ""
+        )
+        return f"LC {self.method}: difficulty={self.difficulty_source}, gamed baselines={self.gamed_source}{lookup}" + (
             f" ({'; '.join(self.notes)})" if self.notes else ""
         )
+
+    def positional_difficulty(self, n_rows: int, generator: str = "") -> np.ndarray:
+        """The difficulties of rows 0..n_rows-1 by position: eval-set instruction k's for row k.
+
+        An InputError when there are more rows than eval-set instructions or one of the first ``n_rows``
+        eval-set instructions has no difficulty: a position with nothing at it is never a silent zero.
+        """
+        if self.eval_set_difficulty is None:
+            raise InputError("difficulty lookup 'position' needs eval_set_difficulty")
+        who = repr(generator) if generator else "the model"
+        m = len(self.eval_set_difficulty)
+        if n_rows > m:
+            raise InputError(
+                f"difficulty lookup 'position': {who} has {n_rows} rows but the eval set {m} instructions; row k "
+                f"takes eval-set instruction k's difficulty, so at most {m} rows fit (look up by text instead)"
+            )
+        d = self.eval_set_difficulty.to_numpy(float)[:n_rows]
+        if np.isnan(d).any():
+            k = int(np.flatnonzero(np.isnan(d))[0])
+            raise InputError(
+                f"difficulty lookup 'position': eval-set instruction {k} (row {k} of {who}) has no difficulty; "
+                "the difficulty vector must cover the whole eval set"
+            )
+        return d
+
+
+def count_off_position(instructions: Sequence[str] | np.ndarray, eval_order: pd.Index | Sequence[str]) -> int:
+    """How many of ``instructions`` (a model's rows in their order) are not eval-set instruction k at row k.
+
+    Rows past the end of the eval set count as off position. 0 means a positional lookup and a lookup by
+    text give every row the same difficulty.
+    """
+    rows = np.asarray(list(instructions), dtype=object)
+    order = np.asarray(list(eval_order), dtype=object)
+    k = min(len(rows), len(order))
+    return int((rows[:k] != order[:k]).sum()) + max(0, len(rows) - len(order))
 
 
 @dataclass(frozen=True)
@@ -229,9 +336,21 @@ def canonical_rows(rows: pd.DataFrame, difficulty: pd.Series | None) -> pd.DataF
 
 
 def build_design(rows: pd.DataFrame, inputs: LCInputs, *, gamed_weight: float = GAMED_TOTAL_WEIGHT) -> LCDesign:
-    """Features, soft labels and weights of one model's fit (see the module docstring)."""
+    """Features, soft labels and weights of one model's fit (see the module docstring).
+
+    By text, rows are put in :func:`canonical_rows` order and each gets its instruction's difficulty; by
+    position, rows keep the order given and row k gets eval-set instruction k's
+    (:meth:`LCInputs.positional_difficulty`).
+    """
+    positional = inputs.difficulty_lookup == "position"
     difficulty = inputs.difficulty
-    frame = canonical_rows(rows, difficulty)
+    if positional:
+        missing_cols = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+        if missing_cols:
+            raise InputError(f"LC rows lack column(s) {', '.join(missing_cols)}")
+        frame = rows.reset_index(drop=True)
+    else:
+        frame = canonical_rows(rows, difficulty)
     delta = frame["len_1"].to_numpy(float) - frame["len_2"].to_numpy(float)
     sd = float(np.std(delta, ddof=1)) if len(delta) > 1 else float("nan")
     if not np.isfinite(sd) or sd == 0:
@@ -239,8 +358,11 @@ def build_design(rows: pd.DataFrame, inputs: LCInputs, *, gamed_weight: float = 
     length_feat = np.tanh(delta / sd)
     pref = frame["preference"].to_numpy(float)
     scored = ~np.isnan(pref)
-    full = difficulty is not None
-    d = frame["instruction"].map(difficulty).to_numpy(float) if full else np.zeros(len(frame))
+    full = inputs.method == "length_controlled_v1"
+    if positional:
+        d = inputs.positional_difficulty(len(frame))
+    else:
+        d = frame["instruction"].map(difficulty).to_numpy(float) if full else np.zeros(len(frame))
     ones = np.ones(len(frame))
     cols = [length_feat, d, ones] if full else [length_feat, ones]
     X_model = np.column_stack(cols)
@@ -383,6 +505,9 @@ def length_controlled_winrate(
 ) -> LCResult:
     """LC of one model from its pair rows (columns instruction, len_1, len_2, preference in [1, 2] or NaN).
 
+    The rows' order matters only with ``inputs.difficulty_lookup == "position"`` (row k gets eval-set
+    instruction k's difficulty): pass them in the order of the model's file.
+
     ``inputs`` supplies the difficulty vector and gamed-baseline rows (see :class:`LCInputs`); without a
     difficulty vector the fit is the length-only GLM, and the result says so in ``method`` and ``notes``.
     ``is_reference`` marks the reference scored against itself (LC = 50 by construction, as upstream).
@@ -390,14 +515,21 @@ def length_controlled_winrate(
     """
     inputs = inputs or LCInputs(notes=("no instruction difficulty given: length-only GLM",))
     notes = list(inputs.notes)
-    if inputs.difficulty is None and not any("length-only" in n for n in notes):
+    if inputs.method == "length_only" and not any("length-only" in n for n in notes):
         notes.append("no instruction difficulty available: length-only GLM (no difficulty term)")
     n_rows = len(rows)
+    off = (
+        count_off_position(rows["instruction"].to_numpy(), inputs.eval_set_difficulty.index)
+        if inputs.eval_set_difficulty is not None and "instruction" in rows.columns
+        else None
+    )
     common = _CommonFields(
         generator=generator,
         difficulty_source=inputs.difficulty_source,
         gamed_source=inputs.gamed_source,
         n_rows=n_rows,
+        difficulty_lookup=inputs.difficulty_lookup,
+        n_off_position=off,
     )
     if is_reference:
         return LCResult(
@@ -414,6 +546,8 @@ def length_controlled_winrate(
             n_gamed=0,
             notes=(*notes, "the reference against itself: LC is 50 by construction"),
         )
+    if inputs.difficulty_lookup == "position":  # checked before any fit: too many rows is the caller's error
+        inputs.positional_difficulty(n_rows, generator)
     reason = _unfit_reason(rows, n_splits if C is None else 0)
     if reason is not None:
         nan = float("nan")

@@ -22,7 +22,7 @@ from pasture.metrics.gamed import (
     read_official_gamed,
     rebuild_gamed_rows,
 )
-from pasture.metrics.lc import LCInputs
+from pasture.metrics.lc import DIFFICULTY_LOOKUPS, DifficultyLookup, LCInputs
 from pasture.metrics.lc_shipped import (
     difficulty_for,
     instruction_digest,
@@ -70,20 +70,20 @@ def _from_alpaca_eval_dir(
     Official files (``df_gamed.csv``, ``instruction_difficulty.csv``, positional) are aligned through
     ``keys`` (the eval set in official order: texts or shipped digests); else the gamed baselines' outputs
     (``<results>/gpt4_1106_preview_{verbose,concise}/model_outputs.json[.gz]``) are rebuilt with the shipped
-    published coefficients and difficulty. Returns (gamed rows, difficulty by text, gamed source, notes).
+    published coefficients and difficulty. Returns (gamed rows, difficulty of the whole eval set by text
+    where known, else by key; gamed source, notes).
     """
     if not root.is_dir():
         raise InputError("--alpaca-eval-dir is not a folder", path=root)
-    texts = list(pairs["instruction"].astype(str).unique())
     if (root / "df_gamed.csv").is_file():
         gamed, d_keys = read_official_gamed(root / "df_gamed.csv", keys)
-        d = d_keys.rename(index=lambda k: to_text.get(k, k)).loc[texts]
+        d = d_keys.rename(index=lambda k: to_text.get(k, k))
         return gamed, d, "official", [f"gamed rows and difficulty from {root / 'df_gamed.csv'}"]
     d = None
     notes: list[str] = []
     if (root / "instruction_difficulty.csv").is_file():
         d_keys = read_difficulty_file(root / "instruction_difficulty.csv", keys)
-        d = d_keys.rename(index=lambda k: to_text.get(k, k)).loc[texts]
+        d = d_keys.rename(index=lambda k: to_text.get(k, k))
         notes.append(f"difficulty from {root / 'instruction_difficulty.csv'}")
     results = root / "results" if (root / "results").is_dir() else root
     found = {g: _find_output_file(results, g) for g in GAMED_BASELINES}
@@ -116,6 +116,7 @@ def prepare_lc_inputs(
     shipped: bool = True,
     estimate: bool = True,
     min_models: int = MIN_MODELS_FOR_DIFFICULTY,
+    difficulty_lookup: DifficultyLookup = "text",
 ) -> LCInputs:
     """Choose the difficulty vector and gamed-baseline rows for LC, and record where they came from.
 
@@ -137,7 +138,17 @@ def prepare_lc_inputs(
 
     ``eval_set`` (path, ``"hub"`` or instruction texts in official order) aligns AlpacaEval's positional
     files to instruction text; on AlpacaEval 2's eval set the shipped digests do it without it.
+
+    The eval set's order (``eval_set``, else AlpacaEval 2's official order on its eval set) also gives
+    ``eval_set_difficulty``, the chosen vector over the whole eval set in that order (None when the order is
+    not known). ``difficulty_lookup="position"`` asks for AlpacaEval's board lookup (row k of a model's rows
+    gets eval-set instruction k's difficulty; see :mod:`pasture.metrics.lc`): it needs a difficulty vector
+    and the eval set's order, and is an InputError without them. The default ``"text"`` is correct.
     """
+    if difficulty_lookup not in DIFFICULTY_LOOKUPS:
+        raise InputError(
+            f"unknown difficulty lookup {difficulty_lookup!r}; choose one of {', '.join(DIFFICULTY_LOOKUPS)}"
+        )
     notes: list[str] = []
     texts: list[str] | None = None
     if eval_set is not None:
@@ -165,6 +176,7 @@ def prepare_lc_inputs(
     gamed_rows: pd.DataFrame | None = None
     gamed_source = "none"
     d: pd.Series | None = None
+    d_full: pd.Series | None = None  # the chosen vector over the whole eval set, where the source has it
     d_source = "none"
     if isinstance(gamed, pd.DataFrame):
         gamed_rows, gamed_source = gamed, "user"
@@ -192,7 +204,8 @@ def prepare_lc_inputs(
         if g_rows is not None and not use_judged:
             gamed_rows, gamed_source = g_rows, g_source
         if d is None and d_dir is not None:
-            d, d_source = d_dir, "official"
+            d_full = d_dir
+            d, d_source = d_dir.loc[list(pairs["instruction"].astype(str).unique())], "official"
     if d is None and on_ae2 and shipped:
         d = difficulty_for(list(pairs["instruction"].astype(str).unique()), load_shipped().difficulty)
         d_source = "shipped"
@@ -241,10 +254,35 @@ def prepare_lc_inputs(
         )
     if gamed_rows is None:
         notes.append("no gamed-baseline rows: the length slope is not regularised")
+    in_order: pd.Series | None = None
+    if d is not None and keys is not None:
+        eval_names = [to_text.get(k, k) for k in keys]
+        if d_source == "shipped":  # keyed by digest: every eval-set instruction has one, text known or not
+            key_digests = keys if texts is None else [instruction_digest(t) for t in keys]
+            values = load_shipped().difficulty.reindex(key_digests).to_numpy(float)
+        else:
+            vector = d_full if d_full is not None else d
+            if not vector.index.is_unique:
+                raise InputError("the difficulty vector repeats an instruction: give each instruction one value")
+            values = vector.reindex(eval_names).to_numpy(float)
+        in_order = pd.Series(values, index=pd.Index(eval_names, dtype=object), name="instruction_difficulty")
+    if difficulty_lookup == "position":
+        if d is None:
+            raise InputError(
+                "difficulty lookup 'position' needs a difficulty vector and none applies here (LC would be the "
+                "length-only GLM): pass one (--difficulty; a positional file with --eval-set)"
+            )
+        if in_order is None:
+            raise InputError(
+                "difficulty lookup 'position' needs the eval set's order (row k gets instruction k's difficulty): "
+                "pass the eval set (--eval-set); pasture knows AlpacaEval 2's order itself"
+            )
     return LCInputs(
         difficulty=d,
         gamed=gamed_rows,
         difficulty_source=d_source,  # type: ignore[arg-type]
         gamed_source=gamed_source,  # type: ignore[arg-type]
         notes=tuple(notes),
+        difficulty_lookup=difficulty_lookup,
+        eval_set_difficulty=in_order,
     )
