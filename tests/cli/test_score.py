@@ -27,6 +27,9 @@ def test_two_files_fall_back_to_length_only_and_say_so(alpacaeval: Path, tmp_pat
     assert "lc inputs: LC length_only" in result.output
     assert "2 model(s) < 5 needed" in result.output
     assert "bootstrap: 30 paired resamples over instructions, seed 2" in result.output
+    # the compact terminal view has no room for the note column, so each row's caveat is printed under it
+    for model in ("claude-2", "alpaca-7b"):
+        assert f"lc note, {model}: length-only GLM (no difficulty); without gamed-baseline rows" in result.output
     frame = pd.read_csv(out, index_col=0)
     assert {"win_rate", "length_controlled_winrate", "lc_method", "lc_ci_low", "win_rate_ci_high"} <= set(frame.columns)
     assert set(frame["lc_method"]) == {"length_only"}

@@ -111,7 +111,7 @@ def test_missing_verdict_is_imported_as_failed_not_dropped(tmp_path: Path) -> No
         ("latin1.json", '[{"instruction": "caf\xe9"}]'.encode("latin-1"), "not UTF-8 text (bad byte at line 1"),
         ("broken.json", b'[{"instruction": "a",}]', "invalid JSON at line 1"),
         ("broken.json.gz", b"this is not gzip", "corrupt gzip data"),
-        ("truncated.json.gz", gzip.compress(b'[{"instruction": "a"}]')[:-6], "corrupt gzip data"),
+        ("truncated.json.gz", gzip.compress(b'[{"instruction": "a"}]', mtime=0)[:-6], "corrupt gzip data"),
         ("rows.jsonl", b'{"instruction": "a"}\n{"instruction": \n', "row 2: invalid JSON"),
         ("table.xlsx", b"PK", "unsupported file type"),
         ("table.parquet", b"not parquet at all", "not a readable Parquet file"),

@@ -47,6 +47,10 @@ KEY_COLUMNS: tuple[str, ...] = (
 boards apart, then the headline numbers, full names and the leaderboard's short headers); other columns
 (digests, diagnostics) follow in the table's order while the terminal has room."""
 
+NOTE_COLUMNS: tuple[str, ...] = ("lc_note", "LC note")
+"""Columns of caveats on a row's numbers: when the compact view leaves one out, its non-empty cells are
+printed under the table, one line per row, so that an LC computed without its inputs never looks sound."""
+
 TEXT_CELL_MAX = 24
 """Compact view: longest text cell (other than the row name, which is never cut) before an ellipsis."""
 
@@ -171,6 +175,11 @@ def print_frame(frame: pd.DataFrame, *, title: str | None = None, digits: int = 
         table.add_row(str(idx), *(cells[c][i] for c in shown))
     console.print(table, crop=not wide)
     left_out = [str(c) for c in frame.columns if str(c) not in shown]
+    for col in NOTE_COLUMNS:
+        if col in left_out:  # a caveat on a number must be seen, even when its column did not fit
+            for idx, note in zip(frame.index, frame[col].tolist(), strict=True):
+                if isinstance(note, str) and note:
+                    click.echo(f"{col.replace('_', ' ')}, {idx}: {note}")
     if left_out:
         click.echo(f"({len(left_out)} more columns: {', '.join(left_out)}; {_hint()})")
 
