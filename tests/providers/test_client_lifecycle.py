@@ -144,7 +144,7 @@ def test_a_pickled_provider_makes_its_own_client_and_both_copies_keep_working(lo
         copy = pickle.loads(payload)
         assert copy.fingerprint == judge.fingerprint and copy.provider is not judge.provider
         assert copy.provider._clients._make.__self__ is copy.provider  # the copy's client factory is its own
-        verdicts = _successive_runs(lambda: copy.judge(request)) + [asyncio.run(judge.judge(request))]
+        verdicts = [*_successive_runs(lambda: copy.judge(request)), asyncio.run(judge.judge(request))]
         assert first.raw_completion and "B" in first.raw_completion  # every call reached the server and was read
         assert [(v.status, v.raw_completion) for v in verdicts] == [(first.status, first.raw_completion)] * 3
         assert len(server.requests) == 4
