@@ -66,11 +66,19 @@ runs given a Ray address; the actors end with this process (Ray ties them to the
 def connect(address: str) -> None:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT) as a driver, unless this process already has.
 
-    A process that called ``ray.init`` itself (e.g. with a runtime environment) keeps its connection.
+    A process that joined a cluster (or called ``ray.init`` itself, e.g. with a runtime environment) keeps
+    its connection; asking it for another cluster is an error, since a process joins one cluster only.
     """
-    if ray.is_initialized():
-        return
     _check_reachable(address)
+    if ray.is_initialized():
+        connected = ray.get_runtime_context().gcs_address
+        if not _same_cluster(address, connected):
+            raise InputError(
+                f"this process has joined the Ray cluster at {connected} and cannot join {address!r} too; "
+                "give that address, or call ray.shutdown() first",
+                param="ray",
+            )
+        return
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -79,6 +87,27 @@ def connect(address: str) -> None:
             "and give its address (HOST:PORT), or 'auto' on one of its nodes",
             param="ray",
         ) from None
+
+
+def _same_cluster(requested: str, connected: str) -> bool:
+    """Whether HOST:PORT ``requested`` names the cluster whose GCS is at ``connected`` ('auto' names any).
+
+    Ray records a head started on 127.0.0.1 under the machine's own address, so a loopback address and
+    this machine's address are the same host here.
+    """
+    host, sep, port = requested.rpartition(":")
+    if not sep or not port.isdigit():
+        return True  # 'auto' or a form only Ray reads: the cluster this process has joined
+    other_host, _, other_port = connected.rpartition(":")
+    if port != other_port:
+        return False
+    try:
+        mine, theirs = (socket.gethostbyname(h.strip("[]")) for h in (host, other_host))
+    except OSError:
+        return False
+    here = {"127.0.0.1", ray.util.get_node_ip_address()}
+    mine, theirs = ("127.0.0.1" if ip.startswith("127.") else ip for ip in (mine, theirs))
+    return mine == theirs or (mine in here and theirs in here)
 
 
 def _check_reachable(address: str) -> None:
