@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 from ray import cloudpickle
-from ray.exceptions import ActorDiedError, RayActorError
+from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 
 from pasture.errors import InputError, PastureError
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
@@ -273,6 +273,10 @@ class WorkerPool:
         except RayActorError as exc:
             self._lost(worker, exc)
             raise TransientError(f"Ray worker {worker.index} was lost during the call: {_last_line(exc)}") from None
+        except RayTaskError:
+            raise  # the judge itself raised something else: a bug, which stops the run as without Ray
+        except RayError as exc:  # the cluster lost the call otherwise (e.g. the node holding its result)
+            raise TransientError(f"Ray lost the call: {_last_line(exc)}") from None
         finally:
             self._release(worker)
         if tag == "ok":
