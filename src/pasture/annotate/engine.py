@@ -494,7 +494,7 @@ class EngineSettings:
             if value is None:
                 continue
             if self.ray is None:
-                raise InputError(f"{name} needs ray (the address of a Ray cluster)", param=name)
+                raise InputError(f"{name} needs ray (the address of a Ray cluster)", param="ray")
             if value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}", param=name)
 

@@ -142,7 +142,7 @@ def settings_from_options(
     "--ray",
     default=None,
     metavar="ADDRESS",
-    help="Generate on a Ray cluster: its address (HOST:PORT) or 'auto'; outputs are stored here (docs/generate.md).",
+    help="Generate on a Ray cluster: its address (HOST:PORT) or 'auto'; outputs are stored here (docs/evaluate.md).",
 )
 @click.option("--ray-workers", type=int, default=None, help="With --ray: Ray actors holding the model's provider.")
 @click.option(
