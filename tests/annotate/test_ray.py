@@ -8,6 +8,7 @@ worker are repeated, each once, on the other worker; a rerun makes no call.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import re
@@ -28,6 +29,7 @@ from pasture.generate import generate
 from pasture.io import write_model_outputs
 from pasture.judges import JudgeRequest, LLMJudge, get_judge, get_provider
 from pasture.local_models import free_port
+from pasture.providers.base import ChatRequest, Completion, TransientError
 from pasture.records import EvalSet, Instruction, ModelOutput
 from pasture.store import Store
 from test_resources import require
@@ -196,6 +198,43 @@ def test_generation_on_ray_stores_every_output_and_a_rerun_asks_nothing(
         }
         again = generate(store, eval_set, provider, generator="g", progress=False, ray=cluster.address)
     assert (again.n_new, again.n_cached) == (0, 24) and stub.requests() == 24
+
+
+@pytest.mark.slow
+def test_a_lost_worker_fails_only_its_calls_and_comes_back(cluster: Any, stub: Any) -> None:
+    """The pool under the engine: a killed worker's calls in flight are transient failures, the other worker's
+    complete, and once Ray has restarted it (a new process) it answers and takes calls again."""
+    from pasture.annotate.ray_backend import WorkerPool
+
+    provider = get_provider("openai", model="stub", base_url=stub.base_url)  # the generation test's workers serve it
+    hi = ChatRequest(({"role": "user", "content": "hi"},), {"max_tokens": 1})
+
+    async def scenario() -> None:
+        pool = await WorkerPool.start(
+            provider, address=cluster.address, workers=2, per_worker=4, concurrency=8, label="stub"
+        )
+        try:
+            pids = [await w.handle.ping.remote() for w in pool.workers]
+            calls = [asyncio.ensure_future(pool.call("complete", hi)) for _ in range(8)]  # four on each worker
+            await asyncio.sleep(LATENCY_MS / 2000)
+            assert [w.inflight for w in pool.workers] == [4, 4]
+            os.kill(pids[0], signal.SIGKILL)
+            done = await asyncio.gather(*calls, return_exceptions=True)
+            lost = [r for r in done if isinstance(r, TransientError)]
+            assert len(lost) == 4 and all("Ray worker 0 was lost" in str(r) for r in lost), done
+            assert sum(isinstance(r, Completion) for r in done) == 4
+            async with asyncio.timeout(60):
+                while not pool.workers[0].up:
+                    await asyncio.sleep(0.05)
+            assert (await pool.workers[0].handle.ping.remote()) not in pids
+            more = [asyncio.ensure_future(pool.call("complete", hi)) for _ in range(8)]
+            await asyncio.sleep(LATENCY_MS / 2000)
+            assert [w.inflight for w in pool.workers] == [4, 4]  # both take calls again
+            assert all(isinstance(r, Completion) for r in await asyncio.gather(*more))
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
 
 
 def test_a_process_joins_one_cluster(cluster: Any, stub: Any) -> None:
