@@ -290,7 +290,7 @@ def generate(
     ray:
         Make the completions on a Ray cluster at this address ('auto' or HOST:PORT): Ray actors hold copies
         of ``provider``, ``concurrency`` requests are shared among them, and the outputs are stored here
-        as they finish (docs/generate.md). Needs pasture[ray].
+        as they finish (docs/evaluate.md, docs/annotate.md "Scale-out on Ray"). Needs pasture[ray].
     ray_workers:
         With ``ray``: how many actors (default one per CPU of the cluster).
 
