@@ -279,6 +279,21 @@ def test_an_address_where_no_cluster_listens_is_a_quick_clear_error(tmp_path: Pa
     assert time.monotonic() - start < 30
 
 
+def test_a_ray_address_without_ray_installed_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pasture.judges.judge import ProgrammaticJudge, longer_output_wins
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without pasture[ray] has: no ray to import
+    monkeypatch.delitem(sys.modules, "pasture.annotate.ray_backend", raising=False)
+    with Store(tmp_path / "s.db") as store, pytest.raises(InputError, match=r"pip install 'pasture\[ray\]'"):
+        annotate(
+            store,
+            ProgrammaticJudge(longer_output_wins),
+            [PairToJudge("i", "a", "r", "bb", "m")],
+            settings=EngineSettings(ray="auto"),
+            progress=False,
+        )
+
+
 def test_pasture_imports_without_ray() -> None:
     """Ray is optional and imported only by a run given --ray: importing pasture and its CLI never loads it."""
     code = "import sys, pasture, pasture.cli, pasture.annotate; assert 'ray' not in sys.modules, 'ray imported'"

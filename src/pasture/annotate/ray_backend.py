@@ -39,11 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import ray
-from ray import cloudpickle
-from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
-
 from pasture.errors import InputError, PastureError
+
+try:
+    import ray
+    from ray import cloudpickle
+    from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
+except ImportError:  # a run was given a Ray address on an install without the extra
+    raise InputError("running on Ray needs Ray installed: pip install 'pasture[ray]'", param="ray") from None
+
 from pasture.providers.base import ChatRequest, Completion, PermanentError, TransientError
 
 if TYPE_CHECKING:
