@@ -15,7 +15,7 @@ install: $(BIN)/python
 	$(PIP) install -q -e '.[local,report]'
 
 install-test: $(BIN)/python
-	$(PIP) install -q -e '.[local,report,train,test]'
+	$(PIP) install -q -e '.[local,report,train,test,ray]'
 
 demo: install
 	$(BIN)/pasture demo

@@ -3,8 +3,11 @@
 It answers ``POST /v1/chat/completions`` and ``POST /v1/completions`` at once with one fixed, well-formed
 completion whose top logprobs hold the labels both pasture's logprob judges ("A"/"B") and AlpacaEval's
 weighted judge ("m"/"M") read, plus usage counts. ``GET /v1/models`` lists one model, ``GET /stats`` returns
-``{"requests": n}`` (POST completions served since start or the last ``POST /reset``). HTTP/1.1 keep-alive,
-no chunked bodies. Run: ``python benchmarks/stub_openai_server.py --port 8765``; prints ``ready`` when up.
+``{"requests": n, "by_key": {key: n}}`` (POST completions served since start or the last ``POST /reset``,
+in all and by :func:`request_key` of what was asked). HTTP/1.1 keep-alive, no chunked bodies. With
+``--latency-ms L`` every completion is answered L ms after its request arrived (a fixed-latency judge, for
+scale-out measurements; requests wait concurrently). Run: ``python benchmarks/stub_openai_server.py --port
+8765``; prints ``ready`` when up.
 
 Why a raw asyncio server: it must never be the bottleneck of what it measures; parsing and answering a
 request costs it a few tens of microseconds, far below an HTTP client's per-call cost.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import subprocess
 import sys
@@ -77,9 +81,16 @@ def _text_body(prompt_tokens: int) -> bytes:
     ).encode()
 
 
+def request_key(asked: object) -> str:
+    """The key the stub counts a completion under: a digest of its ``messages`` (chat) or ``prompt`` (text)."""
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:24]
+
+
 class StubServer:
-    def __init__(self) -> None:
+    def __init__(self, latency_s: float = 0.0) -> None:
         self.requests = 0
+        self.by_key: dict[str, int] = {}
+        self.latency_s = latency_s
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -93,6 +104,8 @@ class StubServer:
                         length = int(line[15:].strip())
                 body = await reader.readexactly(length) if length else b""
                 status, payload = self.route(method, path, body)
+                if self.latency_s and method == "POST" and path.endswith("completions"):
+                    await asyncio.sleep(self.latency_s)
                 writer.write(
                     b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                     % (status, len(payload), payload)
@@ -106,23 +119,32 @@ class StubServer:
     def route(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         path = path.split("?", 1)[0]
         if method == "POST" and path.endswith("/chat/completions"):
-            self.requests += 1
+            self.count(body, "messages")
             return 200, _chat_body(len(body) // 4)
         if method == "POST" and path.endswith("/completions"):
-            self.requests += 1
+            self.count(body, "prompt")
             return 200, _text_body(len(body) // 4)
         if method == "GET" and path.endswith("/models"):
             return 200, b'{"object": "list", "data": [{"id": "stub", "object": "model"}]}'
         if path == "/stats":
-            return 200, json.dumps({"requests": self.requests}).encode()
+            return 200, json.dumps({"requests": self.requests, "by_key": self.by_key}).encode()
         if method == "POST" and path == "/reset":
             self.requests = 0
+            self.by_key = {}
             return 200, b"{}"
         return 404, b'{"error": {"message": "not found"}}'
 
+    def count(self, body: bytes, field: str) -> None:
+        self.requests += 1
+        try:
+            key = request_key(json.loads(body).get(field))
+        except (ValueError, AttributeError):
+            key = "unreadable"
+        self.by_key[key] = self.by_key.get(key, 0) + 1
 
-async def serve(port: int) -> None:
-    stub = StubServer()
+
+async def serve(port: int, latency_s: float = 0.0) -> None:
+    stub = StubServer(latency_s)
     server = await asyncio.start_server(stub.handle, "127.0.0.1", port, backlog=1024)
     print("ready", flush=True)
     async with server:
@@ -132,8 +154,9 @@ async def serve(port: int) -> None:
 class StubProcess:
     """The stub in a child process (so it never shares the measured client's interpreter), as a context manager."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, latency_ms: float = 0.0) -> None:
         self.port = port
+        self.latency_ms = latency_ms
         self._proc: subprocess.Popen[str] | None = None
 
     @property
@@ -144,11 +167,16 @@ class StubProcess:
         """POST completions served since start or the last reset."""
         return int(httpx.get(f"http://127.0.0.1:{self.port}/stats").json()["requests"])
 
+    def by_key(self) -> dict[str, int]:
+        """POST completions served since start or the last reset, by :func:`request_key` of what was asked."""
+        return {str(k): int(v) for k, v in httpx.get(f"http://127.0.0.1:{self.port}/stats").json()["by_key"].items()}
+
     def reset(self) -> None:
         httpx.post(f"http://127.0.0.1:{self.port}/reset")
 
     def __enter__(self) -> StubProcess:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--port", str(self.port)]
+        cmd += ["--latency-ms", str(self.latency_ms)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self._proc.stdout is not None
         if self._proc.stdout.readline().strip() != "ready":
@@ -166,7 +194,9 @@ class StubProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer each completion this late")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.latency_ms / 1000.0))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,8 @@ async def _generate_async(
     concurrency: int,
     max_retries: int,
     progress: bool,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> tuple[int, list[str]]:
     digest = eval_set.digest
     done = {(o.instruction, o.sample_index) for o in store.get_outputs(digest, generator)}
@@ -234,7 +236,18 @@ async def _generate_async(
             tokens += completion.completion_tokens or 0
             bar.update(task_id, advance=1, tokens=tokens)
 
-        await asyncio.gather(*(one(item, k) for item, k in todo))
+        remote: Any = None
+        if ray is not None and todo:  # nothing to generate: no cluster needed
+            from pasture.annotate.ray_backend import RemoteProvider  # only with ray: pasture runs without it
+
+            remote = provider = await RemoteProvider.start(
+                provider, address=ray, workers=ray_workers, per_worker=None, concurrency=concurrency
+            )
+        try:
+            await asyncio.gather(*(one(item, k) for item, k in todo))
+        finally:
+            if remote is not None:
+                await remote.close()
     return n_new, errors
 
 
@@ -249,6 +262,8 @@ def generate(
     max_retries: int = 4,
     output_path: str | Path | None = None,
     progress: bool = True,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> GenerationReport:
     """Generate ``settings.samples`` outputs per instruction of ``eval_set`` with ``provider``, into ``store``.
 
@@ -272,6 +287,12 @@ def generate(
         Also write all the generator's outputs as an AlpacaEval-compatible ``model_outputs.json``.
     progress:
         Show a progress bar (stderr).
+    ray:
+        Make the completions on a Ray cluster at this address ('auto' or HOST:PORT): Ray actors hold copies
+        of ``provider``, ``concurrency`` requests are shared among them, and the outputs are stored here
+        as they finish (docs/evaluate.md, docs/annotate.md "Scale-out on Ray"). Needs pasture[ray].
+    ray_workers:
+        With ``ray``: how many actors (default one per CPU of the cluster).
 
     Failed generations are reported (``n_failed``, ``errors``) and not stored, so a rerun retries them.
     """
@@ -281,6 +302,10 @@ def generate(
         raise InputError("the generator needs a name")
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    if ray is not None and not ray.strip():
+        raise InputError("ray must be a cluster address (HOST:PORT) or 'auto', not empty", param="ray")
+    if ray_workers is not None and (ray is None or ray_workers < 1):
+        raise InputError(f"ray_workers needs ray and must be at least 1, got {ray_workers}", param="ray_workers")
     started = time.monotonic()
     digest = store.put_eval_set(eval_set)
     identity = provider.identity()
@@ -312,6 +337,8 @@ def generate(
                 concurrency=concurrency,
                 max_retries=max_retries,
                 progress=progress,
+                ray=ray,
+                ray_workers=ray_workers,
             )
         )
     except (TransientError, PermanentError) as exc:  # raised outside a call, e.g. by a client's set-up

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import pickle
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -124,4 +125,27 @@ def test_judge_on_the_real_server_in_successive_loops_reports_no_error(llama_ser
     request = JudgeRequest("What is 2+2?", "4", "Five.", shown_first=1)
     verdicts = _successive_runs(lambda: judge.judge(request))
     assert all(v.status in ("ok", "parse_error") and v.raw_completion for v in verdicts)
+    assert loop_reports == []
+
+
+def test_a_pickled_provider_makes_its_own_client_and_both_copies_keep_working(loop_reports: list[str]) -> None:
+    """A judge sent to another process (a Ray worker) is pickled: its open client stays behind, the copy opens
+    its own on its own loop, and the original is unaffected (pasture.annotate.ray_backend relies on this)."""
+    with ReplayServer([Scripted.json(200, OK)]) as server:
+        judge = get_judge("smollm2-logprob-server", base_url=server.url + "/v1")
+        assert isinstance(judge, LLMJudge)
+        request = JudgeRequest("What is 2+2?", "4", "Five.", shown_first=1)
+
+        async def judge_and_pickle() -> tuple[Any, bytes]:
+            verdict = await judge.judge(request)  # the original's client is open on this loop while pickling
+            return verdict, pickle.dumps(judge)
+
+        first, payload = asyncio.run(judge_and_pickle())
+        copy = pickle.loads(payload)
+        assert copy.fingerprint == judge.fingerprint and copy.provider is not judge.provider
+        assert copy.provider._clients._make.__self__ is copy.provider  # the copy's client factory is its own
+        verdicts = [*_successive_runs(lambda: copy.judge(request)), asyncio.run(judge.judge(request))]
+        assert first.raw_completion and "B" in first.raw_completion  # every call reached the server and was read
+        assert [(v.status, v.raw_completion) for v in verdicts] == [(first.status, first.raw_completion)] * 3
+        assert len(server.requests) == 4
     assert loop_reports == []

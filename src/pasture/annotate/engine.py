@@ -13,7 +13,9 @@ the instruction, both outputs, which output is shown first and the replicate ind
   it with status 'parse_error' and its raw text;
 * stores exhausted transient failures and permanent failures with status 'error' (a later run retries
   them: only 'ok' judgments are final);
-* writes every judgment to the store as soon as it completes, so a killed run loses only calls in flight.
+* writes every judgment to the store as soon as it completes, so a killed run loses only calls in flight;
+* with ``EngineSettings.ray``, makes the calls on Ray workers that hold the judge, everything else staying
+  in this process (``pasture.annotate.ray_backend``, imported only then).
 
 See docs/annotate.md for the behaviour in full and the meaning of every count in the report.
 """
@@ -444,6 +446,14 @@ class EngineSettings:
         Stop the run after this many permanent errors in a row (a wrong model id or key fails every call).
     owner:
         Claim owner id; when unset, a fresh one per run (host, pid and a random suffix).
+    ray:
+        Make the judge calls on a Ray cluster: its address (HOST:PORT of the head node) or 'auto' (the
+        cluster this machine belongs to). The store, claims, retries and quotas stay in this process; Ray
+        actors hold the judge and make the calls. Needs pasture[ray] (docs/annotate.md, "Scale-out on Ray").
+    ray_workers:
+        With ray: Ray actors holding the judge, one provider each (default: one per CPU of the cluster).
+    ray_worker_concurrency:
+        With ray: calls in flight per actor (default: concurrency shared evenly among the actors).
     """
 
     concurrency: int = 8
@@ -459,6 +469,9 @@ class EngineSettings:
     store_timeout_s: float = 60.0
     abort_after_permanent: int = 5
     owner: str | None = None
+    ray: str | None = None
+    ray_workers: int | None = None
+    ray_worker_concurrency: int | None = None
 
     def validate(self) -> None:
         """Raise an InputError naming the first setting out of range (its ``param`` is the attribute)."""
@@ -474,6 +487,16 @@ class EngineSettings:
                 raise InputError(f"{name} must be positive, got {value}", param=name)
         if self.owner is not None and not self.owner.strip():
             raise InputError("owner must not be empty (leave it unset for a fresh one per run)", param="owner")
+        if self.ray is not None and not self.ray.strip():
+            raise InputError("ray must be a cluster address (HOST:PORT) or 'auto', not empty", param="ray")
+        for name in ("ray_workers", "ray_worker_concurrency"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.ray is None:
+                raise InputError(f"{name} needs ray (the address of a Ray cluster)", param="ray")
+            if value < 1:
+                raise InputError(f"{name} must be at least 1, got {value}", param=name)
 
 
 def default_owner() -> str:
@@ -774,13 +797,22 @@ async def run_tasks(
     if stored_before:
         for k, stored in kind.get_by_key(store, list(stored_before)).items():
             snapshot[k] = _snapshot(stored)
-    run = _Run(store, judge, tasks, settings, kind)
+    remote: Any = None
+    if settings.ray is not None and todo:  # nothing to call: no cluster needed
+        from pasture.annotate.ray_backend import RemoteJudge  # only with ray: pasture runs without it installed
+
+        remote = await RemoteJudge.start(judge, settings)
+    run = _Run(store, judge if remote is None else remote, tasks, settings, kind)
     try:
         with ProgressBar(len(tasks), description=judge.name, enabled=progress) as bar:
             bar.update(completed=len(cached), calls=0, tokens=0, cost=0.0, failed=0)
             await run.run(todo, snapshot, bar)
     finally:
-        run.writer.close()  # every completed judgment is in the store before the report is built
+        try:
+            run.writer.close()  # every completed judgment is in the store before the report is built
+        finally:
+            if remote is not None:
+                await remote.close()
     # collect final judgments: ours from memory, the rest (cached, other processes') from the store
     from_store = kind.get_by_key(store, [k for k in keys if k not in run.own])
     judgments: list[R] = []

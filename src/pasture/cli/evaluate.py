@@ -151,7 +151,7 @@ def command(
             provider = model.provider()
             gen = generate(
                 store, eval_set, provider, generator=generator, settings=settings,
-                concurrency=gen_concurrency, progress=not no_progress,
+                concurrency=gen_concurrency, progress=not no_progress, ray=engine.ray, ray_workers=engine.ray_workers,
             )  # fmt: skip
             click.echo(gen.summary())
             if not gen.ok:

@@ -139,6 +139,13 @@ def settings_from_options(
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
+    "--ray",
+    default=None,
+    metavar="ADDRESS",
+    help="Generate on a Ray cluster: its address (HOST:PORT) or 'auto'; outputs are stored here (docs/evaluate.md).",
+)
+@click.option("--ray-workers", type=int, default=None, help="With --ray: Ray actors holding the model's provider.")
+@click.option(
     "--draft-model", default=None, help="Speculative decoding (transformers targets): the " + DRAFT_SPEC_HELP + "."
 )
 @click.option(
@@ -172,6 +179,8 @@ def command(
     store_path: Path,
     output: Path | None,
     no_progress: bool,
+    ray: str | None,
+    ray_workers: int | None,
     draft_model: str | None,
     candidates: int,
     acceptance_head: Path | None,
@@ -215,6 +224,8 @@ def command(
             concurrency=gen_concurrency,
             output_path=output,
             progress=not no_progress,
+            ray=ray,
+            ray_workers=ray_workers,
         )
     click.echo(report.summary())
     for error in report.errors[:10]:

@@ -130,6 +130,15 @@ class ClientPerLoop(Generic[_C]):
             weakref.WeakKeyDictionary()
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its clients, which belong to this process's loops: a copy (e.g. in a Ray worker,
+        pasture.annotate.ray_backend) makes its own on its own loop."""
+        return {"_make": self._make}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._make = state["_make"]
+        self._clients = weakref.WeakKeyDictionary()
+
     async def get(self) -> _C:
         """The running loop's client, made on first use."""
         loop = asyncio.get_running_loop()

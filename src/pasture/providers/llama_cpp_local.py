@@ -65,6 +65,18 @@ class LlamaCppProvider:
     def __repr__(self) -> str:
         return f"LlamaCppProvider(model_path={str(self.model_path)!r}, n_ctx={self.n_ctx})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded model and its lock: a copy (e.g. in a Ray worker) loads the same
+        model file itself, on first use."""
+        state = dict(self.__dict__)
+        state["_llama"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def identity(self) -> dict[str, Any]:
         from pasture.local_models import file_digest
 

@@ -120,6 +120,18 @@ class TransformersProvider:
                     raise JudgeError(f"cannot resolve checkpoint {self.model!r}: {short(exc)}") from None
         return self._folder
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded model and its lock: a copy (e.g. in a Ray worker) loads the same
+        checkpoint itself, on first use."""
+        state = dict(self.__dict__)
+        state["_loaded"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def identity(self) -> dict[str, Any]:
         return {"model": self.model, "weights_digest": folder_digest(self.folder())}
 
