@@ -80,6 +80,22 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+_JUDGMENT_COLUMNS = (
+    "key", "judge", "judge_name", "instruction", "output_1", "generator_1", "output_2", "generator_2", "shown_first",
+    "replicate", "annotator", "dataset", "status", "preference", "raw_completion", "prompt_tokens",
+    "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
+)  # fmt: skip
+_RESPONSE_COLUMNS = (
+    "key", "judge", "judge_name", "instruction", "output", "generator", "reference", "subject", "replicate",
+    "annotator", "dataset", "status", "score", "verdict", "critique", "raw_completion", "prompt_tokens",
+    "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
+)  # fmt: skip
+"""Columns of the two judgment tables in the order ``put_*judgments`` writes them (the key first)."""
+_JUDGMENT_VERDICT = ("status", "preference")
+_RESPONSE_VERDICT = ("status", "score", "verdict", "critique")
+"""What a failed judgment's retry replaces besides the completion, its usage, latency and error."""
+
+
 def outputs_digest(outputs: Iterable[ModelOutput]) -> str:
     """Digest of a set of outputs (e.g. the reference): order-independent, over (instruction, sample, text)."""
     items = sorted((o.instruction, o.sample_index, o.output) for o in outputs)
@@ -274,6 +290,38 @@ class Store:
         """(digest, name) of every judge that has stored judgments or was registered."""
         return [tuple(r) for r in self._conn.execute("SELECT digest, name FROM judges ORDER BY name")]
 
+    def _upsert_judgments(
+        self,
+        table: str,
+        columns: Sequence[str],
+        verdict: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        texts: list[str],
+    ) -> int:
+        """Insert judgment ``rows`` (values of ``columns``, key first) into ``table``, where a stored 'ok' row is
+        never replaced and a failed one takes the new ``verdict`` columns, latency, error and time, with attempts
+        added up; then drop the claims on the keys. Returns rows written.
+
+        Why one place: the rule that a paid-for verdict survives any later failure of the same question holds
+        for both kinds of judgments. ``table`` and the columns are this module's constants, never user text.
+        """
+        if not rows:
+            return 0
+        updated = [*verdict, "raw_completion", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "error"]
+        sql = (
+            f"INSERT INTO {table}({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+            f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in updated)}, "
+            f"attempts={table}.attempts + excluded.attempts, created_at=excluded.created_at "
+            f"WHERE {table}.status != 'ok'"
+        )
+        with self.transaction() as conn:
+            self._put_texts(conn, texts)
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            written = conn.total_changes - before
+            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
+        return written
+
     def put_judgments(self, judgments: Iterable[Judgment]) -> int:
         """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
         rows = []
@@ -306,27 +354,7 @@ class Store:
                     j.created_at.isoformat(),
                 )
             )
-        if not rows:
-            return 0
-        with self.transaction() as conn:
-            self._put_texts(conn, texts)
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO judgments(key, judge, judge_name, instruction, output_1, generator_1, output_2, "
-                "generator_2, shown_first, replicate, annotator, dataset, status, preference, raw_completion, "
-                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, preference=excluded.preference, "
-                "raw_completion=excluded.raw_completion, prompt_tokens=excluded.prompt_tokens, "
-                "completion_tokens=excluded.completion_tokens, cost_usd=excluded.cost_usd, "
-                "latency_s=excluded.latency_s, error=excluded.error, "
-                "attempts=judgments.attempts + excluded.attempts, created_at=excluded.created_at "
-                "WHERE judgments.status != 'ok'",
-                rows,
-            )
-            written = conn.total_changes - before
-            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
-        return written
+        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, rows, texts)
 
     _JUDGMENT_SELECT = (
         "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
@@ -452,27 +480,7 @@ class Store:
                     j.created_at.isoformat(),
                 )
             )
-        if not rows:
-            return 0
-        with self.transaction() as conn:
-            self._put_texts(conn, texts)
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO response_judgments(key, judge, judge_name, instruction, output, generator, reference, "
-                "subject, replicate, annotator, dataset, status, score, verdict, critique, raw_completion, "
-                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, score=excluded.score, "
-                "verdict=excluded.verdict, critique=excluded.critique, raw_completion=excluded.raw_completion, "
-                "prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens, "
-                "cost_usd=excluded.cost_usd, latency_s=excluded.latency_s, error=excluded.error, "
-                "attempts=response_judgments.attempts + excluded.attempts, created_at=excluded.created_at "
-                "WHERE response_judgments.status != 'ok'",
-                rows,
-            )
-            written = conn.total_changes - before
-            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
-        return written
+        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, rows, texts)
 
     _RESPONSE_SELECT = (
         "SELECT j.key, j.judge, j.judge_name, ti.text, tout.text, j.generator, tr.text, ts.text, j.replicate, "
