@@ -399,45 +399,22 @@ class Store:
         status: str | None = None,
     ) -> list[Judgment]:
         """Judgments filtered by judge, generators and status, in insertion order."""
-        clauses, params = [], []
-        for column, value in (
+        filters = (
             ("j.judge", judge_digest),
             ("j.generator_1", generator_1),
             ("j.generator_2", generator_2),
             ("j.status", status),
-        ):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        sql = self._JUDGMENT_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
-        return [self._judgment(r) for r in self._conn.execute(sql, params)]
+        )
+        return [self._judgment(r) for r in self._select_where(self._JUDGMENT_SELECT, filters)]
 
     def get_judgments_by_key(self, keys: Iterable[str]) -> dict[str, Judgment]:
         """Stored judgments for the given keys (missing keys are absent from the result)."""
-        keys = list(keys)
-        found: dict[str, Judgment] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._conn.execute(
-                self._JUDGMENT_SELECT.replace("SELECT ", "SELECT j.key, ", 1) + f" WHERE j.key IN ({marks})",
-                chunk,
-            ):
-                found[r[0]] = self._judgment(r[1:])
-        return found
+        select = self._JUDGMENT_SELECT.replace("SELECT ", "SELECT j.key, ", 1)
+        return {r[0]: self._judgment(r[1:]) for r in self._select_keys(select, keys)}
 
     def judged_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored judgment (by default: an 'ok' one). Cheap: no text joins."""
-        keys = list(keys)
-        done: set[str] = set()
-        cond = " AND status='ok'" if ok_only else ""
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            done.update(
-                r[0] for r in self._conn.execute(f"SELECT key FROM judgments WHERE key IN ({marks}){cond}", chunk)
-            )
-        return done
+        return self._stored_keys("judgments", keys, ok_only)
 
     def count_judgments(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
@@ -521,27 +498,37 @@ class Store:
         self, *, judge_digest: str | None = None, generator: str | None = None, status: str | None = None
     ) -> list[ResponseJudgment]:
         """Single-response judgments filtered by judge, generator and status, in insertion order."""
-        clauses, params = [], []
-        for column, value in (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status)):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        sql = self._RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
-        return [self._response_judgment(r) for r in self._conn.execute(sql, params)]
+        filters = (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status))
+        return [self._response_judgment(r) for r in self._select_where(self._RESPONSE_SELECT, filters)]
 
     def get_response_judgments_by_key(self, keys: Iterable[str]) -> dict[str, ResponseJudgment]:
         """Stored single-response judgments for the given keys (missing keys are absent from the result)."""
-        keys = list(keys)
-        found: dict[str, ResponseJudgment] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._conn.execute(self._RESPONSE_SELECT + f" WHERE j.key IN ({marks})", chunk):
-                found[r[0]] = self._response_judgment(r)
-        return found
+        return {r[0]: self._response_judgment(r) for r in self._select_keys(self._RESPONSE_SELECT, keys)}
 
     def judged_response_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored single-response judgment (by default: an 'ok' one)."""
+        return self._stored_keys("response_judgments", keys, ok_only)
+
+    def count_response_judgments(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
+
+    # -- reading judgments of either kind (``select`` is one of this class's SELECTs over a table aliased j) ---
+    def _select_where(self, select: str, filters: Iterable[tuple[str, Any]]) -> list[Sequence[Any]]:
+        """Rows of ``select`` whose columns equal the given values (None: any), in insertion order."""
+        given = [(column, value) for column, value in filters if value is not None]
+        where = " WHERE " + " AND ".join(f"{column}=?" for column, _ in given) if given else ""
+        return list(self._conn.execute(select + where + " ORDER BY j.rowid", [value for _, value in given]))
+
+    def _select_keys(self, select: str, keys: Iterable[str]) -> Iterator[Sequence[Any]]:
+        """Rows of ``select`` (its first column the key) for ``keys``, asked 500 at a time (SQLite's bound
+        parameter limit was 999 before 3.32)."""
+        keys = list(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            yield from self._conn.execute(select + f" WHERE j.key IN ({','.join('?' * len(chunk))})", chunk)
+
+    def _stored_keys(self, table: str, keys: Iterable[str], ok_only: bool) -> set[str]:
+        """Which of ``keys`` have a row in ``table`` (with ``ok_only``: an 'ok' one); no text joins."""
         keys = list(keys)
         done: set[str] = set()
         cond = " AND status='ok'" if ok_only else ""
@@ -549,13 +536,9 @@ class Store:
             chunk = keys[start : start + 900]
             marks = ",".join("?" * len(chunk))
             done.update(
-                r[0]
-                for r in self._conn.execute(f"SELECT key FROM response_judgments WHERE key IN ({marks}){cond}", chunk)
+                r[0] for r in self._conn.execute(f"SELECT key FROM {table} WHERE key IN ({marks}){cond}", chunk)
             )
         return done
-
-    def count_response_judgments(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
 
     # -- claims: several processes sharing one store never pay for a judgment twice ---------------------
     def claim(self, keys: Sequence[str], owner: str, *, ttl_s: float = 300.0) -> list[str]:
