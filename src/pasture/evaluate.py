@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
+from pasture.evalsets import alpaca_eval_reference
+from pasture.io import read_model_outputs
 from pasture.judges.base import Judge
 from pasture.judges.jury import JuryJudge
 from pasture.leaderboard import EVALUATE_RUN_KIND, BoardKey, Leaderboard, leaderboard
@@ -86,6 +89,50 @@ def check_outputs(eval_set: EvalSet, outputs: Sequence[ModelOutput], *, role: st
                 f"eval-set mismatch: {role} '{generator}' has no output for {len(missing)} of {len(eval_set)} "
                 f"instructions of eval set '{eval_set.name}' (first: {_clip(missing[0])!r})"
             )
+
+
+def reference_outputs(
+    store: Store,
+    eval_set: EvalSet,
+    *,
+    reference_generator: str | None = None,
+    reference_path: str | Path | None = None,
+    official: bool = False,
+    alpaca_eval_file: str | Path | None = None,
+    file_eval_set: EvalSet | None = None,
+) -> list[ModelOutput]:
+    """A board's reference outputs for ``eval_set``, from one source: ``reference_generator`` (its outputs
+    already in the store for this eval set), ``reference_path`` (a ``model_outputs.json``-shaped file), or
+    ``official`` (AlpacaEval 2's reference, from ``alpaca_eval_file`` when given, else the hub).
+
+    Why one function: every command that judges against a reference (``pasture evaluate``,
+    ``pasture gamed-baselines``) must find the same reference for the same options, or their runs would not
+    share a board.
+
+    A file is checked against ``file_eval_set`` (default ``eval_set``; a whole eval set of which ``eval_set``
+    is a subset lets a full file serve ``--limit``); a file's and the official outputs are then cut to
+    ``eval_set``'s instructions. Outputs from the store are returned as stored: the pipeline checks them.
+    """
+    if reference_generator is not None and reference_path is not None:
+        raise InputError("give a reference file or a reference generator, not both", param="reference_generator")
+    if reference_generator is not None:
+        stored = store.get_outputs(eval_set.digest, reference_generator)
+        if not stored:
+            raise InputError(
+                f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store.path}",
+                param="reference_generator",
+            )
+        return stored
+    if reference_path is not None:
+        rows = read_model_outputs(reference_path, eval_set=file_eval_set or eval_set)
+    elif official:
+        rows = alpaca_eval_reference(alpaca_eval_file)
+    else:
+        raise InputError(
+            "give the reference outputs: a file, a generator in the store, or the official ones", param="reference_path"
+        )
+    keep = set(eval_set.texts())
+    return [o for o in rows if o.instruction in keep]
 
 
 def evaluate(

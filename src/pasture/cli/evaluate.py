@@ -13,8 +13,8 @@ from pasture.cli.generate import eval_set_options, load_eval_set_option, samplin
 from pasture.cli.leaderboard import show_board
 from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
 from pasture.errors import InputError
-from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
-from pasture.evaluate import BudgetRule, evaluate, evaluate_budgeted
+from pasture.evalsets import ALPACA_EVAL
+from pasture.evaluate import BudgetRule, evaluate, evaluate_budgeted, reference_outputs
 from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
 from pasture.records import EvalSet, ModelOutput
@@ -169,21 +169,15 @@ def command(
                 if hint and generator is None:
                     click.echo(hint)
                 outputs += rows
-        if reference_generator is not None:
-            reference = store.get_outputs(eval_set.digest, reference_generator)
-            if not reference:
-                raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
-        elif reference_path is not None:
-            reference = _limited(
-                read_model_outputs(reference_path, eval_set=whole_set()), eval_set, limit, reference_path
-            )
-        elif eval_set_spec == ALPACA_EVAL:
-            reference = alpaca_eval_reference(alpaca_eval_file)
-            if limit is not None:
-                keep = set(eval_set.texts())
-                reference = [o for o in reference if o.instruction in keep]
-        else:
+        if reference_generator is None and reference_path is None and eval_set_spec != ALPACA_EVAL:
             raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        reference = reference_outputs(
+            store, eval_set, reference_generator=reference_generator, reference_path=reference_path,
+            official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file,
+            file_eval_set=whole_set() if reference_path is not None else None,
+        )  # fmt: skip
+        if reference_path is not None and limit is not None:
+            click.echo(f"--limit {limit}: using {len(reference)} reference outputs of {reference_path}")
         if target_ci is not None or decide_against is not None:
             budgeted = evaluate_budgeted(
                 store,

@@ -9,11 +9,10 @@ import click
 from pasture.annotate import POSITIONS, EngineSettings
 from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
 from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
-from pasture.errors import InputError
-from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
+from pasture.evalsets import ALPACA_EVAL
+from pasture.evaluate import reference_outputs
 from pasture.gamed_baselines import gamed_rows, make_gamed_baselines
 from pasture.generate import MODEL_SPEC_HELP
-from pasture.io import read_model_outputs
 from pasture.store import Store
 
 
@@ -86,18 +85,12 @@ def command(
     judge_ = judge.build()
     settings = settings_from_options(None, None, max_tokens, temperature, top_p, seed, samples, stop)
     with Store(store_path) as store:
-        if reference_generator is not None:
-            keep = set(eval_set.texts())
-            reference = [o for o in store.get_outputs(eval_set.digest, reference_generator) if o.instruction in keep]
-            if not reference:
-                raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
-        elif reference_path is not None:
-            reference = read_model_outputs(reference_path, eval_set=eval_set)
-        elif eval_set_spec == ALPACA_EVAL:
-            keep = set(eval_set.texts())
-            reference = [o for o in alpaca_eval_reference(alpaca_eval_file) if o.instruction in keep]
-        else:
+        if reference_generator is None and reference_path is None and eval_set_spec != ALPACA_EVAL:
             raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        reference = reference_outputs(
+            store, eval_set, reference_generator=reference_generator, reference_path=reference_path,
+            official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file,
+        )  # fmt: skip
         provider = model.provider()
         result = make_gamed_baselines(
             store,
