@@ -90,7 +90,9 @@ _RESPONSE_COLUMNS = (
     "annotator", "dataset", "status", "score", "verdict", "critique", "raw_completion", "prompt_tokens",
     "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
 )  # fmt: skip
-"""Columns of the two judgment tables in the order ``put_*judgments`` writes them (the key first)."""
+"""Columns of the two judgment tables that ``put_*judgments`` write (the key first)."""
+_TEXT_COLUMNS = frozenset({"instruction", "output_1", "output_2", "output", "reference", "subject"})
+"""Columns that hold the hash of a text in ``texts`` (reference and subject may be NULL)."""
 _JUDGMENT_VERDICT = ("status", "preference")
 _RESPONSE_VERDICT = ("status", "score", "verdict", "critique")
 """What a failed judgment's retry replaces besides the completion, its usage, latency and error."""
@@ -295,16 +297,34 @@ class Store:
         table: str,
         columns: Sequence[str],
         verdict: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
-        texts: list[str],
+        judgments: Iterable[Judgment | ResponseJudgment],
     ) -> int:
-        """Insert judgment ``rows`` (values of ``columns``, key first) into ``table``, where a stored 'ok' row is
-        never replaced and a failed one takes the new ``verdict`` columns, latency, error and time, with attempts
-        added up; then drop the claims on the keys. Returns rows written.
+        """Insert ``judgments`` into ``table`` (its ``columns``, key first), where a stored 'ok' row is never
+        replaced and a failed one takes the new ``verdict`` columns, completion, usage, latency, error and time,
+        with attempts added up; then drop the claims on the keys. Returns rows written.
 
         Why one place: the rule that a paid-for verdict survives any later failure of the same question holds
         for both kinds of judgments. ``table`` and the columns are this module's constants, never user text.
+        A column is the record's field of the same name, except ``judge`` (the judge's digest), ``created_at``
+        (ISO text) and the texts (:data:`_TEXT_COLUMNS`: stored once in ``texts``, referenced by hash).
         """
+        rows: list[tuple[Any, ...]] = []
+        texts: list[str] = []
+        for j in judgments:
+            row: list[Any] = []
+            for column in columns:
+                if column in _TEXT_COLUMNS:
+                    text = getattr(j, column)
+                    if text is not None:
+                        texts.append(text)
+                    row.append(None if text is None else sha256_text(text))
+                elif column == "judge":
+                    row.append(j.judge_digest)
+                elif column == "created_at":
+                    row.append(j.created_at.isoformat())
+                else:
+                    row.append(getattr(j, column))
+            rows.append(tuple(row))
         if not rows:
             return 0
         updated = [*verdict, "raw_completion", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "error"]
@@ -324,37 +344,7 @@ class Store:
 
     def put_judgments(self, judgments: Iterable[Judgment]) -> int:
         """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
-        rows = []
-        texts: list[str] = []
-        for j in judgments:
-            texts += [j.instruction, j.output_1, j.output_2]
-            rows.append(
-                (
-                    j.key,
-                    j.judge_digest,
-                    j.judge_name,
-                    sha256_text(j.instruction),
-                    sha256_text(j.output_1),
-                    j.generator_1,
-                    sha256_text(j.output_2),
-                    j.generator_2,
-                    j.shown_first,
-                    j.replicate,
-                    j.annotator,
-                    j.dataset,
-                    j.status,
-                    j.preference,
-                    j.raw_completion,
-                    j.prompt_tokens,
-                    j.completion_tokens,
-                    j.cost_usd,
-                    j.latency_s,
-                    j.error,
-                    j.attempts,
-                    j.created_at.isoformat(),
-                )
-            )
-        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, rows, texts)
+        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, judgments)
 
     _JUDGMENT_SELECT = (
         "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
@@ -426,38 +416,7 @@ class Store:
         Like :meth:`put_judgments`: a paid-for verdict survives any later failure of the same question,
         attempts add up, and the claims on the written keys are dropped. Returns rows written.
         """
-        rows = []
-        texts: list[str] = []
-        for j in judgments:
-            texts += [j.instruction, j.output] + [t for t in (j.reference, j.subject) if t is not None]
-            rows.append(
-                (
-                    j.key,
-                    j.judge_digest,
-                    j.judge_name,
-                    sha256_text(j.instruction),
-                    sha256_text(j.output),
-                    j.generator,
-                    None if j.reference is None else sha256_text(j.reference),
-                    None if j.subject is None else sha256_text(j.subject),
-                    j.replicate,
-                    j.annotator,
-                    j.dataset,
-                    j.status,
-                    j.score,
-                    j.verdict,
-                    j.critique,
-                    j.raw_completion,
-                    j.prompt_tokens,
-                    j.completion_tokens,
-                    j.cost_usd,
-                    j.latency_s,
-                    j.error,
-                    j.attempts,
-                    j.created_at.isoformat(),
-                )
-            )
-        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, rows, texts)
+        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, judgments)
 
     _RESPONSE_SELECT = (
         "SELECT j.key, j.judge, j.judge_name, ti.text, tout.text, j.generator, tr.text, ts.text, j.replicate, "
