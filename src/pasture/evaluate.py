@@ -91,6 +91,17 @@ def check_outputs(eval_set: EvalSet, outputs: Sequence[ModelOutput], *, role: st
             )
 
 
+def check_reference(eval_set: EvalSet, reference_outputs: Sequence[ModelOutput]) -> tuple[str, list[ModelOutput]]:
+    """The reference's generator name and its first sample per instruction, checked to answer the eval set
+    (:func:`check_outputs`); more than one generator is an InputError. Every board's reference goes through it."""
+    references = {o.generator for o in reference_outputs}
+    if len(references) != 1:
+        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
+    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
+    check_outputs(eval_set, reference_0, role="reference")
+    return references.pop(), reference_0
+
+
 def reference_outputs(
     store: Store,
     eval_set: EvalSet,
@@ -182,7 +193,7 @@ def evaluate(
     """
     if not model_outputs:
         raise InputError("no model outputs to evaluate")
-    reference, reference_0 = _reference_of(eval_set, reference_outputs)
+    reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
     generators = tuple(dict.fromkeys(o.generator for o in model_outputs))
     if reference in generators:
@@ -207,16 +218,6 @@ def evaluate(
         run_result={"calls": report.calls, "n_cached": report.n_cached, "n_new": report.n_new},
         notes=tuple(notes),
     )
-
-
-def _reference_of(eval_set: EvalSet, reference_outputs: Sequence[ModelOutput]) -> tuple[str, list[ModelOutput]]:
-    """The reference's generator name and its first sample per instruction, checked to answer the eval set."""
-    references = {o.generator for o in reference_outputs}
-    if len(references) != 1:
-        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
-    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
-    check_outputs(eval_set, reference_0, role="reference")
-    return references.pop(), reference_0
 
 
 def _pairs_against(
@@ -527,7 +528,7 @@ def evaluate_budgeted(
     if len(generators) != 1:
         raise InputError(f"a budget-aware evaluation judges one model; got {len(generators)}: {list(generators)}")
     model = generators[0]
-    reference, reference_0 = _reference_of(eval_set, reference_outputs)
+    reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
     if len(model_outputs) != len(eval_set):
         raise InputError(
