@@ -102,7 +102,7 @@ def check_reference(eval_set: EvalSet, reference_outputs: Sequence[ModelOutput])
     return references.pop(), reference_0
 
 
-def reference_outputs(
+def load_reference_outputs(
     store: Store,
     eval_set: EvalSet,
     *,

@@ -347,12 +347,12 @@ class ReferenceOptions:
         alpaca_eval_file: Path | None,
         file_eval_set: EvalSet | None = None,
     ) -> list[ModelOutput]:
-        """:func:`pasture.evaluate.reference_outputs` from these options (``official``: the eval set is alpaca_eval)."""
-        from pasture.evaluate import reference_outputs
+        """:func:`pasture.evaluate.load_reference_outputs` from these options (``official``: the set is alpaca_eval)."""
+        from pasture.evaluate import load_reference_outputs
 
         if self.path is None and self.generator is None and not official:
             raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
-        return reference_outputs(
+        return load_reference_outputs(
             store, eval_set, reference_generator=self.generator, reference_path=self.path, official=official,
             alpaca_eval_file=alpaca_eval_file, file_eval_set=file_eval_set,
         )  # fmt: skip
