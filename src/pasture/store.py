@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pasture.errors import StoreError
 from pasture.records import (
@@ -29,6 +30,8 @@ from pasture.records import (
     canonical_json,
     sha256_text,
 )
+
+_J = TypeVar("_J", Judgment, ResponseJudgment)
 
 SCHEMA_VERSION = 2
 DEFAULT_STORE_PATH = Path("pasture.db")
@@ -90,12 +93,44 @@ _RESPONSE_COLUMNS = (
     "annotator", "dataset", "status", "score", "verdict", "critique", "raw_completion", "prompt_tokens",
     "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
 )  # fmt: skip
-"""Columns of the two judgment tables that ``put_*judgments`` write (the key first)."""
+"""Columns of the two judgment tables (the key first): the upsert writes them and the lookups read them, so a
+column added by a migration is added here once."""
 _TEXT_COLUMNS = frozenset({"instruction", "output_1", "output_2", "output", "reference", "subject"})
-"""Columns that hold the hash of a text in ``texts`` (reference and subject may be NULL)."""
+"""Columns that hold the hash of a text in ``texts`` (those in ``_NULLABLE_TEXT_COLUMNS`` may be NULL)."""
+_NULLABLE_TEXT_COLUMNS = frozenset({"reference", "subject"})
 _JUDGMENT_VERDICT = ("status", "preference")
 _RESPONSE_VERDICT = ("status", "score", "verdict", "critique")
 """What a failed judgment's retry replaces besides the completion, its usage, latency and error."""
+
+
+def _select(table: str, columns: Sequence[str]) -> str:
+    """SELECT of ``columns`` of a judgment table (aliased j, key first), each text read back through its hash."""
+    parts, joins = [], []
+    for c in columns:
+        if c in _TEXT_COLUMNS:
+            parts.append(f"t_{c}.text")
+            joins.append(f"{'LEFT JOIN' if c in _NULLABLE_TEXT_COLUMNS else 'JOIN'} texts t_{c} ON t_{c}.hash=j.{c}")
+        else:
+            parts.append(f"j.{c}")
+    return f"SELECT {', '.join(parts)} FROM {table} j {' '.join(joins)}"
+
+
+_JUDGMENT_SELECT = _select("judgments", _JUDGMENT_COLUMNS)
+_RESPONSE_SELECT = _select("response_judgments", _RESPONSE_COLUMNS)
+
+
+def _record(cls: type[_J], columns: Sequence[str], row: Sequence[Any]) -> _J:
+    """A row of ``_select(table, columns)`` as its record: the inverse of the mapping in ``_upsert_judgments``
+    (the key is computed by the record, not read)."""
+    fields = {name: value for name, value in zip(_field_names(tuple(columns)), row, strict=True) if name}
+    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    return cls(**fields)
+
+
+@cache
+def _field_names(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The record field of each column ('' for the key, which records compute)."""
+    return tuple("" if c == "key" else "judge_digest" if c == "judge" else c for c in columns)
 
 
 def outputs_digest(outputs: Iterable[ModelOutput]) -> str:
@@ -346,40 +381,6 @@ class Store:
         """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
         return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, judgments)
 
-    _JUDGMENT_SELECT = (
-        "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
-        "j.replicate, j.dataset, j.status, j.preference, j.raw_completion, j.prompt_tokens, j.completion_tokens, "
-        "j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at, j.annotator FROM judgments j "
-        "JOIN texts ti ON ti.hash=j.instruction JOIN texts t1 ON t1.hash=j.output_1 "
-        "JOIN texts t2 ON t2.hash=j.output_2"
-    )
-
-    @staticmethod
-    def _judgment(r: Sequence[Any]) -> Judgment:
-        return Judgment(
-            judge_digest=r[0],
-            judge_name=r[1],
-            instruction=r[2],
-            output_1=r[3],
-            generator_1=r[4],
-            output_2=r[5],
-            generator_2=r[6],
-            shown_first=r[7],
-            replicate=r[8],
-            dataset=r[9],
-            status=r[10],
-            preference=r[11],
-            raw_completion=r[12],
-            prompt_tokens=r[13],
-            completion_tokens=r[14],
-            cost_usd=r[15],
-            latency_s=r[16],
-            error=r[17],
-            attempts=r[18],
-            created_at=datetime.fromisoformat(r[19]),
-            annotator=r[20],
-        )
-
     def get_judgments(
         self,
         *,
@@ -395,12 +396,11 @@ class Store:
             ("j.generator_2", generator_2),
             ("j.status", status),
         )
-        return [self._judgment(r) for r in self._select_where(self._JUDGMENT_SELECT, filters)]
+        return [_record(Judgment, _JUDGMENT_COLUMNS, r) for r in self._select_where(_JUDGMENT_SELECT, filters)]
 
     def get_judgments_by_key(self, keys: Iterable[str]) -> dict[str, Judgment]:
         """Stored judgments for the given keys (missing keys are absent from the result)."""
-        select = self._JUDGMENT_SELECT.replace("SELECT ", "SELECT j.key, ", 1)
-        return {r[0]: self._judgment(r[1:]) for r in self._select_keys(select, keys)}
+        return {r[0]: _record(Judgment, _JUDGMENT_COLUMNS, r) for r in self._select_keys(_JUDGMENT_SELECT, keys)}
 
     def judged_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored judgment (by default: an 'ok' one). Cheap: no text joins."""
@@ -418,51 +418,18 @@ class Store:
         """
         return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, judgments)
 
-    _RESPONSE_SELECT = (
-        "SELECT j.key, j.judge, j.judge_name, ti.text, tout.text, j.generator, tr.text, ts.text, j.replicate, "
-        "j.annotator, j.dataset, j.status, j.score, j.verdict, j.critique, j.raw_completion, j.prompt_tokens, "
-        "j.completion_tokens, j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at "
-        "FROM response_judgments j JOIN texts ti ON ti.hash=j.instruction JOIN texts tout ON tout.hash=j.output "
-        "LEFT JOIN texts tr ON tr.hash=j.reference LEFT JOIN texts ts ON ts.hash=j.subject"
-    )
-
-    @staticmethod
-    def _response_judgment(r: Sequence[Any]) -> ResponseJudgment:
-        return ResponseJudgment(
-            judge_digest=r[1],
-            judge_name=r[2],
-            instruction=r[3],
-            output=r[4],
-            generator=r[5],
-            reference=r[6],
-            subject=r[7],
-            replicate=r[8],
-            annotator=r[9],
-            dataset=r[10],
-            status=r[11],
-            score=r[12],
-            verdict=r[13],
-            critique=r[14],
-            raw_completion=r[15],
-            prompt_tokens=r[16],
-            completion_tokens=r[17],
-            cost_usd=r[18],
-            latency_s=r[19],
-            error=r[20],
-            attempts=r[21],
-            created_at=datetime.fromisoformat(r[22]),
-        )
-
     def get_response_judgments(
         self, *, judge_digest: str | None = None, generator: str | None = None, status: str | None = None
     ) -> list[ResponseJudgment]:
         """Single-response judgments filtered by judge, generator and status, in insertion order."""
         filters = (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status))
-        return [self._response_judgment(r) for r in self._select_where(self._RESPONSE_SELECT, filters)]
+        rows = self._select_where(_RESPONSE_SELECT, filters)
+        return [_record(ResponseJudgment, _RESPONSE_COLUMNS, r) for r in rows]
 
     def get_response_judgments_by_key(self, keys: Iterable[str]) -> dict[str, ResponseJudgment]:
         """Stored single-response judgments for the given keys (missing keys are absent from the result)."""
-        return {r[0]: self._response_judgment(r) for r in self._select_keys(self._RESPONSE_SELECT, keys)}
+        rows = self._select_keys(_RESPONSE_SELECT, keys)
+        return {r[0]: _record(ResponseJudgment, _RESPONSE_COLUMNS, r) for r in rows}
 
     def judged_response_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored single-response judgment (by default: an 'ok' one)."""
@@ -471,7 +438,7 @@ class Store:
     def count_response_judgments(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
 
-    # -- reading judgments of either kind (``select`` is one of this class's SELECTs over a table aliased j) ---
+    # -- reading judgments of either kind (``select`` is one of this module's SELECTs over a table aliased j) --
     def _select_where(self, select: str, filters: Iterable[tuple[str, Any]]) -> list[Sequence[Any]]:
         """Rows of ``select`` whose columns equal the given values (None: any), in insertion order."""
         given = [(column, value) for column, value in filters if value is not None]
