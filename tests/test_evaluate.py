@@ -13,7 +13,7 @@ from pasture.annotate import EngineSettings
 from pasture.cli import main
 from pasture.errors import InputError
 from pasture.evalsets import alpaca_eval_reference, alpaca_eval_set
-from pasture.evaluate import check_outputs, evaluate
+from pasture.evaluate import check_outputs, evaluate, load_reference_outputs
 from pasture.io import read_annotations, read_model_outputs
 from pasture.leaderboard import leaderboard, resolve_key
 from pasture.local_models import free_port
@@ -207,3 +207,35 @@ def test_programmatic_judge_end_to_end_with_report(tmp_path: Path, check_board: 
     assert frame.loc["long", "win_rate"] == pytest.approx(100.0)
     assert frame.loc["short", "win_rate"] == pytest.approx(100 * 0.5 / 3)
     assert (tmp_path / "r.html").is_file()
+
+
+def test_reference_outputs_from_each_source(alpacaeval: Path, tmp_path: Path) -> None:
+    """One place picks a board's reference (evaluate and gamed-baselines): the store, a file, or the official one."""
+    from pasture.io import write_model_outputs
+
+    two = EvalSet(name="two", instructions=TINY.instructions[:2])
+    write_model_outputs(REF, tmp_path / "ref.json")
+    with Store(tmp_path / "s.db") as store:
+        # a file made for the whole set serves a subset when checked against the whole set, and is cut to it
+        got = load_reference_outputs(store, two, reference_path=tmp_path / "ref.json", file_eval_set=TINY)
+        assert got == REF[:2]
+        with pytest.raises(InputError, match="instruction not in eval set 'two'"):
+            load_reference_outputs(store, two, reference_path=tmp_path / "ref.json")
+        # the store: the generator's outputs on this eval set, or a one-line error naming the store
+        with pytest.raises(InputError, match=r"no outputs of 'ref' on eval set 'two' in .*s\.db"):
+            load_reference_outputs(store, two, reference_generator="ref")
+        store.put_outputs(two.digest, REF[:2])
+        assert [(o.instruction, o.output) for o in load_reference_outputs(store, two, reference_generator="ref")] == [
+            (o.instruction, o.output) for o in REF[:2]
+        ]
+        # AlpacaEval 2's reference, cut to the instructions of the eval set asked for
+        official = alpaca_eval_reference(alpacaeval / "results/gpt4_1106_preview/model_outputs.json.gz")
+        first = EvalSet(name="first", instructions=tuple(Instruction(instruction=o.instruction) for o in official[:5]))
+        got = load_reference_outputs(
+            store, first, official=True, alpaca_eval_file=alpacaeval / "results/gpt4_1106_preview/model_outputs.json.gz"
+        )
+        assert got == official[:5]
+        with pytest.raises(InputError, match="not both"):
+            load_reference_outputs(store, two, reference_generator="ref", reference_path=tmp_path / "ref.json")
+        with pytest.raises(InputError, match="give the reference outputs"):
+            load_reference_outputs(store, two)

@@ -260,3 +260,29 @@ def test_response_record_refuses_incoherent_outcomes() -> None:
         _response(1, status="error")
     with pytest.raises(ValueError, match="finite"):
         _response(1, score=float("nan"))
+
+
+def test_lookups_of_both_kinds_span_many_chunks_and_filter(tmp_path: Path) -> None:
+    """More keys than one query binds (the lookups ask in chunks): every stored key is found, once, and filters
+    combine; the two kinds answer the same questions the same way."""
+    n = 1234
+    pairwise = [_judgment(i, generator_2="m" if i % 2 else "n", status="ok" if i % 3 else "error",
+                          preference=1.5 if i % 3 else None) for i in range(n)]  # fmt: skip
+    single = [_response(i, generator="m" if i % 2 else "n", status="ok" if i % 3 else "error",
+                        verdict="good" if i % 3 else None) for i in range(n)]  # fmt: skip
+    with Store(tmp_path / "s.db") as store:
+        assert store.put_judgments(pairwise) == n and store.put_response_judgments(single) == n
+        for put, by_key, judged, get, kw in (
+            (pairwise, store.get_judgments_by_key, store.judged_keys, store.get_judgments, "generator_2"),
+            (single, store.get_response_judgments_by_key, store.judged_response_keys, store.get_response_judgments,
+             "generator"),
+        ):  # fmt: skip
+            keys = [j.key for j in put] + ["absent"]
+            found = by_key(keys)
+            assert set(found) == {j.key for j in put} and all(found[j.key] == j for j in put)
+            assert judged(keys, ok_only=False) == set(found)
+            assert judged(keys) == {j.key for j in put if j.status == "ok"}
+            assert [j.key for j in get()] == [j.key for j in put]  # insertion order
+            wanted = [j.key for j in put if j.status == "error" and getattr(j, kw) == "n"]
+            assert [j.key for j in get(**{kw: "n", "status": "error"})] == wanted
+            assert get(judge_digest="0" * 64) == []

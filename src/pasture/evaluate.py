@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
+from pasture.evalsets import alpaca_eval_reference
+from pasture.io import read_model_outputs
 from pasture.judges.base import Judge
 from pasture.judges.jury import JuryJudge
 from pasture.leaderboard import EVALUATE_RUN_KIND, BoardKey, Leaderboard, leaderboard
@@ -88,6 +91,61 @@ def check_outputs(eval_set: EvalSet, outputs: Sequence[ModelOutput], *, role: st
             )
 
 
+def check_reference(eval_set: EvalSet, reference_outputs: Sequence[ModelOutput]) -> tuple[str, list[ModelOutput]]:
+    """The reference's generator name and its first sample per instruction, checked to answer the eval set
+    (:func:`check_outputs`); more than one generator is an InputError. Every board's reference goes through it."""
+    references = {o.generator for o in reference_outputs}
+    if len(references) != 1:
+        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
+    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
+    check_outputs(eval_set, reference_0, role="reference")
+    return references.pop(), reference_0
+
+
+def load_reference_outputs(
+    store: Store,
+    eval_set: EvalSet,
+    *,
+    reference_generator: str | None = None,
+    reference_path: str | Path | None = None,
+    official: bool = False,
+    alpaca_eval_file: str | Path | None = None,
+    file_eval_set: EvalSet | None = None,
+) -> list[ModelOutput]:
+    """A board's reference outputs for ``eval_set``, from one source: ``reference_generator`` (its outputs
+    already in the store for this eval set), ``reference_path`` (a ``model_outputs.json``-shaped file), or
+    ``official`` (AlpacaEval 2's reference, from ``alpaca_eval_file`` when given, else the hub).
+
+    Why one function: every command that judges against a reference (``pasture evaluate``,
+    ``pasture gamed-baselines``) must find the same reference for the same options, or their runs would not
+    share a board.
+
+    A file is checked against ``file_eval_set`` (default ``eval_set``; a whole eval set of which ``eval_set``
+    is a subset lets a full file serve ``--limit``); a file's and the official outputs are then cut to
+    ``eval_set``'s instructions. Outputs from the store are returned as stored: the pipeline checks them.
+    """
+    if reference_generator is not None and reference_path is not None:
+        raise InputError("give a reference file or a reference generator, not both", param="reference_generator")
+    if reference_generator is not None:
+        stored = store.get_outputs(eval_set.digest, reference_generator)
+        if not stored:
+            raise InputError(
+                f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store.path}",
+                param="reference_generator",
+            )
+        return stored
+    if reference_path is not None:
+        rows = read_model_outputs(reference_path, eval_set=file_eval_set or eval_set)
+    elif official:
+        rows = alpaca_eval_reference(alpaca_eval_file)
+    else:
+        raise InputError(
+            "give the reference outputs: a file, a generator in the store, or the official ones", param="reference_path"
+        )
+    keep = set(eval_set.texts())
+    return [o for o in rows if o.instruction in keep]
+
+
 def evaluate(
     store: Store,
     *,
@@ -133,37 +191,77 @@ def evaluate(
     Failed or unparsable judgments are stored and counted in ``n_failed``; the run is still recorded, and a
     rerun retries only them.
     """
-    import pasture
-
     if not model_outputs:
         raise InputError("no model outputs to evaluate")
-    references = {o.generator for o in reference_outputs}
-    if len(references) != 1:
-        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
-    reference = references.pop()
-    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
-    check_outputs(eval_set, reference_0, role="reference")
+    reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
     generators = tuple(dict.fromkeys(o.generator for o in model_outputs))
     if reference in generators:
         raise InputError(f"'{reference}' is both the reference and a model; rename one of them")
 
     es_digest = _store_inputs(store, eval_set, reference, reference_0, model_outputs, generators)
-    ref_by_instruction = {o.instruction: o for o in reference_0}
-    pairs = [
-        PairToJudge(
-            instruction=o.instruction,
-            output_1=ref_by_instruction[o.instruction].output,
-            generator_1=reference,
-            output_2=o.output,
-            generator_2=o.generator,
-            dataset=o.dataset if o.dataset is not None else ref_by_instruction[o.instruction].dataset,
-        )
-        for o in model_outputs
-    ]
+    pairs = _pairs_against(reference, reference_0, model_outputs)
     report = judge_pairs(
         store, judge, pairs, settings=settings, position=position, replicates=replicates, progress=progress
     )
+    return _record_runs(
+        store,
+        report,
+        judge=judge,
+        eval_set=eval_set,
+        es_digest=es_digest,
+        reference=reference,
+        reference_0=reference_0,
+        model_outputs=model_outputs,
+        generators=generators,
+        run_inputs={"position": position, "replicates": str(replicates), **(inputs or {})},
+        run_result={"calls": report.calls, "n_cached": report.n_cached, "n_new": report.n_new},
+        notes=tuple(notes),
+    )
+
+
+def _pairs_against(
+    reference: str, reference_0: Sequence[ModelOutput], outputs: Sequence[ModelOutput]
+) -> list[PairToJudge]:
+    """One pair per output, the reference's output in slot 1; the dataset is the output's, else the reference's."""
+    ref = {o.instruction: o for o in reference_0}
+    return [
+        PairToJudge(
+            instruction=o.instruction,
+            output_1=ref[o.instruction].output,
+            generator_1=reference,
+            output_2=o.output,
+            generator_2=o.generator,
+            dataset=o.dataset if o.dataset is not None else ref[o.instruction].dataset,
+        )
+        for o in outputs
+    ]
+
+
+def _record_runs(
+    store: Store,
+    report: AnnotationReport,
+    *,
+    judge: Judge,
+    eval_set: EvalSet,
+    es_digest: str,
+    reference: str,
+    reference_0: Sequence[ModelOutput],
+    model_outputs: Sequence[ModelOutput],
+    generators: tuple[str, ...],
+    run_inputs: dict[str, str],
+    run_result: dict[str, Any],
+    notes: tuple[str, ...],
+) -> EvaluationResult:
+    """Record an ``evaluate`` run per generator (its manifest, and its scored row from ``report``), then read
+    the board back.
+
+    Why one place: a plain and a budget-aware evaluation put the same run on the same board, and the board
+    reads both the same way; they differ only in ``run_inputs`` (manifest inputs after the eval set, the
+    reference and the outputs' digest) and ``run_result`` (between the scored row and the judge's fingerprint).
+    """
+    import pasture
+
     key = BoardKey(es_digest, outputs_digest(reference_0), judge.fingerprint.digest)
     run_ids: dict[str, int] = {}
     for generator in generators:
@@ -177,13 +275,10 @@ def evaluate(
                 "eval_set": eval_set.name,
                 "reference_generator": reference,
                 "model_outputs_digest": outputs_digest([o for o in model_outputs if o.generator == generator]),
-                "position": position,
-                "replicates": str(replicates),
-                **(inputs or {}),
+                **run_inputs,
             },
-            notes=tuple(notes),
+            notes=notes,
         )
-        board_row = _row_of(report, generator)
         run_ids[generator] = store.put_run(
             eval_set_digest=key.eval_set_digest,
             reference_digest=key.reference_digest,
@@ -191,10 +286,8 @@ def evaluate(
             generator=generator,
             kind=EVALUATE_RUN_KIND,
             result={
-                **board_row,
-                "calls": report.calls,
-                "n_cached": report.n_cached,
-                "n_new": report.n_new,
+                **_row_of(report, generator),
+                **run_result,
                 "judge_fingerprint": judge.fingerprint.model_dump(mode="json"),
             },
             manifest=manifest,
@@ -428,8 +521,6 @@ def evaluate_budgeted(
     scores every judged instruction, and its LC win rate is not covered by the rule's guarantee (a note says
     so). Other parameters are those of :func:`evaluate`.
     """
-    import pasture
-
     rule.validate()
     engine = settings if settings is not None else EngineSettings()
     engine.validate()
@@ -437,12 +528,7 @@ def evaluate_budgeted(
     if len(generators) != 1:
         raise InputError(f"a budget-aware evaluation judges one model; got {len(generators)}: {list(generators)}")
     model = generators[0]
-    references = {o.generator for o in reference_outputs}
-    if len(references) != 1:
-        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
-    reference = references.pop()
-    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
-    check_outputs(eval_set, reference_0, role="reference")
+    reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
     if len(model_outputs) != len(eval_set):
         raise InputError(
@@ -472,22 +558,9 @@ def evaluate_budgeted(
             )
         check_outputs(eval_set, other, role="decide-against")
 
-    ref = {o.instruction: o for o in reference_0}
-
-    def pairs_of(outputs: Sequence[ModelOutput]) -> dict[str, PairToJudge]:
-        return {
-            o.instruction: PairToJudge(
-                instruction=o.instruction,
-                output_1=ref[o.instruction].output,
-                generator_1=reference,
-                output_2=o.output,
-                generator_2=o.generator,
-                dataset=o.dataset if o.dataset is not None else ref[o.instruction].dataset,
-            )
-            for o in outputs
-        }
-
-    pairs_a, pairs_b = pairs_of(model_outputs), pairs_of(other)
+    # one output per instruction (checked above): the pairs by instruction
+    pairs_a = {p.instruction: p for p in _pairs_against(reference, reference_0, model_outputs)}
+    pairs_b = {p.instruction: p for p in _pairs_against(reference, reference_0, other)}
     texts = eval_set.texts()
     population = len(texts)
     ordered = [texts[i] for i in seeded_order(population, rule.seed)]
@@ -521,7 +594,6 @@ def evaluate_budgeted(
             break
 
     per_instruction = (2 if position == "both" else 1) * replicates
-    key = BoardKey(es_digest, outputs_digest(reference_0), judge.fingerprint.digest)
     budget: dict[str, Any] = {
         "budget_rule": rule.name,
         "budget_seed": rule.seed,
@@ -534,44 +606,26 @@ def evaluate_budgeted(
         "budget_stopped": bool(seq is not None and seq.stopped),
         "budget_sequential": seq.model_dump(mode="json") if seq is not None else None,
     }
-    run_ids: dict[str, int] = {}
-    for generator in recorded:
-        outputs = [o for o in mine if o.generator == generator]
-        manifest = RunManifest(
-            pasture_version=pasture.__version__,
-            eval_set_digest=es_digest,
-            reference_digest=key.reference_digest,
-            judge_digest=key.judge_digest,
-            judge_name=judge.name,
-            inputs={
-                "eval_set": eval_set.name,
-                "reference_generator": reference,
-                "model_outputs_digest": outputs_digest(outputs),
-                "position": position,
-                "replicates": str(replicates),
-                "budget_rule": rule.name,
-                "budget_seed": str(rule.seed),
-                "budget_alpha": str(rule.alpha),
-                **(inputs or {}),
-            },
-            notes=(*notes, BUDGET_RUN_NOTE),
-        )
-        run_ids[generator] = store.put_run(
-            eval_set_digest=key.eval_set_digest,
-            reference_digest=key.reference_digest,
-            judge_digest=key.judge_digest,
-            generator=generator,
-            kind=EVALUATE_RUN_KIND,
-            result={
-                **_row_of(report, generator),
-                "calls": calls,
-                **budget,
-                "judge_fingerprint": judge.fingerprint.model_dump(mode="json"),
-            },
-            manifest=manifest,
-        )
-    evaluation = EvaluationResult(
-        key=key, generators=recorded, annotation=report, board=leaderboard(store, key), run_ids=run_ids
+    evaluation = _record_runs(
+        store,
+        report,
+        judge=judge,
+        eval_set=eval_set,
+        es_digest=es_digest,
+        reference=reference,
+        reference_0=reference_0,
+        model_outputs=mine,
+        generators=recorded,
+        run_inputs={
+            "position": position,
+            "replicates": str(replicates),
+            "budget_rule": rule.name,
+            "budget_seed": str(rule.seed),
+            "budget_alpha": str(rule.alpha),
+            **(inputs or {}),
+        },
+        run_result={"calls": calls, **budget},
+        notes=(*notes, BUDGET_RUN_NOTE),
     )
     return BudgetedEvaluation(
         evaluation=evaluation,

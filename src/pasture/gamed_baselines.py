@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from pasture.annotate import AnnotationReport, EngineSettings, PairToJudge, Position, annotate
 from pasture.errors import InputError
-from pasture.evaluate import check_outputs
+from pasture.evaluate import check_reference
 from pasture.generate import GenerationReport, GenerationSettings, generate
 from pasture.judges.base import Judge, Provider
 from pasture.leaderboard import GAMED_ROW_COLUMNS, GAMED_RUN_KIND, BoardKey, gamed_rows
@@ -105,12 +105,7 @@ def make_gamed_baselines(
 
     prompts = dict(GAMED_PROMPTS if prompts is None else prompts)
     settings = settings or GenerationSettings()
-    references = {o.generator for o in reference_outputs}
-    if len(references) != 1:
-        raise InputError(f"the reference must come from one generator, got {sorted(references) or 'none'}")
-    reference = references.pop()
-    reference_0 = [o for o in reference_outputs if o.sample_index == 0]
-    check_outputs(eval_set, reference_0, role="reference")
+    reference, reference_0 = check_reference(eval_set, reference_outputs)
     es_digest = store.put_eval_set(eval_set)
     stored_ref = [o for o in store.get_outputs(es_digest, reference) if o.sample_index == 0]
     if stored_ref and outputs_digest(stored_ref) != outputs_digest(reference_0):

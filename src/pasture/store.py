@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pasture.errors import StoreError
 from pasture.records import (
@@ -29,6 +30,8 @@ from pasture.records import (
     canonical_json,
     sha256_text,
 )
+
+_J = TypeVar("_J", Judgment, ResponseJudgment)
 
 SCHEMA_VERSION = 2
 DEFAULT_STORE_PATH = Path("pasture.db")
@@ -78,6 +81,56 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX response_judgments_by_judge ON response_judgments(judge, generator);
     """,
 }
+
+
+_JUDGMENT_COLUMNS = (
+    "key", "judge", "judge_name", "instruction", "output_1", "generator_1", "output_2", "generator_2", "shown_first",
+    "replicate", "annotator", "dataset", "status", "preference", "raw_completion", "prompt_tokens",
+    "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
+)  # fmt: skip
+_RESPONSE_COLUMNS = (
+    "key", "judge", "judge_name", "instruction", "output", "generator", "reference", "subject", "replicate",
+    "annotator", "dataset", "status", "score", "verdict", "critique", "raw_completion", "prompt_tokens",
+    "completion_tokens", "cost_usd", "latency_s", "error", "attempts", "created_at",
+)  # fmt: skip
+"""Columns of the two judgment tables (the key first): the upsert writes them and the lookups read them, so a
+column added by a migration is added here once."""
+_TEXT_COLUMNS = frozenset({"instruction", "output_1", "output_2", "output", "reference", "subject"})
+"""Columns that hold the hash of a text in ``texts`` (those in ``_NULLABLE_TEXT_COLUMNS`` may be NULL)."""
+_NULLABLE_TEXT_COLUMNS = frozenset({"reference", "subject"})
+_JUDGMENT_VERDICT = ("status", "preference")
+_RESPONSE_VERDICT = ("status", "score", "verdict", "critique")
+"""What a failed judgment's retry replaces besides the completion, its usage, latency and error."""
+
+
+def _select(table: str, columns: Sequence[str]) -> str:
+    """SELECT of ``columns`` of a judgment table (aliased j, key first), each text read back through its hash."""
+    parts, joins = [], []
+    for c in columns:
+        if c in _TEXT_COLUMNS:
+            parts.append(f"t_{c}.text")
+            joins.append(f"{'LEFT JOIN' if c in _NULLABLE_TEXT_COLUMNS else 'JOIN'} texts t_{c} ON t_{c}.hash=j.{c}")
+        else:
+            parts.append(f"j.{c}")
+    return f"SELECT {', '.join(parts)} FROM {table} j {' '.join(joins)}"
+
+
+_JUDGMENT_SELECT = _select("judgments", _JUDGMENT_COLUMNS)
+_RESPONSE_SELECT = _select("response_judgments", _RESPONSE_COLUMNS)
+
+
+def _record(cls: type[_J], columns: Sequence[str], row: Sequence[Any]) -> _J:
+    """A row of ``_select(table, columns)`` as its record: the inverse of the mapping in ``_upsert_judgments``
+    (the key is computed by the record, not read)."""
+    fields = {name: value for name, value in zip(_field_names(tuple(columns)), row, strict=True) if name}
+    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    return cls(**fields)
+
+
+@cache
+def _field_names(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The record field of each column ('' for the key, which records compute)."""
+    return tuple("" if c == "key" else "judge_digest" if c == "judge" else c for c in columns)
 
 
 def outputs_digest(outputs: Iterable[ModelOutput]) -> str:
@@ -274,93 +327,59 @@ class Store:
         """(digest, name) of every judge that has stored judgments or was registered."""
         return [tuple(r) for r in self._conn.execute("SELECT digest, name FROM judges ORDER BY name")]
 
-    def put_judgments(self, judgments: Iterable[Judgment]) -> int:
-        """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
-        rows = []
+    def _upsert_judgments(
+        self,
+        table: str,
+        columns: Sequence[str],
+        verdict: Sequence[str],
+        judgments: Iterable[Judgment | ResponseJudgment],
+    ) -> int:
+        """Insert ``judgments`` into ``table`` (its ``columns``, key first), where a stored 'ok' row is never
+        replaced and a failed one takes the new ``verdict`` columns, completion, usage, latency, error and time,
+        with attempts added up; then drop the claims on the keys. Returns rows written.
+
+        Why one place: the rule that a paid-for verdict survives any later failure of the same question holds
+        for both kinds of judgments. ``table`` and the columns are this module's constants, never user text.
+        A column is the record's field of the same name, except ``judge`` (the judge's digest), ``created_at``
+        (ISO text) and the texts (:data:`_TEXT_COLUMNS`: stored once in ``texts``, referenced by hash).
+        """
+        rows: list[tuple[Any, ...]] = []
         texts: list[str] = []
         for j in judgments:
-            texts += [j.instruction, j.output_1, j.output_2]
-            rows.append(
-                (
-                    j.key,
-                    j.judge_digest,
-                    j.judge_name,
-                    sha256_text(j.instruction),
-                    sha256_text(j.output_1),
-                    j.generator_1,
-                    sha256_text(j.output_2),
-                    j.generator_2,
-                    j.shown_first,
-                    j.replicate,
-                    j.annotator,
-                    j.dataset,
-                    j.status,
-                    j.preference,
-                    j.raw_completion,
-                    j.prompt_tokens,
-                    j.completion_tokens,
-                    j.cost_usd,
-                    j.latency_s,
-                    j.error,
-                    j.attempts,
-                    j.created_at.isoformat(),
-                )
-            )
+            row: list[Any] = []
+            for column in columns:
+                if column in _TEXT_COLUMNS:
+                    text = getattr(j, column)
+                    if text is not None:
+                        texts.append(text)
+                    row.append(None if text is None else sha256_text(text))
+                elif column == "judge":
+                    row.append(j.judge_digest)
+                elif column == "created_at":
+                    row.append(j.created_at.isoformat())
+                else:
+                    row.append(getattr(j, column))
+            rows.append(tuple(row))
         if not rows:
             return 0
+        updated = [*verdict, "raw_completion", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "error"]
+        sql = (
+            f"INSERT INTO {table}({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+            f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in updated)}, "
+            f"attempts={table}.attempts + excluded.attempts, created_at=excluded.created_at "
+            f"WHERE {table}.status != 'ok'"
+        )
         with self.transaction() as conn:
             self._put_texts(conn, texts)
             before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO judgments(key, judge, judge_name, instruction, output_1, generator_1, output_2, "
-                "generator_2, shown_first, replicate, annotator, dataset, status, preference, raw_completion, "
-                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, preference=excluded.preference, "
-                "raw_completion=excluded.raw_completion, prompt_tokens=excluded.prompt_tokens, "
-                "completion_tokens=excluded.completion_tokens, cost_usd=excluded.cost_usd, "
-                "latency_s=excluded.latency_s, error=excluded.error, "
-                "attempts=judgments.attempts + excluded.attempts, created_at=excluded.created_at "
-                "WHERE judgments.status != 'ok'",
-                rows,
-            )
+            conn.executemany(sql, rows)
             written = conn.total_changes - before
             conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
         return written
 
-    _JUDGMENT_SELECT = (
-        "SELECT j.judge, j.judge_name, ti.text, t1.text, j.generator_1, t2.text, j.generator_2, j.shown_first, "
-        "j.replicate, j.dataset, j.status, j.preference, j.raw_completion, j.prompt_tokens, j.completion_tokens, "
-        "j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at, j.annotator FROM judgments j "
-        "JOIN texts ti ON ti.hash=j.instruction JOIN texts t1 ON t1.hash=j.output_1 "
-        "JOIN texts t2 ON t2.hash=j.output_2"
-    )
-
-    @staticmethod
-    def _judgment(r: Sequence[Any]) -> Judgment:
-        return Judgment(
-            judge_digest=r[0],
-            judge_name=r[1],
-            instruction=r[2],
-            output_1=r[3],
-            generator_1=r[4],
-            output_2=r[5],
-            generator_2=r[6],
-            shown_first=r[7],
-            replicate=r[8],
-            dataset=r[9],
-            status=r[10],
-            preference=r[11],
-            raw_completion=r[12],
-            prompt_tokens=r[13],
-            completion_tokens=r[14],
-            cost_usd=r[15],
-            latency_s=r[16],
-            error=r[17],
-            attempts=r[18],
-            created_at=datetime.fromisoformat(r[19]),
-            annotator=r[20],
-        )
+    def put_judgments(self, judgments: Iterable[Judgment]) -> int:
+        """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
+        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, judgments)
 
     def get_judgments(
         self,
@@ -371,45 +390,21 @@ class Store:
         status: str | None = None,
     ) -> list[Judgment]:
         """Judgments filtered by judge, generators and status, in insertion order."""
-        clauses, params = [], []
-        for column, value in (
+        filters = (
             ("j.judge", judge_digest),
             ("j.generator_1", generator_1),
             ("j.generator_2", generator_2),
             ("j.status", status),
-        ):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        sql = self._JUDGMENT_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
-        return [self._judgment(r) for r in self._conn.execute(sql, params)]
+        )
+        return [_record(Judgment, _JUDGMENT_COLUMNS, r) for r in self._select_where(_JUDGMENT_SELECT, filters)]
 
     def get_judgments_by_key(self, keys: Iterable[str]) -> dict[str, Judgment]:
         """Stored judgments for the given keys (missing keys are absent from the result)."""
-        keys = list(keys)
-        found: dict[str, Judgment] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._conn.execute(
-                self._JUDGMENT_SELECT.replace("SELECT ", "SELECT j.key, ", 1) + f" WHERE j.key IN ({marks})",
-                chunk,
-            ):
-                found[r[0]] = self._judgment(r[1:])
-        return found
+        return {r[0]: _record(Judgment, _JUDGMENT_COLUMNS, r) for r in self._select_keys(_JUDGMENT_SELECT, keys)}
 
     def judged_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored judgment (by default: an 'ok' one). Cheap: no text joins."""
-        keys = list(keys)
-        done: set[str] = set()
-        cond = " AND status='ok'" if ok_only else ""
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            done.update(
-                r[0] for r in self._conn.execute(f"SELECT key FROM judgments WHERE key IN ({marks}){cond}", chunk)
-            )
-        return done
+        return self._stored_keys("judgments", keys, ok_only)
 
     def count_judgments(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
@@ -421,119 +416,45 @@ class Store:
         Like :meth:`put_judgments`: a paid-for verdict survives any later failure of the same question,
         attempts add up, and the claims on the written keys are dropped. Returns rows written.
         """
-        rows = []
-        texts: list[str] = []
-        for j in judgments:
-            texts += [j.instruction, j.output] + [t for t in (j.reference, j.subject) if t is not None]
-            rows.append(
-                (
-                    j.key,
-                    j.judge_digest,
-                    j.judge_name,
-                    sha256_text(j.instruction),
-                    sha256_text(j.output),
-                    j.generator,
-                    None if j.reference is None else sha256_text(j.reference),
-                    None if j.subject is None else sha256_text(j.subject),
-                    j.replicate,
-                    j.annotator,
-                    j.dataset,
-                    j.status,
-                    j.score,
-                    j.verdict,
-                    j.critique,
-                    j.raw_completion,
-                    j.prompt_tokens,
-                    j.completion_tokens,
-                    j.cost_usd,
-                    j.latency_s,
-                    j.error,
-                    j.attempts,
-                    j.created_at.isoformat(),
-                )
-            )
-        if not rows:
-            return 0
-        with self.transaction() as conn:
-            self._put_texts(conn, texts)
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO response_judgments(key, judge, judge_name, instruction, output, generator, reference, "
-                "subject, replicate, annotator, dataset, status, score, verdict, critique, raw_completion, "
-                "prompt_tokens, completion_tokens, cost_usd, latency_s, error, attempts, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(key) DO UPDATE SET status=excluded.status, score=excluded.score, "
-                "verdict=excluded.verdict, critique=excluded.critique, raw_completion=excluded.raw_completion, "
-                "prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens, "
-                "cost_usd=excluded.cost_usd, latency_s=excluded.latency_s, error=excluded.error, "
-                "attempts=response_judgments.attempts + excluded.attempts, created_at=excluded.created_at "
-                "WHERE response_judgments.status != 'ok'",
-                rows,
-            )
-            written = conn.total_changes - before
-            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
-        return written
-
-    _RESPONSE_SELECT = (
-        "SELECT j.key, j.judge, j.judge_name, ti.text, tout.text, j.generator, tr.text, ts.text, j.replicate, "
-        "j.annotator, j.dataset, j.status, j.score, j.verdict, j.critique, j.raw_completion, j.prompt_tokens, "
-        "j.completion_tokens, j.cost_usd, j.latency_s, j.error, j.attempts, j.created_at "
-        "FROM response_judgments j JOIN texts ti ON ti.hash=j.instruction JOIN texts tout ON tout.hash=j.output "
-        "LEFT JOIN texts tr ON tr.hash=j.reference LEFT JOIN texts ts ON ts.hash=j.subject"
-    )
-
-    @staticmethod
-    def _response_judgment(r: Sequence[Any]) -> ResponseJudgment:
-        return ResponseJudgment(
-            judge_digest=r[1],
-            judge_name=r[2],
-            instruction=r[3],
-            output=r[4],
-            generator=r[5],
-            reference=r[6],
-            subject=r[7],
-            replicate=r[8],
-            annotator=r[9],
-            dataset=r[10],
-            status=r[11],
-            score=r[12],
-            verdict=r[13],
-            critique=r[14],
-            raw_completion=r[15],
-            prompt_tokens=r[16],
-            completion_tokens=r[17],
-            cost_usd=r[18],
-            latency_s=r[19],
-            error=r[20],
-            attempts=r[21],
-            created_at=datetime.fromisoformat(r[22]),
-        )
+        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, judgments)
 
     def get_response_judgments(
         self, *, judge_digest: str | None = None, generator: str | None = None, status: str | None = None
     ) -> list[ResponseJudgment]:
         """Single-response judgments filtered by judge, generator and status, in insertion order."""
-        clauses, params = [], []
-        for column, value in (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status)):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        sql = self._RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY j.rowid"
-        return [self._response_judgment(r) for r in self._conn.execute(sql, params)]
+        filters = (("j.judge", judge_digest), ("j.generator", generator), ("j.status", status))
+        rows = self._select_where(_RESPONSE_SELECT, filters)
+        return [_record(ResponseJudgment, _RESPONSE_COLUMNS, r) for r in rows]
 
     def get_response_judgments_by_key(self, keys: Iterable[str]) -> dict[str, ResponseJudgment]:
         """Stored single-response judgments for the given keys (missing keys are absent from the result)."""
-        keys = list(keys)
-        found: dict[str, ResponseJudgment] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._conn.execute(self._RESPONSE_SELECT + f" WHERE j.key IN ({marks})", chunk):
-                found[r[0]] = self._response_judgment(r)
-        return found
+        rows = self._select_keys(_RESPONSE_SELECT, keys)
+        return {r[0]: _record(ResponseJudgment, _RESPONSE_COLUMNS, r) for r in rows}
 
     def judged_response_keys(self, keys: Iterable[str], *, ok_only: bool = True) -> set[str]:
         """Which of ``keys`` already have a stored single-response judgment (by default: an 'ok' one)."""
+        return self._stored_keys("response_judgments", keys, ok_only)
+
+    def count_response_judgments(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
+
+    # -- reading judgments of either kind (``select`` is one of this module's SELECTs over a table aliased j) --
+    def _select_where(self, select: str, filters: Iterable[tuple[str, Any]]) -> list[Sequence[Any]]:
+        """Rows of ``select`` whose columns equal the given values (None: any), in insertion order."""
+        given = [(column, value) for column, value in filters if value is not None]
+        where = " WHERE " + " AND ".join(f"{column}=?" for column, _ in given) if given else ""
+        return list(self._conn.execute(select + where + " ORDER BY j.rowid", [value for _, value in given]))
+
+    def _select_keys(self, select: str, keys: Iterable[str]) -> Iterator[Sequence[Any]]:
+        """Rows of ``select`` (its first column the key) for ``keys``, asked 500 at a time (SQLite's bound
+        parameter limit was 999 before 3.32)."""
+        keys = list(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            yield from self._conn.execute(select + f" WHERE j.key IN ({','.join('?' * len(chunk))})", chunk)
+
+    def _stored_keys(self, table: str, keys: Iterable[str], ok_only: bool) -> set[str]:
+        """Which of ``keys`` have a row in ``table`` (with ``ok_only``: an 'ok' one); no text joins."""
         keys = list(keys)
         done: set[str] = set()
         cond = " AND status='ok'" if ok_only else ""
@@ -541,13 +462,9 @@ class Store:
             chunk = keys[start : start + 900]
             marks = ",".join("?" * len(chunk))
             done.update(
-                r[0]
-                for r in self._conn.execute(f"SELECT key FROM response_judgments WHERE key IN ({marks}){cond}", chunk)
+                r[0] for r in self._conn.execute(f"SELECT key FROM {table} WHERE key IN ({marks}){cond}", chunk)
             )
         return done
-
-    def count_response_judgments(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM response_judgments").fetchone()[0])
 
     # -- claims: several processes sharing one store never pay for a judgment twice ---------------------
     def claim(self, keys: Sequence[str], owner: str, *, ttl_s: float = 300.0) -> list[str]:

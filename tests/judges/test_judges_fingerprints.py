@@ -161,3 +161,33 @@ def test_unknown_names_are_clear_errors():
     with pytest.raises(JudgeError, match="bad arguments"):
         get_judge("gpt-4o-mini-logprob", colour="red")
     assert "smollm2-logprob" in BUILTIN_JUDGES
+
+
+# Every built-in judge's fingerprint digest, computed before the definitions were last rewritten. Digests are
+# cache keys: a stored judgment is found again only under the same digest, so a change here must be deliberate
+# (a new model, template or decoding), never the side effect of tidying the table. A new built-in judge adds a row.
+BUILTIN_DIGESTS = {
+    "smollm2-logprob": "50e35e58591006a947a2c1c663e54590816550a957929d992a1922f8c34aeb63",
+    "smollm2-logprob-server": "3a8d6b405426bded435784cf8adf562a6293b261c90e7449233f518f8d205007",
+    "smollm2-graded-server": "15e417aaaa944740c2fed564055a0b52d1c5c7130ff36fd1ed225b4aae04dc7f",
+    "weighted_alpaca_eval_gpt4_turbo": "a32a87402c173d6b1328a0da6c439d64757753749bece0087f00d8174f6a6873",
+    "gpt-4o-mini-logprob": "a722f7c476b2fe2ac25d2a7ded61d9460a3bd5a9179773b42608df1a295b7944",
+    "gpt-4o-mini-graded": "253bf519bea0180136b5c1e4081a86cb0a3771b1eb03f29924bd6c3f4a945e08",
+    "gpt-4o-mini-score": "5f57502e210feb907e3fb4633e9cb9a3ba11ab5727ba6dfb56fae61bb40fb9c7",
+    "gpt-4o-mini-reference": "8c6cdbba9095e213e318c00a9ff1f0abbd55ed1f80f3a0698e4065795bd4cde0",
+    "claude-graded": "d3b9f568da475b3511334f24c2b03ff3b31a824f78227251a1365e037fa40847",
+    "smollm2-critique-server": "3a25617b93984b8b4d786282fe81f80eaae0e810804136e6c2da996944eb8db3",
+    "gpt-4o-mini-critique": "513e75c61c05df3eaa443720f50a7808a4a9bf263baadd5e923b14036dec75d3",
+    "gpt-4o-mini-response-score": "dbb50d149dfe6aa21e73b1c1491775c44a8c0c3c42310c323c591b8331ca1fdd",
+    "longer-wins": "0ba88ee9111df651bf7a3bc53c250123c6e160f5445f97d7ffa55921161bea9a",
+}
+
+
+def test_builtin_judge_digests_are_pinned(alpacaeval, smollm2_gguf):
+    """Each built-in judge, built as `get_judge` builds it, keeps the digest it had (the SmolLM2 ones digest the
+    shipped GGUF's bytes; the official judge is built from AlpacaEval's template file)."""
+    assert list(BUILTIN_JUDGES) == list(BUILTIN_DIGESTS)
+    template = str(alpacaeval / "judge_config" / "alpaca_eval_clf.txt")
+    for name in BUILTIN_JUDGES:
+        judge = get_judge(name, template=template) if name == "weighted_alpaca_eval_gpt4_turbo" else get_judge(name)
+        assert judge.fingerprint.digest == BUILTIN_DIGESTS[name], name

@@ -11,9 +11,17 @@ from pasture.annotate import POSITIONS, EngineSettings, Position
 from pasture.cli.common import generator_name_hint, results_folder, wide_option
 from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
 from pasture.cli.leaderboard import show_board
-from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
+from pasture.cli.options import (
+    JudgeOptions,
+    ModelOptions,
+    ReferenceOptions,
+    engine_options,
+    judge_options,
+    model_options,
+    reference_options,
+)
 from pasture.errors import InputError
-from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
+from pasture.evalsets import ALPACA_EVAL
 from pasture.evaluate import BudgetRule, evaluate, evaluate_budgeted
 from pasture.generate import MODEL_SPEC_HELP, generate
 from pasture.io import read_model_outputs
@@ -29,16 +37,7 @@ from pasture.store import Store
     "--name", "generator", default=None, help="Generator name (with --model: required; with one file: overrides)."
 )
 @eval_set_options
-@click.option(
-    "--reference",
-    "reference_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Reference outputs file (model_outputs.json shape). Default for alpaca_eval: the official GPT-4 Turbo outputs.",
-)
-@click.option(
-    "--reference-generator", default=None, help="Use the reference outputs already in the store under this name."
-)
+@reference_options
 @judge_options()
 @click.option(
     "--position",
@@ -89,8 +88,7 @@ def command(
     limit: int | None,
     instruction_field: str,
     alpaca_eval_file: Path | None,
-    reference_path: Path | None,
-    reference_generator: str | None,
+    reference: ReferenceOptions,
     judge: JudgeOptions,
     position: str,
     engine: EngineSettings,
@@ -129,8 +127,6 @@ def command(
     """
     if bool(model_outputs) == bool(model.spec):
         raise click.UsageError("give model output files or --model, not both and not neither")
-    if reference_path is not None and reference_generator is not None:
-        raise click.UsageError("give --reference or --reference-generator, not both")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
 
     def whole_set() -> EvalSet:
@@ -169,27 +165,18 @@ def command(
                 if hint and generator is None:
                     click.echo(hint)
                 outputs += rows
-        if reference_generator is not None:
-            reference = store.get_outputs(eval_set.digest, reference_generator)
-            if not reference:
-                raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
-        elif reference_path is not None:
-            reference = _limited(
-                read_model_outputs(reference_path, eval_set=whole_set()), eval_set, limit, reference_path
-            )
-        elif eval_set_spec == ALPACA_EVAL:
-            reference = alpaca_eval_reference(alpaca_eval_file)
-            if limit is not None:
-                keep = set(eval_set.texts())
-                reference = [o for o in reference if o.instruction in keep]
-        else:
-            raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        ref_outputs = reference.outputs(
+            store, eval_set, official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file,
+            file_eval_set=whole_set() if reference.path is not None else None,
+        )  # fmt: skip
+        if reference.path is not None and limit is not None:
+            click.echo(f"--limit {limit}: using {len(ref_outputs)} reference outputs of {reference.path}")
         if target_ci is not None or decide_against is not None:
             budgeted = evaluate_budgeted(
                 store,
                 eval_set=eval_set,
                 model_outputs=outputs,
-                reference_outputs=reference,
+                reference_outputs=ref_outputs,
                 judge=judge_,
                 rule=BudgetRule(target_ci=target_ci, decide_against=decide_against, seed=order_seed, alpha=alpha),
                 position=cast(Position, position),
@@ -204,7 +191,7 @@ def command(
                 store,
                 eval_set=eval_set,
                 model_outputs=outputs,
-                reference_outputs=reference,
+                reference_outputs=ref_outputs,
                 judge=judge_,
                 position=cast(Position, position),
                 settings=engine,

@@ -8,26 +8,25 @@ import click
 
 from pasture.annotate import POSITIONS, EngineSettings
 from pasture.cli.generate import eval_set_options, load_eval_set_option, sampling_options, settings_from_options
-from pasture.cli.options import JudgeOptions, ModelOptions, engine_options, judge_options, model_options
-from pasture.errors import InputError
-from pasture.evalsets import ALPACA_EVAL, alpaca_eval_reference
+from pasture.cli.options import (
+    JudgeOptions,
+    ModelOptions,
+    ReferenceOptions,
+    engine_options,
+    judge_options,
+    model_options,
+    reference_options,
+)
+from pasture.evalsets import ALPACA_EVAL
 from pasture.gamed_baselines import gamed_rows, make_gamed_baselines
 from pasture.generate import MODEL_SPEC_HELP
-from pasture.io import read_model_outputs
 from pasture.store import Store
 
 
 @click.command("gamed-baselines")
 @model_options(required=True, help="The reference's own model: " + MODEL_SPEC_HELP + ".")
 @eval_set_options
-@click.option(
-    "--reference",
-    "reference_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Reference outputs file (model_outputs.json shape). Default for alpaca_eval: the official outputs.",
-)
-@click.option("--reference-generator", default=None, help="Use the reference outputs already in the store.")
+@reference_options
 @judge_options()
 @click.option(
     "--position", type=click.Choice(POSITIONS), default="alpaca_eval", show_default=True, help="Judge order policy."
@@ -49,8 +48,7 @@ def command(
     limit: int | None,
     instruction_field: str,
     alpaca_eval_file: Path | None,
-    reference_path: Path | None,
-    reference_generator: str | None,
+    reference: ReferenceOptions,
     judge: JudgeOptions,
     position: str,
     engine: EngineSettings,
@@ -78,31 +76,20 @@ def command(
     """
     if system_prompt is not None or system_prompt_file is not None:
         raise click.UsageError("gamed baselines set their own system prompts (pasture.gamed_baselines.GAMED_PROMPTS)")
-    if reference_path is not None and reference_generator is not None:
-        raise click.UsageError("give --reference or --reference-generator, not both")
     if samples != 1:
         raise click.UsageError("gamed baselines take one output per instruction")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
     judge_ = judge.build()
     settings = settings_from_options(None, None, max_tokens, temperature, top_p, seed, samples, stop)
     with Store(store_path) as store:
-        if reference_generator is not None:
-            keep = set(eval_set.texts())
-            reference = [o for o in store.get_outputs(eval_set.digest, reference_generator) if o.instruction in keep]
-            if not reference:
-                raise InputError(f"no outputs of '{reference_generator}' on eval set '{eval_set.name}' in {store_path}")
-        elif reference_path is not None:
-            reference = read_model_outputs(reference_path, eval_set=eval_set)
-        elif eval_set_spec == ALPACA_EVAL:
-            keep = set(eval_set.texts())
-            reference = [o for o in alpaca_eval_reference(alpaca_eval_file) if o.instruction in keep]
-        else:
-            raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        ref_outputs = reference.outputs(
+            store, eval_set, official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file
+        )
         provider = model.provider()
         result = make_gamed_baselines(
             store,
             eval_set=eval_set,
-            reference_outputs=reference,
+            reference_outputs=ref_outputs,
             provider=provider,
             judge=judge_,
             settings=settings,

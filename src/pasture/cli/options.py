@@ -7,6 +7,8 @@
   ``--judge-arg KEY=VALUE``; the command receives ``judge: JudgeOptions``.
 * :func:`model_options`: ``--model``, ``--base-url``, ``--provider-arg KEY=VALUE`` for the model being
   generated, evaluated or trained (never the judge); the command receives ``model: ModelOptions``.
+* :func:`reference_options`: ``--reference FILE`` or ``--reference-generator NAME``, a board's reference; the
+  command receives ``reference: ReferenceOptions``.
 
 Errors are mapped to flags: deep code raises a :class:`~pasture.errors.PastureError` naming the Python
 parameter at fault (``param``), never a flag; :func:`tag_errors` (applied to every command by
@@ -34,6 +36,8 @@ from pasture.errors import InputError, PastureError
 if typing.TYPE_CHECKING:
     from pasture.judges.base import Judge
     from pasture.providers import Provider
+    from pasture.records import EvalSet, ModelOutput
+    from pasture.store import Store
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -321,3 +325,60 @@ def model_options(*, required: bool = False, help: str) -> Decorator:
         return _apply(_collapse(fn, ("model", "base_url", "provider_args"), "model", build), options)
 
     return decorate
+
+
+# -- reference ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """Where a board's reference outputs come from: a file (``--reference``) or a generator already in the store
+    (``--reference-generator``); neither means the official reference, which only ``alpaca_eval`` has."""
+
+    path: Path | None
+    generator: str | None
+
+    def outputs(
+        self,
+        store: Store,
+        eval_set: EvalSet,
+        *,
+        official: bool,
+        alpaca_eval_file: Path | None,
+        file_eval_set: EvalSet | None = None,
+    ) -> list[ModelOutput]:
+        """:func:`pasture.evaluate.load_reference_outputs` from these options (``official``: the set is alpaca_eval)."""
+        from pasture.evaluate import load_reference_outputs
+
+        if self.path is None and self.generator is None and not official:
+            raise click.UsageError("give the reference outputs: --reference FILE or --reference-generator NAME")
+        return load_reference_outputs(
+            store, eval_set, reference_generator=self.generator, reference_path=self.path, official=official,
+            alpaca_eval_file=alpaca_eval_file, file_eval_set=file_eval_set,
+        )  # fmt: skip
+
+
+def reference_options(fn: Callable[..., Any]) -> Any:
+    """``--reference``, ``--reference-generator`` (not both); the command gets ``reference: ReferenceOptions``."""
+    options: list[Decorator] = [
+        click.option(
+            "--reference",
+            "reference_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Reference outputs file (model_outputs.json shape). Default for alpaca_eval: the official GPT-4 "
+            "Turbo outputs.",
+        ),
+        click.option(
+            "--reference-generator",
+            default=None,
+            help="Use the reference outputs already in the store under this name.",
+        ),
+    ]
+
+    def build(reference_path: Path | None, reference_generator: str | None) -> ReferenceOptions:
+        if reference_path is not None and reference_generator is not None:
+            raise click.UsageError("give --reference or --reference-generator, not both")
+        return ReferenceOptions(reference_path, reference_generator)
+
+    return _apply(_collapse(fn, ("reference_path", "reference_generator"), "reference", build), options)

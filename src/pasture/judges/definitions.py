@@ -181,6 +181,25 @@ _LOGPROB_DECODING = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_l
 _GRADED_DECODING = {"max_tokens": 512, "temperature": 0}
 _SMALL_GRADED_DECODING = {"max_tokens": 96, "temperature": 0}
 
+
+def _smollm2_server(
+    name: str, protocol: str, template: str, decoding: Mapping[str, Any], description: str
+) -> JudgeSpec:
+    """A SmolLM2-135M judge behind a local OpenAI-compatible server (``python -m llama_cpp.server``).
+
+    The GGUF path is in the arguments (``weights_path``) so that the fingerprint digests the weights the server
+    is assumed to serve; override ``base_url`` for another port.
+    """
+    args = {"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2}
+    return JudgeSpec(name, "openai", args, protocol, template, decoding, description=description)
+
+
+def _gpt_4o_mini(name: str, protocol: str, template: str, decoding: Mapping[str, Any], description: str) -> JudgeSpec:
+    """An OpenAI gpt-4o-mini judge (needs OPENAI_API_KEY); the built-ins on it differ in protocol and template."""
+    return JudgeSpec(name, "openai", {"model": "gpt-4o-mini"}, protocol, template, decoding, description=description)
+
+
+# the builders take (name, protocol, template, decoding, description); the one-offs are spelled out in full
 BUILTIN_JUDGES: dict[str, JudgeSpec] = {
     s.name: s
     for s in (
@@ -193,23 +212,13 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             decoding=_LOGPROB_DECODING,
             description="SmolLM2-135M in process (llama.cpp); offline default; weak and position-biased",
         ),
-        JudgeSpec(
-            name="smollm2-logprob-server",
-            provider="openai",
-            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
-            protocol="pairwise_logprob",
-            template="pairwise_logprob_v1",
-            decoding=_LOGPROB_DECODING,
-            description="SmolLM2-135M behind `python -m llama_cpp.server` (override base_url)",
+        _smollm2_server(
+            "smollm2-logprob-server", "pairwise_logprob", "pairwise_logprob_v1", _LOGPROB_DECODING,
+            "SmolLM2-135M behind `python -m llama_cpp.server` (override base_url)",
         ),
-        JudgeSpec(
-            name="smollm2-graded-server",
-            provider="openai",
-            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
-            protocol="pairwise_graded",
-            template="pairwise_graded_v1",
-            decoding=_SMALL_GRADED_DECODING,
-            description="graded verdict from SmolLM2 behind a local server (often unparsable: it is tiny)",
+        _smollm2_server(
+            "smollm2-graded-server", "pairwise_graded", "pairwise_graded_v1", _SMALL_GRADED_DECODING,
+            "graded verdict from SmolLM2 behind a local server (often unparsable: it is tiny)",
         ),
         JudgeSpec(
             name="weighted_alpaca_eval_gpt4_turbo",
@@ -221,41 +230,22 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             parser={"kind": "logprob", "labels": ["m", "M"], "loose": False},
             description="AlpacaEval 2's official judge (template: alpaca_eval_clf.txt); reuses imported annotations",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-logprob",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="pairwise_logprob",
-            template="pairwise_logprob_v1",
-            decoding={"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 5},
-            description="OpenAI gpt-4o-mini, one token, label probabilities (needs OPENAI_API_KEY)",
+        _gpt_4o_mini(
+            "gpt-4o-mini-logprob", "pairwise_logprob", "pairwise_logprob_v1",
+            {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 5},
+            "OpenAI gpt-4o-mini, one token, label probabilities (needs OPENAI_API_KEY)",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-graded",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="pairwise_graded",
-            template="pairwise_graded_v1",
-            decoding=_GRADED_DECODING,
-            description="OpenAI gpt-4o-mini, reasoning then A>>B..B>>A (needs OPENAI_API_KEY)",
+        _gpt_4o_mini(
+            "gpt-4o-mini-graded", "pairwise_graded", "pairwise_graded_v1", _GRADED_DECODING,
+            "OpenAI gpt-4o-mini, reasoning then A>>B..B>>A (needs OPENAI_API_KEY)",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-score",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="single_score",
-            template="single_score_v1",
-            decoding=_GRADED_DECODING,
-            description="OpenAI gpt-4o-mini grades each output 1-10; preference from the two grades",
+        _gpt_4o_mini(
+            "gpt-4o-mini-score", "single_score", "single_score_v1", _GRADED_DECODING,
+            "OpenAI gpt-4o-mini grades each output 1-10; preference from the two grades",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-reference",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="reference_score",
-            template="reference_score_v1",
-            decoding=_GRADED_DECODING,
-            description="OpenAI gpt-4o-mini grades the model output against the reference output (5 = as good)",
+        _gpt_4o_mini(
+            "gpt-4o-mini-reference", "reference_score", "reference_score_v1", _GRADED_DECODING,
+            "OpenAI gpt-4o-mini grades the model output against the reference output (5 = as good)",
         ),
         JudgeSpec(
             name="claude-graded",
@@ -266,32 +256,17 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             decoding={"max_tokens": 512},
             description="Anthropic Claude Haiku 4.5, reasoning then A>>B..B>>A (needs ANTHROPIC_API_KEY)",
         ),
-        JudgeSpec(
-            name="smollm2-critique-server",
-            provider="openai",
-            provider_args={"model": "SmolLM2-135M-Instruct", "base_url": LLAMA_CPP_SERVER_URL, "weights_path": SMOLLM2},
-            protocol="critique",
-            template="critique_v1",
-            decoding=_SMALL_GRADED_DECODING,
-            description="one response: SmolLM2 behind a local server writes a critique and a verdict good/bad",
+        _smollm2_server(
+            "smollm2-critique-server", "critique", "critique_v1", _SMALL_GRADED_DECODING,
+            "one response: SmolLM2 behind a local server writes a critique and a verdict good/bad",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-critique",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="critique",
-            template="critique_v1",
-            decoding=_GRADED_DECODING,
-            description="one response: gpt-4o-mini writes what is wrong (or that nothing is) and a verdict good/bad",
+        _gpt_4o_mini(
+            "gpt-4o-mini-critique", "critique", "critique_v1", _GRADED_DECODING,
+            "one response: gpt-4o-mini writes what is wrong (or that nothing is) and a verdict good/bad",
         ),
-        JudgeSpec(
-            name="gpt-4o-mini-response-score",
-            provider="openai",
-            provider_args={"model": "gpt-4o-mini"},
-            protocol="response_score",
-            template="single_score_v1",
-            decoding=_GRADED_DECODING,
-            description="one response: gpt-4o-mini grades it 1-10 on its own",
+        _gpt_4o_mini(
+            "gpt-4o-mini-response-score", "response_score", "single_score_v1", _GRADED_DECODING,
+            "one response: gpt-4o-mini grades it 1-10 on its own",
         ),
         JudgeSpec(
             name="longer-wins",
@@ -302,7 +277,7 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
             description="programmatic: the longer output wins (a length-biased judge for tests of methods)",
         ),
     )
-}
+}  # fmt: skip
 """The built-in judges by name (``pasture judges`` lists them)."""
 
 

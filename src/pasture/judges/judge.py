@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pasture.errors import JudgeError
@@ -96,6 +96,10 @@ class _Usage:
             cost_usd=total([c.cost_usd for c in completions]),
             latency_s=total([c.latency_s for c in completions]),
         )
+
+    def fields(self) -> dict[str, Any]:
+        """As the usage fields of a verdict (``Verdict`` and ``ResponseVerdict`` name them alike)."""
+        return asdict(self)
 
 
 class LLMJudge:
@@ -202,25 +206,8 @@ class LLMJudge:
         try:
             preference = how.preference(self.parser, completions, request)
         except ParseFailure as exc:
-            return Verdict(
-                preference=None,
-                status="parse_error",
-                raw_completion=raw,
-                error=str(exc),
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost_usd=usage.cost_usd,
-                latency_s=usage.latency_s,
-            )
-        return Verdict(
-            preference=preference,
-            status="ok",
-            raw_completion=raw,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=usage.cost_usd,
-            latency_s=usage.latency_s,
-        )
+            return Verdict(preference=None, status="parse_error", raw_completion=raw, error=str(exc), **usage.fields())
+        return Verdict(preference=preference, status="ok", raw_completion=raw, **usage.fields())
 
     async def judge_response(self, request: ResponseRequest) -> ResponseVerdict:
         how = self._single()
@@ -230,25 +217,14 @@ class LLMJudge:
         try:
             reading = how.reading(self.parser, completions, request)
         except ParseFailure as exc:
-            return ResponseVerdict(
-                status="parse_error",
-                raw_completion=raw,
-                error=str(exc),
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost_usd=usage.cost_usd,
-                latency_s=usage.latency_s,
-            )
+            return ResponseVerdict(status="parse_error", raw_completion=raw, error=str(exc), **usage.fields())
         return ResponseVerdict(
             status="ok",
             raw_completion=raw,
             score=reading.score,
             verdict=reading.verdict,
             critique=reading.critique,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=usage.cost_usd,
-            latency_s=usage.latency_s,
+            **usage.fields(),
         )
 
     def estimate_tokens(self, request: JudgeRequest | ResponseRequest) -> tuple[int, int]:

@@ -47,12 +47,13 @@ from pasture.annotate.engine import EngineSettings
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
 from pasture.errors import InputError
 from pasture.judges.base import ResponseJudge
-from pasture.records import EvalSet, Instruction, ModelOutput, ResponseJudgment, canonical_json
+from pasture.records import EvalSet, ResponseJudgment, canonical_json
 from pasture.store import Store
-from pasture.train.core import TrainStats, checkpoint_done, generate, load_stats, model_digest, save_checkpoint
+from pasture.train.core import TrainStats, checkpoint_done, load_stats, model_digest, save_checkpoint
 from pasture.train.cut import JudgedResponse, critique_context, train_cut
 from pasture.train.registry import CUTSettings, TrainSettings, run_identity, settings_dict
 from pasture.train.run import check_stored, write_identity
+from pasture.train.stored import prompt_set, stored_or_generate
 
 Render = Callable[[str, str], str]
 """(instruction, critique) → the judged context (x, j) the policy reads."""
@@ -145,40 +146,6 @@ def round_keys(
     return [hashlib.sha256(canonical_json({**base, "round": r}).encode("utf-8")).hexdigest() for r in range(cfg.rounds)]
 
 
-def _eval_set(name: str, prompts: Sequence[str]) -> EvalSet:
-    if not prompts:
-        raise InputError(f"{name}: no prompts")
-    if len(set(prompts)) != len(prompts):
-        raise InputError(f"{name}: prompts must be distinct")
-    return EvalSet(name=name, instructions=tuple(Instruction(instruction=p) for p in prompts))
-
-
-def _stored_or_generate(
-    store: Store,
-    es: EvalSet,
-    generator: str,
-    model: nn.Module,
-    tok: PreTrainedTokenizerBase,
-    cfg: CUTOnlineConfig,
-    seed: int,
-) -> list[str]:
-    """One output per prompt of ``es`` under ``generator``: the stored ones, the missing ones sampled and stored."""
-    digest = store.put_eval_set(es)
-    have = {o.instruction: o.output for o in store.get_outputs(digest, generator)}
-    missing = [p for p in es.texts() if p not in have]
-    if missing:
-        gens = generate(
-            model, tok, missing, n=1, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed
-        )
-        outs = [
-            ModelOutput(instruction=p, output=g[0].text, generator=generator, completion_tokens=len(g[0].response_ids))
-            for p, g in zip(missing, gens, strict=True)
-        ]
-        store.put_outputs(digest, outs)
-        have.update({o.instruction: o.output for o in outs})
-    return [have[p] for p in es.texts()]
-
-
 def _good(j: ResponseJudgment, judge: ResponseJudge) -> bool:
     if j.verdict not in ("good", "bad"):
         raise InputError(
@@ -238,14 +205,14 @@ def run_cut_online(
     seed = cfg.train.seed
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    train_es, eval_es = _eval_set("cut-online-train", train_prompts), _eval_set("cut-online-eval", eval_prompts)
+    train_es, eval_es = prompt_set("cut-online-train", train_prompts), prompt_set("cut-online-eval", eval_prompts)
     keys = round_keys(model, tokenizer, train_es, judge, render, cfg)
     sampling = {"start": model_digest(model, tokenizer), "seed": seed, "t": cfg.temperature, "n": cfg.max_new_tokens}
     start_name = f"{cfg.name}/start-{hashlib.sha256(canonical_json(sampling).encode()).hexdigest()[:12]}"
     results: list[RoundResult] = []
     policy = model
     with Store(store_path) as store:
-        start_out = _stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
+        start_out = stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
         start_ok = _ok_judgments(store, judge, eval_prompts, start_out, start_name, cfg)
         start_good = sum(_good(j, judge) for j in start_ok)
         start_scores = [score(p, o) for p, o in zip(eval_prompts, start_out, strict=True)] if score else None
@@ -255,7 +222,7 @@ def run_cut_online(
 
             t = time.perf_counter()
             samples = [
-                _stored_or_generate(store, train_es, f"{gen_name}/s{i}", policy, tokenizer, cfg, seed + 7919 * r + i)
+                stored_or_generate(store, train_es, f"{gen_name}/s{i}", policy, tokenizer, cfg, seed + 7919 * r + i)
                 for i in range(cfg.samples_per_prompt)
             ]
             items = [
@@ -304,7 +271,7 @@ def run_cut_online(
 
             t = time.perf_counter()
             eval_name = f"{cfg.name}/eval-{key[:12]}"
-            outs = _stored_or_generate(store, eval_es, eval_name, policy, tokenizer, cfg, seed + 1000)
+            outs = stored_or_generate(store, eval_es, eval_name, policy, tokenizer, cfg, seed + 1000)
             times["generate"] = time.perf_counter() - t
 
             t = time.perf_counter()

@@ -42,7 +42,7 @@ from pasture.annotate.engine import EngineSettings, annotate
 from pasture.annotate.pairs import PairToJudge
 from pasture.errors import InputError
 from pasture.judges.base import Judge
-from pasture.records import EvalSet, Instruction, ModelOutput, canonical_json
+from pasture.records import EvalSet, canonical_json
 from pasture.simulate.noise import flip_labels
 from pasture.store import Store
 from pasture.train.compare import MethodRow, win_rate_columns
@@ -52,7 +52,6 @@ from pasture.train.core import (
     TrainStats,
     checkpoint_done,
     encode_sequences,
-    generate,
     load_stats,
     model_digest,
     save_checkpoint,
@@ -67,6 +66,7 @@ from pasture.train.registry import (
     run_identity,
 )
 from pasture.train.run import check_stored, write_identity
+from pasture.train.stored import prompt_set, stored_or_generate
 
 
 @dataclass(frozen=True)
@@ -163,45 +163,6 @@ class FarmResult:
     generator: str
 
 
-def _eval_set(name: str, prompts: Sequence[str]) -> EvalSet:
-    if len(set(prompts)) != len(prompts):
-        raise InputError(f"{name}: prompts must be distinct")
-    return EvalSet(name=name, instructions=tuple(Instruction(instruction=p) for p in prompts))
-
-
-def _stored_or_generate(
-    store: Store,
-    es: EvalSet,
-    generator: str,
-    model: nn.Module,
-    tok: PreTrainedTokenizerBase,
-    cfg: FarmConfig,
-    seed: int,
-    sample_index: int = 0,
-) -> list[str]:
-    digest = store.put_eval_set(es)
-    have = {o.instruction: o.output for o in store.get_outputs(digest, generator)}
-    prompts = es.texts()
-    missing = [p for p in prompts if p not in have]
-    if missing:
-        gens = generate(
-            model, tok, missing, n=1, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed
-        )
-        outs = [
-            ModelOutput(
-                instruction=p,
-                output=g[0].text,
-                generator=generator,
-                sample_index=sample_index,
-                completion_tokens=len(g[0].response_ids),
-            )
-            for p, g in zip(missing, gens, strict=True)
-        ]
-        store.put_outputs(digest, outs)
-        have.update({o.instruction: o.output for o in outs})
-    return [have[p] for p in prompts]
-
-
 @torch.no_grad()
 def _kl_on_texts(
     policy: nn.Module, start: nn.Module, tok: PreTrainedTokenizerBase, prompts: Sequence[str], outputs: Sequence[str]
@@ -236,13 +197,13 @@ def run_farm(
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
-    train_es = _eval_set("farm-train", train_prompts)
+    train_es = prompt_set("farm-train", train_prompts)
     keys = farm_keys(model, tokenizer, train_es, judge, cfg)
     start_name = keys.start_generator
     with Store(store_path) as store:
         t = time.perf_counter()
-        a = _stored_or_generate(store, train_es, f"{start_name}/a", model, tokenizer, cfg, seed, 0)
-        b = _stored_or_generate(store, train_es, f"{start_name}/b", model, tokenizer, cfg, seed + 1, 1)
+        a = stored_or_generate(store, train_es, f"{start_name}/a", model, tokenizer, cfg, seed, 0)
+        b = stored_or_generate(store, train_es, f"{start_name}/b", model, tokenizer, cfg, seed + 1, 1)
         times["sample"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -288,10 +249,10 @@ def run_farm(
         times["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        eval_es = _eval_set("farm-eval", eval_prompts)
-        start_out = _stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
+        eval_es = prompt_set("farm-eval", eval_prompts)
+        start_out = stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
         method_name = keys.trained_generator
-        new_out = _stored_or_generate(store, eval_es, method_name, policy, tokenizer, cfg, seed + 1000)
+        new_out = stored_or_generate(store, eval_es, method_name, policy, tokenizer, cfg, seed + 1000)
         times["generate"] = time.perf_counter() - t
 
         t = time.perf_counter()

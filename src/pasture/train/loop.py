@@ -47,7 +47,7 @@ from pasture.annotate.engine import EngineSettings
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
 from pasture.errors import InputError
 from pasture.judges.base import ResponseJudge
-from pasture.records import EvalSet, Instruction, ModelOutput, canonical_json
+from pasture.records import EvalSet, ModelOutput, canonical_json
 from pasture.store import Store
 from pasture.train.builders import BuilderSettings, get_builder
 from pasture.train.core import (
@@ -72,6 +72,7 @@ from pasture.train.registry import (
 )
 from pasture.train.reward import pair_batch
 from pasture.train.run import check_stored, write_identity
+from pasture.train.stored import prompt_set
 
 
 class JudgeSource(Protocol):
@@ -438,8 +439,8 @@ def run_loop(
     build = builder.build_function()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    train_es = _eval_set("loop-train", train_prompts)
-    eval_es = _eval_set("loop-eval", eval_prompts)
+    train_es = prompt_set("loop-train", train_prompts)
+    eval_es = prompt_set("loop-eval", eval_prompts)
     start_digest = model_digest(start, tokenizer)
     start.eval()
     rows: list[RoundRow] = []
@@ -495,14 +496,6 @@ def run_loop(
     result = LoopResult(tuple(rows), ckpt)
     (work / "result.json").write_text(json.dumps(asdict(result), indent=2, default=str), encoding="utf-8")
     return result
-
-
-def _eval_set(name: str, prompts: Sequence[str]) -> EvalSet:
-    if not prompts:
-        raise InputError(f"{name}: no prompts")
-    if len(set(prompts)) != len(prompts):
-        raise InputError(f"{name}: prompts must be distinct")
-    return EvalSet(name=name, instructions=tuple(Instruction(instruction=p) for p in prompts))
 
 
 def _run_round(
