@@ -3,6 +3,7 @@ generated and judged against the reference, stored for LC, and a rerun makes no 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,20 @@ def test_gamed_baselines_refuse_a_system_prompt(tmp_path: Path) -> None:
          "--store", str(tmp_path / "s.db")],
     )  # fmt: skip
     assert result.exit_code == 2 and "set their own system prompts" in result.output
+
+
+def test_a_whole_reference_file_serves_limit_as_in_evaluate(tmp_path: Path) -> None:
+    # The reference file answers all of the demo set; --limit 2 keeps two instructions. The file must be
+    # checked against the whole set and cut (as `pasture evaluate` does), not refused row by row. The run then
+    # stops at the next step, the model (a missing GGUF), which shows the reference was accepted.
+    ref = tmp_path / "ref.json"
+    rows = [{"instruction": t, "output": "a reference answer", "generator": "ref"} for t in demo_eval_set().texts()]
+    ref.write_text(json.dumps(rows), encoding="utf-8")
+    args = ["gamed-baselines", "--model", str(tmp_path / "missing.gguf"), "--eval-set", "demo", "--limit", "2",
+            "--reference", str(ref), "--store", str(tmp_path / "s.db"), "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "not in eval set" not in result.output and "GGUF file not found" in result.output, result.output
 
 
 class _Styled:

@@ -82,9 +82,13 @@ def command(
     judge_ = judge.build()
     settings = settings_from_options(None, None, max_tokens, temperature, top_p, seed, samples, stop)
     with Store(store_path) as store:
+        # a reference file answers the whole eval set: with --limit it is checked against it, then cut
+        whole = limit is not None and reference.path is not None
         ref_outputs = reference.outputs(
-            store, eval_set, official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file
-        )
+            store, eval_set, official=eval_set_spec == ALPACA_EVAL, alpaca_eval_file=alpaca_eval_file,
+            file_eval_set=load_eval_set_option(eval_set_spec, None, instruction_field, alpaca_eval_file)
+            if whole else None,
+        )  # fmt: skip
         provider = model.provider()
         result = make_gamed_baselines(
             store,
