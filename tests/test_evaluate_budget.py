@@ -151,6 +151,12 @@ def test_budget_rule_errors_name_the_setting(data, tmp_path: Path) -> None:
         BudgetRule().validate()
     with pytest.raises(InputError, match="target_ci"):
         BudgetRule(target_ci=0).validate()
+    renamed = [o.model_copy(update={"generator": reference[0].generator}) for o in models["claude-2"]]
+    with Store(tmp_path / "s.db") as store, pytest.raises(InputError, match="both the reference and a model"):
+        evaluate_budgeted(
+            store, eval_set=eval_set, model_outputs=renamed, reference_outputs=reference,
+            judge=ProgrammaticJudge(longer_output_wins), rule=BudgetRule(target_ci=5), progress=False,
+        )  # fmt: skip
     with Store(tmp_path / "s.db") as store, pytest.raises(InputError, match="no outputs of 'nobody'"):
         evaluate_budgeted(
             store, eval_set=eval_set, model_outputs=models["claude-2"], reference_outputs=reference,

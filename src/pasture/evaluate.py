@@ -102,6 +102,13 @@ def check_reference(eval_set: EvalSet, reference_outputs: Sequence[ModelOutput])
     return references.pop(), reference_0
 
 
+def _refuse_reference_as_model(reference: str, generators: Sequence[str]) -> None:
+    """A model named like the reference would share its outputs' identity in the store, so its verdicts
+    would be the reference judged against itself: an error, never a silent 50 %."""
+    if reference in generators:
+        raise InputError(f"'{reference}' is both the reference and a model; rename one of them")
+
+
 def load_reference_outputs(
     store: Store,
     eval_set: EvalSet,
@@ -196,8 +203,7 @@ def evaluate(
     reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
     generators = tuple(dict.fromkeys(o.generator for o in model_outputs))
-    if reference in generators:
-        raise InputError(f"'{reference}' is both the reference and a model; rename one of them")
+    _refuse_reference_as_model(reference, generators)
 
     es_digest = _store_inputs(store, eval_set, reference, reference_0, model_outputs, generators)
     pairs = _pairs_against(reference, reference_0, model_outputs)
@@ -530,6 +536,7 @@ def evaluate_budgeted(
     model = generators[0]
     reference, reference_0 = check_reference(eval_set, reference_outputs)
     check_outputs(eval_set, model_outputs, role="model")
+    _refuse_reference_as_model(reference, generators)
     if len(model_outputs) != len(eval_set):
         raise InputError(
             f"a budget-aware evaluation needs one output per instruction; '{model}' has {len(model_outputs)} "
