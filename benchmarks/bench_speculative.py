@@ -1,4 +1,4 @@
-"""Speculative decoding: exactness and speed, in one run (output: bench_speculative.md beside this script).
+"""Speculative decoding: exactness and speed, in one run (output: bench_speculative_*.json beside this script).
 
 Part A, the synthetic task (seeded; figures stable across machines up to float rounding): the target is the
 synthetic task's SFT model (tiny Llama, 128 wide, 2 layers) and the draft a smaller one (32 wide, 1 layer), both
@@ -9,15 +9,22 @@ K ∈ {2, 4, 8} and for SpecDec++ at the paper's untuned h = 0.3.
 Part B, SmolLM2-135M-Instruct (de-quantised from the bundled GGUF, float32, CPU) as the target; the draft is its
 own first ``draft_layers`` layers (self-speculative, untrained). Greedy: (1) exactness — speculative output against
 plain greedy output token for token, each mismatch shown with the target's top-2 logit gap at the first
-divergence; (2) speed — plain decoding (transformers' generate), fixed K, transformers' assisted generation with
-the same draft, and SpecDec++ with a head trained here, as tokens/s ratios to plain decoding in the same run.
+divergence; (2) speed — plain decoding (transformers' generate, and pasture's own cached loop), fixed K = 2 and 4,
+transformers' assisted generation with the same draft, and SpecDec++ with a head trained here, as tokens/s and
+CPU-s/token ratios to transformers' plain decoding. All methods run on each prompt back to back, in an order rotated
+per prompt, so load changes on a shared machine hit them alike; one torch thread (see ``main``).
 
-Run: ``PYTHONPATH=src python benchmarks/bench_speculative.py [--part a|b|all] [--quick]``.
+Diagnostic (``--part depth``): how often a first-N-layers early exit of SmolLM2 agrees with the full model's greedy
+token, for N from 4 to 29, on the target's own greedy responses; it explains part B's acceptance rate.
+
+Run: ``PYTHONPATH=src python benchmarks/bench_speculative.py [--part a|b|depth|all] [--size quick|full]``; it
+writes ``bench_speculative_<part>[_<size>].json`` beside itself (sizes: ``SIZES``; ``full`` is the default).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -38,14 +45,16 @@ SEED = 0
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "quick": {
         "a": {"train_prompts": 300, "sft_steps": 30, "head_prompts": 200, "head_steps": 40, "eval_prompts": 30},
-        "b": {"head_prompts": 16, "head_steps": 10, "eval_prompts": 4, "max_new_tokens": 32},
+        "b": {"head_prompts": 8, "head_steps": 4, "eval_prompts": 2, "max_new_tokens": 16},
     },
     "full": {
         "a": {"train_prompts": 2000, "sft_steps": 300, "head_prompts": 1000, "head_steps": 300, "eval_prompts": 100},
-        "b": {"head_prompts": 60, "head_steps": 120, "eval_prompts": 24, "max_new_tokens": 48},
+        "b": {"head_prompts": 24, "head_steps": 30, "eval_prompts": 24, "max_new_tokens": 32},
     },
 }
-"""Named run sizes (``--size``); the committed JSON records which one produced it."""
+"""Named run sizes (``--size``); the committed JSON records which one produced it. Part B's "full" is small on
+purpose: on the shared 2-core CPU one SmolLM2 token step costs ~0.07 CPU-s on one thread (measured), each prompt
+runs six methods, and the head's training passes cover whole batches; it fits in ~20 minutes there."""
 
 
 def log(msg: str) -> None:
@@ -336,7 +345,8 @@ def part_b(size: dict[str, int], draft_layers: int) -> dict[str, Any]:
         target, draft, head, encoded, _chat_ids(tok, head_instr[0])[:24],
         max_new=max_new, eos=eos, pad=pad, label="part B",
     )  # fmt: skip
-    gc = draft.generation_config
+    gc = copy.deepcopy(draft.generation_config)  # what assisted generation used: the draft's, library defaults filled
+    gc.update(**gc._get_default_generation_params(), defaults_only=True)
     return {
         "load_s": round(load_s, 1),
         "draft_layers": draft_layers,
@@ -355,6 +365,36 @@ def part_b(size: dict[str, int], draft_layers: int) -> dict[str, Any]:
         },
         "near_tie_threshold": NEAR_TIE,
     } | table
+
+
+@torch.no_grad()
+def draft_depth(n_prompts: int = 8, max_new: int = 32) -> dict[str, Any]:
+    """Why part B's draft is poor, and what depth a self-speculative draft would need: how often the first-N-layers
+    early exit's argmax equals the full SmolLM2's, on the target's own greedy responses to held-out demo
+    instructions (the positions a greedy speculative run drafts). A diagnostic, not a speed run."""
+    from pasture.evalsets import resolve_eval_set
+    from pasture.train.models import load_policy
+
+    target, tok = load_policy("smollm2", cache_dir=Path("/tmp/pasture-smollm2-f32"))
+    target.eval()
+    instr = [i.instruction for i in resolve_eval_set("demo").instructions][60 : 60 + n_prompts]
+    gens = generate(target, tok, instr, max_new_tokens=max_new, temperature=0.0, batch_size=8)
+    seqs = [(list(g[0].prompt_ids) + list(g[0].response_ids), len(g[0].prompt_ids)) for g in gens]
+    total = int(target.config.num_hidden_layers)
+    agreement: dict[str, float] = {}
+    positions = 0
+    for n in (4, 8, 12, 16, 20, 24, 28, total - 1):
+        draft = layer_draft(target, n)
+        agree = positions = 0
+        for ids, n_prompt in seqs:
+            x = torch.tensor([ids])
+            want = target(x).logits[0, n_prompt - 1 : -1].argmax(-1)
+            got = draft(x).logits[0, n_prompt - 1 : -1].argmax(-1)
+            agree += int((want == got).sum())
+            positions += len(want)
+        agreement[str(n)] = round(agree / positions, 4)
+        log(f"depth: first {n} of {total} layers agree on {agreement[str(n)]:.3f} of {positions} positions")
+    return {"target_layers": total, "n_prompts": n_prompts, "positions": positions, "argmax_agreement": agreement}
 
 
 SPEC_KEYS = ("acceptance_rate", "mean_candidate_length", "discarded_per_token")
@@ -397,7 +437,7 @@ def timed_part(fn: Any, *args: Any) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["a", "b", "all"], default="all")
+    ap.add_argument("--part", choices=["a", "b", "depth", "all"], default="all")
     ap.add_argument("--size", choices=sorted(SIZES), default="full", help="named sizes: see SIZES")
     ap.add_argument("--quick", action="store_true", help="same as --size quick")
     ap.add_argument("--draft-layers", type=int, default=AcceptanceHeadSettings().draft_layers)
@@ -408,9 +448,12 @@ def main() -> None:
         result["synthetic"] = timed_part(part_a, SIZES[size]["a"])
         print(json.dumps(result["synthetic"], indent=1), flush=True)
     if args.part in ("b", "all"):
-        torch.set_num_threads(2)
+        torch.set_num_threads(1)  # on the shared 2-core machine 2 threads were 2.7x slower per token than 1
         result["smollm2"] = timed_part(part_b, SIZES[size]["b"], args.draft_layers)
         print(json.dumps(result["smollm2"], indent=1), flush=True)
+    if args.part in ("depth", "all"):
+        torch.set_num_threads(1)
+        result["draft_depth"] = timed_part(draft_depth)
     name = f"bench_speculative_{args.part}{'' if size == 'full' else '_' + size}.json"
     (HERE / name).write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
 
