@@ -443,7 +443,9 @@ def main() -> None:
     ap.add_argument("--draft-layers", type=int, default=AcceptanceHeadSettings().draft_layers)
     args = ap.parse_args()
     size = "quick" if args.quick else args.size
-    result: dict[str, Any] = {"size": size, "sizes": SIZES[size], "seed": SEED, "machine": machine()}
+    ran = {"a": ["a"], "b": ["b"], "depth": [], "all": ["a", "b"]}[args.part]
+    sizes = {k: v for k, v in SIZES[size].items() if k in ran}
+    result: dict[str, Any] = {"size": size, "sizes": sizes, "seed": SEED, "machine": machine()}
     if args.part in ("a", "all"):
         result["synthetic"] = timed_part(part_a, SIZES[size]["a"])
         print(json.dumps(result["synthetic"], indent=1), flush=True)
