@@ -60,8 +60,9 @@ def residual_distribution(p: Tensor, q: Tensor) -> Tensor:
 
 
 def sample(probs: Tensor, generator: torch.Generator) -> int:
-    """One token id from a probability vector."""
-    return int(torch.multinomial(probs.to(torch.float64), 1, generator=generator).item())
+    """One token id from a probability vector (on any device; drawn on the CPU, where the loop's one seeded
+    generator lives, so a run repeats whatever device the models are on)."""
+    return int(torch.multinomial(probs.to("cpu", torch.float64), 1, generator=generator).item())
 
 
 def verify(p: Tensor, q: Tensor, drafts: list[int], generator: torch.Generator) -> tuple[int, int]:

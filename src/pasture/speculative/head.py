@@ -56,8 +56,9 @@ class AcceptanceHead(nn.Module):
         self.out = nn.Linear(width, 2)
 
     def forward(self, hidden: Tensor) -> Tensor:
-        """Logits ``(..., 2)``: index 1 = accepted."""
-        return self.out(self.blocks(hidden.to(self.out.weight.dtype)))
+        """Logits ``(..., 2)``: index 1 = accepted. ``hidden`` is moved to the head's device and dtype (the head
+        may stay on the CPU while the draft runs on an accelerator)."""
+        return self.out(self.blocks(hidden.to(self.out.weight)))
 
     @torch.no_grad()
     def accept_probability(self, hidden: Tensor) -> float:

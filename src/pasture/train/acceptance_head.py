@@ -41,9 +41,12 @@ def _pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[Tensor, Tensor]:
 
 
 def _forward(model: Any, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(hidden states, logits) of a batch, returned on the CPU: the mixing, labels and the small head stay on the
+    CPU (one seeded generator) whatever device the frozen models run on."""
+    device = next(model.parameters()).device
     body, head = model.get_decoder(), model.get_output_embeddings()
-    hidden = body(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-    return hidden, head(hidden)
+    hidden = body(input_ids=ids.to(device), attention_mask=mask.long().to(device)).last_hidden_state
+    return hidden.cpu(), head(hidden).cpu()
 
 
 @torch.no_grad()
