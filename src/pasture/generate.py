@@ -14,19 +14,25 @@ so one generator name never mixes outputs of two configurations.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pasture.errors import InputError, PastureError
 from pasture.io import write_model_outputs
 from pasture.judges.base import ChatRequest, PermanentError, Provider, TransientError
-from pasture.records import EvalSet, ModelOutput, RunManifest, canonical_json, sha256_text
+from pasture.records import EvalSet, ModelOutput, RunManifest, RunRecord, canonical_json, sha256_text
 from pasture.store import Store
 
 GENERATE_RUN_KIND = "generate"
+
+SPECULATIVE_RUN_KIND = "speculative"
+"""Run kind of a speculative generation's measures: one per generate call that made outputs with a draft."""
 
 
 @dataclass(frozen=True)
@@ -349,6 +355,21 @@ def generate(
         key=lambda o: (order[o.instruction], o.sample_index),
     )
     path = write_model_outputs(outputs, output_path) if output_path is not None else None
+    speculative = provider.speculative_summary() if hasattr(provider, "speculative_summary") else None
+    if speculative and n_new:  # measures of this call's new outputs, kept for the report
+        store.put_run(
+            eval_set_digest=digest,
+            reference_digest="",
+            judge_digest="",
+            generator=generator,
+            kind=SPECULATIVE_RUN_KIND,
+            result={"settings_digest": settings_digest, "n_new": n_new, **speculative},
+            manifest=RunManifest(
+                pasture_version=_pasture_version(),
+                eval_set_digest=digest,
+                inputs={"provider": provider.name, "model": provider.model},
+            ),
+        )
     return GenerationReport(
         generator=generator,
         eval_set_digest=digest,
@@ -359,8 +380,35 @@ def generate(
         errors=tuple(errors),
         wall_s=time.monotonic() - started,
         output_path=path,
-        speculative=provider.speculative_summary() if hasattr(provider, "speculative_summary") else None,
+        speculative=speculative,
     )
+
+
+SPECULATIVE_COLUMNS: dict[str, str] = {
+    "target_passes_per_token": "target passes / token",
+    "acceptance_rate": "acceptance",
+    "mean_candidate_length": "mean candidates",
+    "discarded_per_token": "discarded / token",
+    "tokens_per_s": "tokens / s",
+    "speedup_vs_plain": "× plain",
+    "n_new": "outputs",
+}
+"""The measures of a speculative generation shown per generator (definitions: docs/generate.md)."""
+
+
+def speculative_measures(store: Store, eval_set_digest: str) -> pd.DataFrame:
+    """The newest speculative generation's measures per generator on one eval set (empty when none).
+
+    Why stored: the generate summary is printed once and lost; the report shows, next to a model's win rate,
+    what its decoding cost (target passes per token, acceptance, discarded draft tokens, speed-up).
+    """
+    newest: dict[str, RunRecord] = {}
+    for run in store.runs(kinds=[SPECULATIVE_RUN_KIND], eval_set_digest=eval_set_digest):
+        newest[run.generator] = run  # oldest first: the last one wins
+    rows = {g: {c: run.result.get(c, math.nan) for c in SPECULATIVE_COLUMNS} for g, run in sorted(newest.items())}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(SPECULATIVE_COLUMNS))
+    frame.index.name = "generator"
+    return frame
 
 
 def missing_outputs(outputs: Sequence[ModelOutput], eval_set: EvalSet, samples: int = 1) -> int:

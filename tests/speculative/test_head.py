@@ -84,5 +84,16 @@ def test_cli_generate_with_draft_model(make_llama: Any, tmp_path: Path) -> None:
         digest = store.eval_sets()[0][0]
         outs = {g: {o.instruction: o.output for o in store.get_outputs(digest, g)} for g in ("spec", "plain")}
     assert len(outs["spec"]) == 3 and outs["spec"] == outs["plain"]
+    # the run's measures are stored for the report: the speculative generator has a row, the plain one none
+    from pasture.cli.report import speculative_sections
+    from pasture.report.html import section_html
+
+    with Store(tmp_path / "s.db") as store:
+        (section,) = speculative_sections(store, digest)
+    row = section.table.loc["spec"]
+    assert list(section.table.index) == ["spec"] and row["n_new"] == 3
+    assert row["target_passes_per_token"] > 0 and 0 <= row["acceptance_rate"] <= 1 and row["tokens_per_s"] > 0
+    html = section_html(section, "speculative")
+    assert "Speculative decoding" in html and "target passes / token" in html
     bad = runner.invoke(main, [*args, "--name", "x", "--draft-model", "nowhere", "--store", str(tmp_path / "s.db")])
     assert bad.exit_code != 0 and "draft-model" in bad.output

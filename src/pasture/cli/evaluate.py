@@ -202,11 +202,13 @@ def command(
         board = result.board
         show_board(board.frame, board.title(), board.notes, wide=wide)
         if report_path is not None:
+            from pasture.cli.report import speculative_sections
             from pasture.report import write_report
 
             files = write_report(
                 board.frame, board.judgments, report_path, title=board.title(),
                 manifest={"board": board.key.__dict__, "runs": board.manifests},
+                sections=speculative_sections(store, board.key.eval_set_digest),
             )  # fmt: skip
             click.echo(f"report: {files.html}")
 

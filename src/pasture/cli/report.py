@@ -7,9 +7,25 @@ from pathlib import Path
 import click
 
 from pasture.cli.leaderboard import board_options, open_store
+from pasture.generate import SPECULATIVE_COLUMNS, speculative_measures
 from pasture.leaderboard import leaderboard, resolve_key
 from pasture.report import ReportSection, write_report
+from pasture.store import Store
 from pasture.train.table import collect_rows, methods_section
+
+
+def speculative_sections(store: Store, eval_set_digest: str) -> list[ReportSection]:
+    """The report's speculative-decoding table for an eval set: one section, or none when no generator on it
+    decoded speculatively (:func:`pasture.generate.speculative_measures`)."""
+    measures = speculative_measures(store, eval_set_digest)
+    if not len(measures):
+        return []
+    note = (
+        "The newest speculative generation of each generator on this eval set: target forward passes per "
+        "generated token, share of draft tokens accepted, mean candidate length, discarded draft tokens per token, "
+        "tokens per second and its ratio to plain decoding of the first instruction (docs/generate.md)."
+    )
+    return [ReportSection("Speculative decoding", measures, note=note, column_labels=SPECULATIVE_COLUMNS)]
 
 
 @click.command("report")
@@ -57,6 +73,7 @@ def command(
     with open_store(store_path) as store:
         key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
         board = leaderboard(store, key)
+        sections += speculative_sections(store, key.eval_set_digest)
     notes = sorted({n for m in board.manifests.values() for n in m.get("notes", [])}) + list(board.notes)
     files = write_report(
         board.frame,
