@@ -317,20 +317,27 @@ def generate(
     identity = provider.identity()
     settings_digest = settings.digest(identity)
     _check_resume(store, digest, generator, settings_digest, settings)
-    cached = len(store.get_outputs(digest, generator))
-    if cached == 0:
+
+    def record_run(kind: str, result: dict[str, Any]) -> None:
+        """A generation run of ``kind`` (no reference, no judge: not on a board) with the provider named."""
         store.put_run(
             eval_set_digest=digest,
             reference_digest="",
             judge_digest="",
             generator=generator,
-            kind=GENERATE_RUN_KIND,
-            result={"settings_digest": settings_digest, "settings": asdict(settings), "provider": identity},
+            kind=kind,
+            result=result,
             manifest=RunManifest(
                 pasture_version=_pasture_version(),
                 eval_set_digest=digest,
                 inputs={"provider": provider.name, "model": provider.model},
             ),
+        )
+
+    cached = len(store.get_outputs(digest, generator))
+    if cached == 0:
+        record_run(
+            GENERATE_RUN_KIND, {"settings_digest": settings_digest, "settings": asdict(settings), "provider": identity}
         )
     try:
         n_new, errors = asyncio.run(
@@ -357,19 +364,7 @@ def generate(
     path = write_model_outputs(outputs, output_path) if output_path is not None else None
     speculative = provider.speculative_summary() if hasattr(provider, "speculative_summary") else None
     if speculative and n_new:  # measures of this call's new outputs, kept for the report
-        store.put_run(
-            eval_set_digest=digest,
-            reference_digest="",
-            judge_digest="",
-            generator=generator,
-            kind=SPECULATIVE_RUN_KIND,
-            result={"settings_digest": settings_digest, "n_new": n_new, **speculative},
-            manifest=RunManifest(
-                pasture_version=_pasture_version(),
-                eval_set_digest=digest,
-                inputs={"provider": provider.name, "model": provider.model},
-            ),
-        )
+        record_run(SPECULATIVE_RUN_KIND, {"settings_digest": settings_digest, "n_new": n_new, **speculative})
     return GenerationReport(
         generator=generator,
         eval_set_digest=digest,

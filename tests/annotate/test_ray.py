@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,21 +31,12 @@ from pasture.local_models import free_port
 from pasture.providers.base import ChatRequest, Completion, TransientError
 from pasture.records import EvalSet, Instruction, ModelOutput
 from pasture.store import Store
-from test_resources import require
+from test_resources import load_module, require
 
 REPO = Path(__file__).resolve().parents[2]
 N = 120  # judgments
 LATENCY_MS = 250  # the judge server's fixed latency
 WORKERS, PER_WORKER = 2, 4  # 8 calls in flight: about 32 judgments a second
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _ray_installed() -> bool:
@@ -57,7 +47,7 @@ def _ray_installed() -> bool:
 def cluster() -> Iterator[Any]:
     """A 2-CPU Ray head on this machine, stopped (its own processes only) however the test ends."""
     require(_ray_installed(), "ray is not installed (pip install 'pasture[ray]')")
-    local = _load(REPO / "benchmarks" / "local_ray_cluster.py")
+    local = load_module(REPO / "benchmarks" / "local_ray_cluster.py")
     with local.LocalRayCluster(num_cpus=2) as c:
         try:
             yield c
@@ -72,7 +62,7 @@ def cluster() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def stub() -> Iterator[Any]:
     """The benchmarks' OpenAI-compatible stub on 127.0.0.1, answering every completion after LATENCY_MS."""
-    module = _load(REPO / "benchmarks" / "stub_openai_server.py")
+    module = load_module(REPO / "benchmarks" / "stub_openai_server.py")
     with module.StubProcess(free_port(), latency_ms=LATENCY_MS) as server:
         yield server
 

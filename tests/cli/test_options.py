@@ -4,11 +4,8 @@ option, errors naming the running command's own flag, and the flags acting on a 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import click
 import pytest
@@ -19,6 +16,7 @@ from pasture.cli import main
 from pasture.io import write_model_outputs
 from pasture.local_models import free_port
 from pasture.records import ModelOutput
+from test_resources import load_module
 
 REPO = Path(__file__).resolve().parents[2]
 JUDGING_COMMANDS = [["annotate"], ["evaluate"], ["simulate"], ["methods", "farm"]]
@@ -125,20 +123,11 @@ def test_did_you_mean(tmp_path: Path) -> None:
 # -- the flags act on a real server ---------------------------------------------------------------------------
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def unparsable_server():  # type: ignore[no-untyped-def]
     """The benchmarks' stub OpenAI server behind the fault proxy, which makes every answer unparsable."""
-    stub = _load(REPO / "benchmarks" / "stub_openai_server.py")
-    proxy_mod = _load(REPO / "tests" / "annotate" / "faultproxy.py")
+    stub = load_module(REPO / "benchmarks" / "stub_openai_server.py")
+    proxy_mod = load_module(REPO / "tests" / "annotate" / "faultproxy.py")
     with stub.StubProcess(free_port()) as server, proxy_mod.FaultProxy(f"http://127.0.0.1:{server.port}") as proxy:
         proxy.set_schedule(lambda i: "unparsable")
         yield server, proxy

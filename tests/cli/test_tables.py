@@ -3,12 +3,9 @@ shown as unknown, and the notes and fixes the commands print around them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -21,6 +18,7 @@ from pasture.leaderboard import leaderboard, resolve_key
 from pasture.local_models import free_port
 from pasture.records import ModelOutput
 from pasture.store import Store
+from test_resources import load_module
 
 REPO = Path(__file__).resolve().parents[2]
 ANNOTATIONS = "weighted_alpaca_eval_gpt4_turbo/annotations.json.gz"
@@ -83,15 +81,6 @@ def test_missing_values_are_shown_as_unknown_never_zero(capsys: pytest.CaptureFi
     assert rows == {"unpriced": MISSING, "local": "0.00"}
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _tiny(tmp_path: Path) -> list[str]:
     instructions = ["Name a fruit.", "Say hello.", "What is 2+2?"]
     (tmp_path / "tiny.jsonl").write_text("".join(json.dumps({"instruction": t}) + "\n" for t in instructions))
@@ -105,7 +94,7 @@ def _tiny(tmp_path: Path) -> list[str]:
 
 def test_a_judge_without_a_price_costs_unknown_not_zero(tmp_path: Path) -> None:
     """A real OpenAI-compatible server (the benchmarks' stub) for a model with no known price."""
-    stub = _load(REPO / "benchmarks" / "stub_openai_server.py")
+    stub = load_module(REPO / "benchmarks" / "stub_openai_server.py")
     with stub.StubProcess(free_port()) as server:
         args = ["evaluate", *_tiny(tmp_path), "--judge", "smollm2-logprob-server", "--judge-base-url", server.base_url]
         result = CliRunner(env={"COLUMNS": "120"}).invoke(main, args)
