@@ -40,7 +40,7 @@ def test_position_lookup_reads_the_files_row_order_and_reproduces_the_board(
     assert abs(by_position["length_controlled_winrate"] - board) <= 0.6
     assert "difficulty lookup=position" in frame.attrs["lc_inputs"]
     assert by_text["lc_note"] == (
-        "AlpacaEval's board differs (556 rows off position; --difficulty-lookup position reproduces it)"
+        "AlpacaEval's board differs (556 rows off position; pasture score FILE --difficulty-lookup position reproduces it)"
     )
     assert by_position["lc_note"] == "difficulty by row position as AlpacaEval's board: 556 rows misaligned"
     assert by_position["lc_ci_low"] < by_position["length_controlled_winrate"] < by_position["lc_ci_high"]

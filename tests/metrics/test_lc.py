@@ -307,7 +307,7 @@ def test_position_lookup_gives_row_k_the_difficulty_of_eval_set_instruction_k() 
     assert (res_t.difficulty_lookup, res_p.difficulty_lookup) == ("text", "position")
     no_gamed = "without gamed-baseline rows; "  # the toy has no gamed baselines, and the note says so first
     assert res_t.note == no_gamed + (
-        "AlpacaEval's board differs (39 rows off position; --difficulty-lookup position reproduces it)"
+        "AlpacaEval's board differs (39 rows off position; pasture score FILE --difficulty-lookup position reproduces it)"
     )
     assert res_p.note == no_gamed + "difficulty by row position as AlpacaEval's board: 39 rows misaligned"
     assert "difficulty lookup=position" in by_position.describe() and "lookup" not in by_text.describe()

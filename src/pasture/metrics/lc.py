@@ -190,7 +190,7 @@ def lc_note(
         else:
             parts.append(
                 f"AlpacaEval's board differs ({n_off_position} rows off position; "
-                "--difficulty-lookup position reproduces it)"
+                "pasture score FILE --difficulty-lookup position reproduces it)"
             )
     return "; ".join(parts)
 
