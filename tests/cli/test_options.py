@@ -97,6 +97,43 @@ def _error_line(args: list[str]) -> str:
     return lines[-1]
 
 
+def test_a_models_name_is_one_option_in_every_command() -> None:
+    """annotate and import said --generator, evaluate and generate --name: now each takes both for one parameter, and
+    no other option of these commands sets ``generator``."""
+    for path in (["annotate"], ["evaluate"], ["generate"], ["import"]):
+        options = [p for p in _command(path).params if isinstance(p, click.Option) and p.name == "generator"]
+        assert len(options) == 1, path
+        assert options[0].opts == ["--generator", "--name"], path
+
+
+def test_both_spellings_of_the_generator_name_import_the_same_rows(tmp_path: Path) -> None:
+    from pasture.store import Store
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps([{"instruction": "Say hi.", "output": "hi"}]))
+    eval_set = tmp_path / "set.json"
+    eval_set.write_text(json.dumps([{"instruction": "Say hi."}]))
+    for flag, name in (("--generator", "a"), ("--name", "b")):
+        db = tmp_path / f"{name}.db"
+        args = [
+            "import",
+            str(outputs),
+            "--kind",
+            "outputs",
+            "--eval-set",
+            str(eval_set),
+            flag,
+            name,
+            "--store",
+            str(db),
+        ]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        with Store(db) as store:
+            ((digest, _, _),) = store.eval_sets()
+            assert store.generators(digest) == [name]
+
+
 def test_missing_template_names_the_commands_own_flag(tmp_path: Path) -> None:
     line = _error_line(["evaluate", *_tiny(tmp_path), "--judge", "weighted_alpaca_eval_gpt4_turbo"])
     assert "needs a template file" in line and "--judge-template PATH" in line

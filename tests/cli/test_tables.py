@@ -133,7 +133,7 @@ def test_a_generator_named_unlike_its_folder_gets_a_note(alpacaeval: Path, tmp_p
     outputs = str(alpacaeval / "results" / "NullModel" / "model_outputs.json.gz")
     result = CliRunner().invoke(main, ["evaluate", outputs, *common])
     assert result.exit_code == 0, result.output
-    assert "pass --name NullModel" in result.output
+    assert "pass --generator NullModel" in result.output
     result = CliRunner().invoke(main, ["evaluate", outputs, *common, "--name", "NullModel"])
     assert result.exit_code == 0, result.output
     with Store(tmp_path / "s.db") as store:

@@ -72,7 +72,11 @@ def test_every_board_model_scored_alone_is_close_to_the_board(alone_lc: pd.DataF
     assert int(complete.sum()) == 50
     assert ((alone_lc["n_off_position"] == 0) == complete).all()
     assert set(alone_lc.loc[complete, "note"]) == {""}
-    assert alone_lc.loc[~complete, "note"].str.contains("pasture score FILE --difficulty-lookup position reproduces it").all()
+    assert (
+        alone_lc.loc[~complete, "note"]
+        .str.contains("pasture score FILE --difficulty-lookup position reproduces it")
+        .all()
+    )
     assert alone_lc.loc[~complete, "note_position"].str.startswith("difficulty by row position").all()
     assert set(alone_lc.loc[~complete, "lookup_position"]) == {"position"}
     err = alone_lc["diff"].abs()

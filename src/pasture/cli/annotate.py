@@ -10,7 +10,7 @@ from typing import cast
 import click
 
 from pasture.annotate import POSITIONS, AnnotationReport, EngineSettings, Position, annotate, pairs_from_outputs, plan
-from pasture.cli.options import JudgeOptions, engine_options, judge_options
+from pasture.cli.options import JudgeOptions, engine_options, generator_option, judge_options
 from pasture.io import read_model_outputs, write_annotations
 from pasture.store import Store
 
@@ -35,7 +35,7 @@ MAX_FAILURES_SHOWN = 10
     show_default=True,
     help="The SQLite store: cache, claims and results.",
 )
-@click.option("--generator", default=None, help="Generator name for model outputs files without one.")
+@generator_option(help="Generator name for model outputs files without one.")
 @click.option(
     "--position",
     type=click.Choice(POSITIONS),

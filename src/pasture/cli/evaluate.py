@@ -16,6 +16,7 @@ from pasture.cli.options import (
     ModelOptions,
     ReferenceOptions,
     engine_options,
+    generator_option,
     judge_options,
     model_options,
     reference_options,
@@ -33,9 +34,7 @@ from pasture.store import Store
 @wide_option
 @click.argument("model_outputs", nargs=-1, type=click.Path(path_type=Path))
 @model_options(help="Generate the outputs first: " + MODEL_SPEC_HELP + ".")
-@click.option(
-    "--name", "generator", default=None, help="Generator name (with --model: required; with one file: overrides)."
-)
+@generator_option(help="Generator name (with --model: required; with one file: overrides).")
 @eval_set_options
 @reference_options
 @judge_options()
@@ -120,7 +119,7 @@ def command(
     Examples:
       pasture evaluate results/my-model/model_outputs.json --eval-set alpaca_eval \\
           --judge weighted_alpaca_eval_gpt4_turbo --judge-template alpaca_eval_clf.txt
-      pasture evaluate --model smollm2 --name smol --eval-set demo --limit 30 --reference-generator smol-ref
+      pasture evaluate --model smollm2 --generator smol --eval-set demo --limit 30 --reference-generator smol-ref
       pasture evaluate outputs.json --eval-set my_set.jsonl --reference ref.json --judge gpt-4o-mini-graded
       pasture evaluate new.json --eval-set alpaca_eval --target-ci 2.5 --order-seed 1
       pasture evaluate new.json --eval-set alpaca_eval --decide-against old-checkpoint
@@ -140,7 +139,7 @@ def command(
         outputs: list[ModelOutput] = []
         if model.spec is not None:
             if not generator:
-                raise click.UsageError("--model needs --name (the generator name on the leaderboard)")
+                raise click.UsageError("--model needs --generator (the generator name on the leaderboard)")
             settings = settings_from_options(
                 system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
             )
@@ -155,12 +154,12 @@ def command(
             outputs = list(gen.outputs)
         else:
             if generator is not None and len(model_outputs) > 1:
-                raise click.UsageError("--name renames one file's generator; give one file")
+                raise click.UsageError("--generator renames one file's generator; give one file")
             full_set = whole_set()
             for path in model_outputs:
                 rows = _limited(read_model_outputs(path, eval_set=full_set, generator=generator), eval_set, limit, path)
                 hint = generator_name_hint(
-                    path, {o.generator for o in rows}, f"pass --name {results_folder(path)} to use the folder's"
+                    path, {o.generator for o in rows}, f"pass --generator {results_folder(path)} to use the folder's"
                 )
                 if hint and generator is None:
                     click.echo(hint)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pasture.cli.options import ModelOptions, model_options
+from pasture.cli.options import ModelOptions, generator_option, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
 from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate
@@ -119,7 +119,7 @@ def settings_from_options(
 
 @click.command("generate")
 @model_options(required=True, help=MODEL_SPEC_HELP[0].upper() + MODEL_SPEC_HELP[1:] + ".")
-@click.option("--name", "generator", required=True, help="Generator name on leaderboards (e.g. smollm2-verbose).")
+@generator_option(required=True, help="Generator name on leaderboards (e.g. smollm2-verbose).")
 @eval_set_options
 @sampling_options
 @click.option(
@@ -193,9 +193,9 @@ def command(
 
     \b
     Examples:
-      pasture generate --model smollm2 --name smol --eval-set demo --limit 30 --max-tokens 128
-      pasture generate --model openai:my-model --base-url http://127.0.0.1:8000/v1 --name mine -o model_outputs.json
-      pasture generate --model ./model.gguf --name mine --system-prompt "Be concise." --temperature 0
+      pasture generate --model smollm2 --generator smol --eval-set demo --limit 30 --max-tokens 128
+      pasture generate --model openai:my-model --base-url http://127.0.0.1:8000/v1 --generator mine -o model_outputs.json
+      pasture generate --model ./model.gguf --generator mine --system-prompt "Be concise." --temperature 0
     """
     settings = settings_from_options(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop

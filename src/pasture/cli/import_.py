@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pasture.cli.options import generator_option
 from pasture.store import Store
 from pasture.transfer import import_annotations, import_outputs, load_eval_set
 
@@ -34,7 +35,7 @@ from pasture.transfer import import_annotations, import_outputs, load_eval_set
     default=None,
     help="Eval set file: rows whose instruction is not in it are errors (required for outputs).",
 )
-@click.option("--generator", default=None, help="For outputs: the generator name, if the file has none.")
+@generator_option(help="For outputs: the generator name, if the file has none.")
 @click.option("--annotator", default=None, help="For annotations: the judge name, if the file has none.")
 def command(
     files: tuple[Path, ...],

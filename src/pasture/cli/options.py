@@ -9,6 +9,8 @@
   generated, evaluated or trained (never the judge); the command receives ``model: ModelOptions``.
 * :func:`reference_options`: ``--reference FILE`` or ``--reference-generator NAME``, a board's reference; the
   command receives ``reference: ReferenceOptions``.
+* :func:`generator_option`: ``--generator NAME`` (also spelled ``--name``), the name a model's outputs go by on
+  boards and in the store; the command receives ``generator``.
 
 Errors are mapped to flags: deep code raises a :class:`~pasture.errors.PastureError` naming the Python
 parameter at fault (``param``), never a flag; :func:`tag_errors` (applied to every command by
@@ -325,6 +327,12 @@ def model_options(*, required: bool = False, help: str) -> Decorator:
         return _apply(_collapse(fn, ("model", "base_url", "provider_args"), "model", build), options)
 
     return decorate
+
+
+def generator_option(*, required: bool = False, help: str) -> Decorator:
+    """``--generator`` (``--name`` is the same option): one flag for a model's name in every command that takes one
+    (annotate, evaluate, generate, import), where commands had grown one spelling each."""
+    return click.option("--generator", "--name", "generator", required=required, default=None, help=help)
 
 
 # -- reference ----------------------------------------------------------------------------------------------
