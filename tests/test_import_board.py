@@ -58,6 +58,13 @@ def test_score_store_counts_each_models_rows_like_the_files(alpacaeval: Path, tm
     )
     assert from_files.loc["gpt4_0613_concise", "win_rate"] == pytest.approx(9.40, abs=0.005)
     assert (from_store["win_rate"] - from_files["win_rate"]).abs().max() < 0.02
+    # the analyses (style-control, audit) read a store the same way: every model keeps its 805 rows
+    from pasture.cli.style_control import load_pairs
+
+    pairs_store = load_pairs((), tmp_path / "p.db", None)
+    pairs_files = load_pairs(tuple(files), None, None)
+    assert pairs_store.groupby("generator_2").size().to_dict() == pairs_files.groupby("generator_2").size().to_dict()
+    assert (pairs_store["generator_2"] == "claude-2").sum() == 805
 
 
 def test_score_store_with_two_judges_asks_which(tmp_path: Path, alpacaeval: Path) -> None:

@@ -13,12 +13,15 @@ from pasture.errors import InputError
 from pasture.io import read_annotations
 from pasture.metrics.pairs import pair_table
 from pasture.records import Judgment
+from pasture.scoring import store_judgments
 from pasture.store import Store
 
 
 def load_pairs(annotations: tuple[Path, ...], store_path: Path | None, judge: str | None) -> pd.DataFrame:
     """The pair table of annotation files, or of a store's judgments (optionally one judge's: name or digest
-    prefix). Shared by the analysis commands."""
+    prefix). Shared by the analysis commands. A store is read as :func:`pasture.scoring.store_judgments` reads it
+    for ``pasture score --store``: one row per (model, question), so a model whose answer equals another's keeps
+    its rows (the store holds one verdict per key)."""
     if bool(annotations) == bool(store_path):
         raise click.UsageError("give annotation files or --store, not both and not neither")
     judgments: list[Judgment] = []
@@ -26,15 +29,7 @@ def load_pairs(annotations: tuple[Path, ...], store_path: Path | None, judge: st
         if not store_path.exists():
             raise InputError("no such store", path=store_path)
         with Store(store_path) as store:
-            digest = None
-            if judge is not None:
-                matches = [d for d, n in store.judges() if n == judge or d.startswith(judge)]
-                if len(matches) != 1:
-                    raise InputError(f"{len(matches)} stored judges match {judge!r}")
-                digest = matches[0]
-            judgments = store.get_judgments(judge_digest=digest)
-            if judge is None and len({j.judge_digest for j in judgments}) > 1:
-                raise InputError("the store holds several judges' judgments; choose one with --judge")
+            judgments = store_judgments(store, judge=judge)
     else:
         judgments = [j for f in annotations for j in read_annotations(f)]
     if not judgments:
