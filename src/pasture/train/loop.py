@@ -616,7 +616,10 @@ def _run_round(
     t = time.perf_counter()
     data = TrainingData(pairs=built.pairs, prompts=built.prompts, responses=built.responses)
     (ckpt / "data.json").write_text(
-        json.dumps({**_data_payload(data), "aux_prompts": list(built.aux_prompts)}), encoding="utf-8"
+        json.dumps(
+            {**_data_payload(data), "aux_prompts": list(built.aux_prompts), "aux_responses": list(built.aux_responses)}
+        ),
+        encoding="utf-8",
     )
     init = start if built.train_from == "start" else policy
     aux = (built.aux_prompts, built.aux_responses) if built.aux_prompts else None

@@ -56,14 +56,15 @@ class ISheepEvolveConfig:
 
     start: StartConfig = field(default_factory=StartConfig)
     judge: SelfJudgeSettings = field(default_factory=SelfJudgeSettings)
-    n_train_prompts: int = 100
-    n_eval_prompts: int = 300
+    n_train_prompts: int = 64
+    n_eval_prompts: int = 200
     rounds: int = 2
-    steps: int = 30
+    steps: int = 24
     batch_size: int = 32
     lr: float = 1e-3
     beta: float = 0.1
-    threshold: float = 0.5
+    threshold: float = 0.4
+    oversample: int = 3
     n: int = 4
     chain: int = 2
     chain_eval: int = 2
@@ -91,7 +92,7 @@ def configs(cfg: ISheepEvolveConfig, seed: int) -> dict[str, LoopConfig]:
     return {
         "i_sheep": LoopConfig(
             builder="i_sheep",
-            builder_settings=ISheepSettings(threshold=cfg.threshold),
+            builder_settings=ISheepSettings(threshold=cfg.threshold, oversample=cfg.oversample),
             method="sft",
             settings=SFTSettings(),
             **common,  # type: ignore[arg-type]
