@@ -11,7 +11,7 @@ import click
 from pasture.cli.options import ModelOptions, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
-from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate
+from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate, refine_chain
 from pasture.records import EvalSet
 from pasture.speculative.provider import DRAFT_SPEC_HELP, SpeculativeConfig, SpeculativeProvider
 from pasture.store import Store
@@ -160,6 +160,14 @@ def settings_from_options(
 @click.option(
     "--stop-threshold", type=float, default=0.3, show_default=True, help="SpecDec++'s h: stop drafting when 1 − Πp̂ > h."
 )
+@click.option(
+    "--refine-steps",
+    type=int,
+    default=0,
+    show_default=True,
+    help="EVOLVE's refinement chain: after the outputs, refine each answer this many times (kept when non-empty "
+    "and changed); the chain's answers are stored as generator NAME+refineN (docs/generate.md).",
+)
 def command(
     model: ModelOptions,
     generator: str,
@@ -185,6 +193,7 @@ def command(
     candidates: int,
     acceptance_head: Path | None,
     stop_threshold: float,
+    refine_steps: int,
 ) -> None:
     """Generate outputs of --model for every instruction of --eval-set.
 
@@ -200,6 +209,8 @@ def command(
     settings = settings_from_options(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
     )
+    if refine_steps and (output is not None or ray is not None):
+        raise InputError("--refine-steps writes the chain to the store; drop -o/--output and --ray")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
     if draft_model is not None:
         if model.provider_args or model.base_url:
@@ -214,6 +225,26 @@ def command(
         raise InputError("--acceptance-head needs --draft-model")
     else:
         provider = model.provider()
+    if refine_steps:
+        with Store(store_path) as store:
+            chain = refine_chain(
+                store,
+                eval_set,
+                provider,
+                generator=generator,
+                steps=refine_steps,
+                settings=settings,
+                concurrency=gen_concurrency,
+                progress=not no_progress,
+            )
+        for step in chain.steps:
+            click.echo(step.summary())
+        click.echo(
+            f"{chain.final_generator}: {len(chain.outputs)} chain answers; refinements kept per step {chain.kept}"
+        )
+        if not chain.ok:
+            raise SystemExit(1)
+        return
     with Store(store_path) as store:
         report = generate(
             store,
