@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
@@ -34,7 +35,7 @@ from pasture.train.builders import EvolveSettings, ISheepSettings
 from pasture.train.builders.evolve import refinable
 from pasture.train.builders.self_judge import SelfJudgeSettings, SyntheticSelfJudge
 from pasture.train.core import generate
-from pasture.train.loop import LoopConfig, LoopResult, RoundRow, run_loop
+from pasture.train.loop import FixedJudge, JudgeSource, LoopConfig, LoopResult, RoundRow, run_loop
 from pasture.train.loop_synthetic import Summary, oracle_judge, summarise
 from pasture.train.registry import DPOSettings, SFTSettings, TrainSettings
 from pasture.train.synthetic import (
@@ -68,6 +69,9 @@ class ISheepEvolveConfig:
     n: int = 4
     chain: int = 2
     chain_eval: int = 2
+    round_judge: Literal["self", "oracle"] = "self"
+    """The round judge: the self-judge stand-in (the methods as published: the policy judges itself), or the exact
+    oracle as a fixed judge (a diagnostic that separates the builders from the stand-in's errors)."""
 
 
 SMOKE = ISheepEvolveConfig(
@@ -152,9 +156,7 @@ class SeedResult:
     wall_s: float
 
 
-def run_seed(
-    cfg: ISheepEvolveConfig, start: StartPolicy, judge: SyntheticSelfJudge, seed: int, work: Path
-) -> SeedResult:
+def run_seed(cfg: ISheepEvolveConfig, start: StartPolicy, judge: JudgeSource, seed: int, work: Path) -> SeedResult:
     """The three loops of one seed (store and checkpoints under ``work``; a rerun resumes) and their figures."""
     t0 = time.perf_counter()
     tok = start.tokenizer
@@ -217,7 +219,11 @@ def run_comparison(
 ) -> list[SeedResult]:
     """The shared start policy and self-judge once, then :func:`run_seed` per seed (``on_seed`` sees the results)."""
     start = train_start_policy(cfg.start)
-    judge = SyntheticSelfJudge(start.model, start.tokenizer, cfg.judge)
+    judge: JudgeSource = (
+        SyntheticSelfJudge(start.model, start.tokenizer, cfg.judge)
+        if cfg.round_judge == "self"
+        else FixedJudge(oracle_judge())
+    )
     runs: list[SeedResult] = []
     for s in seeds:
         runs.append(run_seed(cfg, start, judge, s, workdir / f"seed{s}"))
