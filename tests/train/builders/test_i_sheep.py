@@ -147,3 +147,36 @@ def test_a_policy_that_cannot_write_instructions_is_a_one_line_error(tmp_path: P
             tmp_path / "w",
             _config(oversample=0),
         )
+
+
+def test_a_cumulative_loop_extended_by_a_round_reads_the_stored_round_back(tmp_path: Path, writer_start) -> None:  # type: ignore[no-untyped-def]
+    model, tok = writer_start
+    db, work = tmp_path / "s.db", tmp_path / "w"
+    judge = FixedJudge(oracle_judge())
+    one = run_loop(
+        model,
+        tok,
+        SEEDS,
+        EVAL,
+        judge,
+        oracle_judge(),
+        db,
+        work,
+        _config(rounds=1, threshold=0.1, schedule="cumulative"),
+    )
+    r0 = _round_dirs(work)[0]
+    mtime = (r0 / "stats.json").stat().st_mtime_ns
+    two = run_loop(
+        model,
+        tok,
+        SEEDS,
+        EVAL,
+        judge,
+        oracle_judge(),
+        db,
+        work,
+        _config(rounds=2, threshold=0.1, schedule="cumulative"),
+    )
+    assert two.rounds[0] == one.rounds[0] and (r0 / "stats.json").stat().st_mtime_ns == mtime  # round 0 not redone
+    d0, d1 = _data(r0), _data(_round_dirs(work)[1])
+    assert d1["prompts"][: len(d0["prompts"])] == d0["prompts"]  # the resumed round 0's data, read from disk
