@@ -11,8 +11,10 @@ One round ``k`` (policy ``M_k`` → ``M_{k+1}``):
    :func:`~pasture.annotate.responses.annotate_responses` (stored, keyed by the judge's fingerprint, never paid
    twice); failed judgments are counted and leave their prompt without a pair.
 3. **build**: the registered builder (:mod:`pasture.train.builders`) turns them into the round's training data.
-4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``) →
-   ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity, ``stats.json`` marks it complete).
+4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``), or from
+   ``M0`` when the builder says so (:attr:`BuiltRound.train_from`), with optional SFT demonstrations after it in the
+   same budget (:attr:`BuiltRound.aux_prompts`) → ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity,
+   ``stats.json`` marks it complete, ``data.json`` keeps the round's data).
 5. **evaluate**: one sample per evaluation prompt from ``M_{k+1}`` and from ``M0`` (same seed), scored by the
    evaluator (the oracle as a programmatic judge, or any response judge), and the round's diagnostics
    (:class:`RoundRow`) → ``round.json`` in the round's directory and ``workdir/<builder>-r<k>/row.json`` (the
