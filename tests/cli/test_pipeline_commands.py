@@ -180,7 +180,7 @@ def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path, c
     assert board.frame.loc["sys", "win_rate"] == pytest.approx(100 * sum(p - 1 for p in by_hand) / 2)
 
 
-def test_refine_steps_with_an_output_file_is_a_one_line_error(tmp_path: Path) -> None:
+def test_refine_steps_on_ray_is_a_one_line_error(tmp_path: Path) -> None:
     _one_line_error(
         [
             "generate",
@@ -190,10 +190,10 @@ def test_refine_steps_with_an_output_file_is_a_one_line_error(tmp_path: Path) ->
             "x",
             "--refine-steps",
             "2",
-            "-o",
-            str(tmp_path / "o.json"),
+            "--ray",
+            "auto",
             "--store",
             str(tmp_path / "s.db"),
         ],
-        "--refine-steps writes the chain to the store",
+        "--refine-steps runs the chain in this process",
     )

@@ -12,6 +12,7 @@ from pasture.cli.options import ModelOptions, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
 from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate, refine_chain
+from pasture.io import write_model_outputs
 from pasture.records import EvalSet
 from pasture.speculative.provider import DRAFT_SPEC_HELP, SpeculativeConfig, SpeculativeProvider
 from pasture.store import Store
@@ -209,8 +210,8 @@ def command(
     settings = settings_from_options(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
     )
-    if refine_steps and (output is not None or ray is not None):
-        raise InputError("--refine-steps writes the chain to the store; drop -o/--output and --ray")
+    if refine_steps and ray is not None:
+        raise InputError("--refine-steps runs the chain in this process; drop --ray")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
     if draft_model is not None:
         if model.provider_args or model.base_url:
@@ -242,6 +243,8 @@ def command(
         click.echo(
             f"{chain.final_generator}: {len(chain.outputs)} chain answers; refinements kept per step {chain.kept}"
         )
+        if output is not None:
+            click.echo(f"wrote {write_model_outputs(chain.outputs, output)} (the chain's final answers)")
         if not chain.ok:
             raise SystemExit(1)
         return
