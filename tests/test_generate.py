@@ -181,3 +181,58 @@ def test_generate_with_a_local_transformers_checkpoint(tmp_path: Path) -> None:
         stored = store.get_outputs(digest, "tiny")
     assert (name, size, len(stored)) == ("set", 2, 2)
     assert all(1 <= (o.completion_tokens or 0) <= 3 for o in stored)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_a_refinement_chain_follows_the_filter_stores_each_step_and_resumes(tmp_path: Path, provider: Provider) -> None:
+    from pasture.generate import refine_chain
+
+    seen: list[tuple[str, str, str]] = []
+
+    def keep_second_only(x: str, previous: str, refined: str) -> bool:  # a filter that keeps exactly one instruction
+        seen.append((x, previous, refined))
+        return x == EVAL.texts()[1]
+
+    with Store(tmp_path / "s.db") as store:
+        rep = refine_chain(
+            store, EVAL, provider, generator="smol", steps=2, settings=FAST, keep=keep_second_only, progress=False
+        )
+        assert rep.ok and rep.final_generator == "smol+refine2" and rep.kept == (1, 1)
+        y0 = {o.instruction: o.output for o in store.get_outputs(EVAL.digest, "smol")}
+        step2 = {seen[k][0]: seen[k][2] for k in range(3, 6)}
+        final = {o.instruction: o.output for o in rep.outputs}
+        assert [o.instruction for o in rep.outputs] == EVAL.texts()
+        for x in EVAL.texts():  # rejected refinements leave y0; the kept chain ends at its last refinement
+            assert final[x] == (step2[x] if x == EVAL.texts()[1] else y0[x])
+        # step 2 refined step 1's kept answer, and its prompts hold the instruction and that answer
+        assert all(prev == (seen[1][2] if x == EVAL.texts()[1] else y0[x]) for x, prev, _ in seen[3:])
+        assert len(rep.steps) == 3 and all(s.n_new == 3 for s in rep.steps)
+        again = refine_chain(
+            store, EVAL, provider, generator="smol", steps=2, settings=FAST, keep=keep_second_only, progress=False
+        )
+        assert all(s.n_new == 0 for s in again.steps) and again.outputs == rep.outputs  # resumed, nothing new
+        with pytest.raises(InputError, match="already holds other chain answers"):
+            refine_chain(store, EVAL, provider, generator="smol", steps=2, settings=FAST, progress=False)
+
+
+def test_refine_chain_settings_are_checked_before_any_call(tmp_path: Path) -> None:
+    from pasture.generate import refine_chain
+
+    class Never:
+        name, model = "never", "never"
+
+        def identity(self) -> dict[str, Any]:
+            return {}
+
+        async def complete(self, request: ChatRequest) -> Completion:
+            raise AssertionError("no call expected")
+
+    with Store(tmp_path / "s.db") as store:
+        for kw, msg in (
+            ({"steps": 0}, "at least 1"),
+            ({"steps": 1, "settings": GenerationSettings(samples=2)}, "one answer per instruction"),
+            ({"steps": 1, "template": "{instruction} only"}, "placeholders"),
+        ):
+            with pytest.raises(InputError, match=msg):
+                refine_chain(store, EVAL, Never(), generator="g", progress=False, **kw)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import pandas as pd
 from pasture.errors import InputError, PastureError
 from pasture.io import write_model_outputs
 from pasture.judges.base import ChatRequest, PermanentError, Provider, TransientError
-from pasture.records import EvalSet, ModelOutput, RunManifest, RunRecord, canonical_json, sha256_text
+from pasture.records import EvalSet, Instruction, ModelOutput, RunManifest, RunRecord, canonical_json, sha256_text
 from pasture.store import Store
 
 GENERATE_RUN_KIND = "generate"
@@ -449,3 +449,111 @@ def provider_from_spec(spec: str, *, base_url: str | None = None, **provider_arg
             raise InputError("GGUF file not found", path=path)
         return get_provider("llama_cpp", model_path=path, **provider_args)
     raise InputError(f"cannot read model spec {spec!r}: " + MODEL_SPEC_HELP)
+
+
+REFINE_TEMPLATE = (
+    "Here is an instruction and a previous answer to it. Write an improved answer: correct what is wrong, keep "
+    "what is right. Reply with the improved answer only.\n\nInstruction:\n{instruction}\n\nPrevious answer:\n"
+    "{previous}"
+)
+"""The refine prompt of :func:`refine_chain` (placeholders ``{instruction}`` and ``{previous}``)."""
+
+RefineFilter = Callable[[str, str, str], bool]
+"""``keep(instruction, previous, refined)``: whether a refinement replaces the previous answer in the chain."""
+
+
+def changed_and_nonempty(instruction: str, previous: str, refined: str) -> bool:
+    """The default chain filter: keep a refinement that is not empty and not the previous answer again."""
+    return bool(refined.strip()) and refined.strip() != previous.strip()
+
+
+@dataclass(frozen=True)
+class RefineChainReport:
+    """What :func:`refine_chain` did: the report of each step (step 0 answers the instructions, step t the refine
+    prompts of step t − 1's kept answers), the final generator's outputs (``final_generator``, on the original eval
+    set) and how many refinements the filter kept at each step."""
+
+    steps: tuple[GenerationReport, ...]
+    final_generator: str
+    outputs: tuple[ModelOutput, ...]
+    kept: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+
+def refine_chain(
+    store: Store,
+    eval_set: EvalSet,
+    provider: Provider,
+    *,
+    generator: str,
+    steps: int,
+    settings: GenerationSettings | None = None,
+    template: str = REFINE_TEMPLATE,
+    keep: RefineFilter = changed_and_nonempty,
+    concurrency: int = 4,
+    progress: bool = True,
+) -> RefineChainReport:
+    """A refinement chain y_0 → y_1 → … → y_steps per instruction (EVOLVE's inference; docs/generate.md).
+
+    y_0 is :func:`generate`'s output under ``generator``; step t answers the refine prompt
+    ``template.format(instruction=x, previous=c_{t−1})`` (its own eval set, generator ``<generator>/refine<t>``),
+    and the filter ``keep(x, c_{t−1}, y_t)`` decides whether y_t becomes the chain's answer c_t (else c_t = c_{t−1}).
+    The final answers c_steps are stored under ``<generator>+refine<steps>`` on ``eval_set``, to be evaluated like
+    any generator. Every step is stored and resumable; one sample per instruction (``settings.samples`` must be 1).
+    A judge-based filter (keep y_t when a judge scores it above c_{t−1}) is any ``keep`` callable.
+    """
+    settings = settings or GenerationSettings()
+    if settings.samples != 1:
+        raise InputError(f"a refinement chain follows one answer per instruction; got samples={settings.samples}")
+    if steps < 1:
+        raise InputError(f"refine steps must be at least 1, got {steps}")
+    if "{instruction}" not in template or "{previous}" not in template:
+        raise InputError("the refine template needs both {instruction} and {previous} placeholders")
+    first = generate(
+        store, eval_set, provider, generator=generator, settings=settings, concurrency=concurrency, progress=progress
+    )
+    reports = [first]
+    current = {o.instruction: o.output for o in first.outputs}
+    kept: list[int] = []
+    for t in range(1, steps + 1):
+        by_prompt = {template.format(instruction=x, previous=y): x for x, y in current.items()}
+        step_set = EvalSet(
+            name=f"{eval_set.name}-refine{t}", instructions=tuple(Instruction(instruction=p) for p in by_prompt)
+        )
+        rep = generate(
+            store,
+            step_set,
+            provider,
+            generator=f"{generator}/refine{t}",
+            settings=settings,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        reports.append(rep)
+        n = 0
+        for o in rep.outputs:
+            x = by_prompt[o.instruction]
+            if keep(x, current[x], o.output):
+                current[x] = o.output
+                n += 1
+        kept.append(n)
+    final = f"{generator}+refine{steps}"
+    digest = store.put_eval_set(eval_set)
+    stored = {o.instruction: o.output for o in store.get_outputs(digest, final)}
+    stale = [x for x, y in stored.items() if x in current and current[x] != y]
+    if stale:
+        raise InputError(
+            f"generator '{final}' already holds other chain answers (another filter or template?) for "
+            f"{len(stale)} instructions, e.g. {stale[0][:40]!r}; choose another --name"
+        )
+    dataset = {i.instruction: i.dataset for i in eval_set.instructions}
+    store.put_outputs(
+        digest,
+        [ModelOutput(instruction=x, output=y, generator=final, dataset=dataset.get(x)) for x, y in current.items()],
+    )
+    order = {i.instruction: k for k, i in enumerate(eval_set.instructions)}
+    outputs = sorted(store.get_outputs(digest, final), key=lambda o: order.get(o.instruction, len(order)))
+    return RefineChainReport(tuple(reports), final, tuple(outputs), tuple(kept))

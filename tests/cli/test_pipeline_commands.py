@@ -178,3 +178,22 @@ def test_generate_then_evaluate_with_model(tmp_path: Path, smollm2_gguf: Path, c
         by_hand.append(1.5 + 0.5 * ((len(j.output_2) > len(j.output_1)) - (len(j.output_2) < len(j.output_1))))
     assert [j.preference for j in board.judgments] == by_hand
     assert board.frame.loc["sys", "win_rate"] == pytest.approx(100 * sum(p - 1 for p in by_hand) / 2)
+
+
+def test_refine_steps_on_ray_is_a_one_line_error(tmp_path: Path) -> None:
+    _one_line_error(
+        [
+            "generate",
+            "--model",
+            "smollm2",
+            "--name",
+            "x",
+            "--refine-steps",
+            "2",
+            "--ray",
+            "auto",
+            "--store",
+            str(tmp_path / "s.db"),
+        ],
+        "--refine-steps runs the chain in this process",
+    )

@@ -21,3 +21,34 @@ def synthetic_setup():  # type: ignore[no-untyped-def]
 
     torch.set_num_threads(1)
     return build_setup(SyntheticConfig(seed=0))
+
+
+@pytest.fixture(scope="session")
+def writer_start():  # type: ignore[no-untyped-def]
+    """A tiny policy of the extended task that has learned the instruction-writing mode ``#=`` and (poorly) the task,
+    for loops whose builders need the policy to write instructions (i_sheep); built once, in about a second."""
+    from pasture.train.core import OptimSettings
+    from pasture.train.sft import train_sft
+    from pasture.train.synthetic import (
+        INSTRUCTION_PROMPT,
+        demonstrations,
+        extended_tokenizer,
+        instruction_demonstrations,
+        make_prompts,
+    )
+    from pasture.train.tiny import tiny_llama
+
+    torch.set_num_threads(1)
+    tok = extended_tokenizer()
+    prompts = make_prompts(150, seed=71)
+    answers = demonstrations(prompts, seed=72)
+    prompts += [INSTRUCTION_PROMPT] * 100
+    answers += instruction_demonstrations(100, seed=73)
+    model, _ = train_sft(
+        tiny_llama(tok, hidden_size=32, intermediate_size=64, seed=0),
+        tok,
+        prompts,
+        answers,
+        optim=OptimSettings(lr=1e-2, batch_size=32, steps=40),
+    )
+    return model.eval(), tok

@@ -23,11 +23,16 @@ from pasture.errors import InputError
 from pasture.judges.base import ResponseReading
 from pasture.judges.judge import ProgrammaticResponseJudge
 from pasture.store import Store
-from pasture.train.builders import SelfRewardingSettings, TemporalSelfRewardingSettings
+from pasture.train.builders import (
+    EvolveSettings,
+    ISheepSettings,
+    SelfRewardingSettings,
+    TemporalSelfRewardingSettings,
+)
 from pasture.train.core import PreferencePair, token_logprobs
 from pasture.train.loop import FixedJudge, LoopConfig, mean_sigmoid_weight, run_loop
 from pasture.train.loop_synthetic import oracle_judge
-from pasture.train.registry import DPOSettings, TrainSettings
+from pasture.train.registry import DPOSettings, SFTSettings, TrainSettings
 from pasture.train.reward import pair_batch
 from pasture.train.synthetic import extended_oracle_score, extended_tokenizer, make_prompts
 from pasture.train.tiny import tiny_llama
@@ -107,6 +112,59 @@ def test_a_changed_setting_never_reuses_a_rounds_stored_data(tmp_path: Path) -> 
         assert len(_stats_mtimes(work)) == len(seen)  # one new checkpoint per new round
         assert {k: v for k, v in _stats_mtimes(work).items() if k in mtimes} == mtimes  # old ones untouched
     assert _counts(db)[1] > counts[1]  # the other judge's judgments were asked for, not read from the oracle's
+
+
+@pytest.mark.parametrize(
+    ("builder", "method", "base", "changed"),
+    [
+        (
+            "i_sheep",
+            "sft",
+            ISheepSettings(threshold=0.1),
+            [ISheepSettings(threshold=0.2), ISheepSettings(threshold=0.1, schedule="continued")],
+        ),
+        (
+            "evolve",
+            "dpo",
+            EvolveSettings(n=2, chain=1),
+            [EvolveSettings(n=2, chain=2), EvolveSettings(n=2, chain=1, refine_objective="sft")],
+        ),
+    ],
+)
+def test_a_changed_setting_of_the_new_builders_never_reuses_a_rounds_stored_data(
+    tmp_path: Path,
+    writer_start: tuple[torch.nn.Module, PreTrainedTokenizerFast],
+    builder: str,
+    method: str,
+    base: object,
+    changed: list[object],
+) -> None:
+    """Threshold C, schedule, chain length and the refine objective each key the round: fresh samples, judgments
+    and checkpoints, the old ones untouched; the same settings redo nothing."""
+    model, tok = writer_start
+    db, work = tmp_path / "s.db", tmp_path / "w"
+    judge = FixedJudge(oracle_judge())
+    settings = DPOSettings(beta=0.1) if method == "dpo" else SFTSettings()
+
+    def cfg(bs: object) -> LoopConfig:
+        return _config(builder=builder, builder_settings=bs, method=method, settings=settings, rounds=1)
+
+    first = run_loop(model, tok, TRAIN, EVAL, judge, oracle_judge(), db, work, cfg(base))
+    counts, mtimes = _counts(db), _stats_mtimes(work)
+    again = run_loop(model, tok, TRAIN, EVAL, judge, oracle_judge(), db, work, cfg(base))
+    assert _figures(again.rounds) == _figures(first.rounds)
+    assert _counts(db) == counts and _stats_mtimes(work) == mtimes
+    seen = {r.run_identity for r in first.rounds}
+    for bs in changed:
+        before = _counts(db)
+        res = run_loop(model, tok, TRAIN, EVAL, judge, oracle_judge(), db, work, cfg(bs))
+        ids = {r.run_identity for r in res.rounds}
+        assert not ids & seen, f"{bs} reused a stored round"
+        seen |= ids
+        after = _counts(db)
+        assert after[0] > before[0]  # fresh samples under the new round (a fixed judge's verdicts are keyed by text)
+        assert len(_stats_mtimes(work)) == len(seen)
+        assert {k: v for k, v in _stats_mtimes(work).items() if k in mtimes} == mtimes
 
 
 _KILLED = """

@@ -11,7 +11,8 @@ import click
 from pasture.cli.options import ModelOptions, generator_option, model_options
 from pasture.errors import InputError
 from pasture.evalsets import resolve_eval_set
-from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate
+from pasture.generate import MODEL_SPEC_HELP, GenerationSettings, generate, refine_chain
+from pasture.io import write_model_outputs
 from pasture.records import EvalSet
 from pasture.speculative.provider import DRAFT_SPEC_HELP, SpeculativeConfig, SpeculativeProvider
 from pasture.store import Store
@@ -160,6 +161,14 @@ def settings_from_options(
 @click.option(
     "--stop-threshold", type=float, default=0.3, show_default=True, help="SpecDec++'s h: stop drafting when 1 − Πp̂ > h."
 )
+@click.option(
+    "--refine-steps",
+    type=int,
+    default=0,
+    show_default=True,
+    help="EVOLVE's refinement chain: after the outputs, refine each answer this many times (kept when non-empty "
+    "and changed); the chain's answers are stored as generator NAME+refineN (docs/generate.md).",
+)
 def command(
     model: ModelOptions,
     generator: str,
@@ -185,6 +194,7 @@ def command(
     candidates: int,
     acceptance_head: Path | None,
     stop_threshold: float,
+    refine_steps: int,
 ) -> None:
     """Generate outputs of --model for every instruction of --eval-set.
 
@@ -200,6 +210,8 @@ def command(
     settings = settings_from_options(
         system_prompt, system_prompt_file, max_tokens, temperature, top_p, seed, samples, stop
     )
+    if refine_steps and ray is not None:
+        raise InputError("--refine-steps runs the chain in this process; drop --ray")
     eval_set = load_eval_set_option(eval_set_spec, limit, instruction_field, alpaca_eval_file)
     if draft_model is not None:
         if model.provider_args or model.base_url:
@@ -214,6 +226,28 @@ def command(
         raise InputError("--acceptance-head needs --draft-model")
     else:
         provider = model.provider()
+    if refine_steps:
+        with Store(store_path) as store:
+            chain = refine_chain(
+                store,
+                eval_set,
+                provider,
+                generator=generator,
+                steps=refine_steps,
+                settings=settings,
+                concurrency=gen_concurrency,
+                progress=not no_progress,
+            )
+        for step in chain.steps:
+            click.echo(step.summary())
+        click.echo(
+            f"{chain.final_generator}: {len(chain.outputs)} chain answers; refinements kept per step {chain.kept}"
+        )
+        if output is not None:
+            click.echo(f"wrote {write_model_outputs(chain.outputs, output)} (the chain's final answers)")
+        if not chain.ok:
+            raise SystemExit(1)
+        return
     with Store(store_path) as store:
         report = generate(
             store,

@@ -52,10 +52,10 @@ def _builders_help() -> str:
 )
 @click.option(
     "--method",
-    type=click.Choice(["dpo", "ipo", "cdpo", "robust_dpo", "simpo"]),
+    type=click.Choice(["dpo", "ipo", "cdpo", "robust_dpo", "simpo", "sft"]),
     default="dpo",
     show_default=True,
-    help="The registered method each round trains with.",
+    help="The registered method each round trains with (sft for i_sheep, which builds demonstrations).",
 )
 @click.option(
     "--setting",

@@ -25,7 +25,6 @@ never picks up stale samples or policies, and a rerun with the same settings red
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
@@ -34,9 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
 
-import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pasture.annotate.engine import EngineSettings, annotate
 from pasture.annotate.pairs import PairToJudge
@@ -50,13 +48,9 @@ from pasture.train.core import (
     PreferencePair,
     TrainingData,
     TrainStats,
-    checkpoint_done,
-    encode_sequences,
-    load_stats,
     model_digest,
-    save_checkpoint,
-    token_logprobs,
 )
+from pasture.train.loop import LoopConfig, kl_to_start, train_stored
 from pasture.train.registry import (
     MethodSettings,
     RunIdentity,
@@ -65,7 +59,6 @@ from pasture.train.registry import (
     pairwise_methods,
     run_identity,
 )
-from pasture.train.run import check_stored, write_identity
 from pasture.train.stored import prompt_set, stored_or_generate
 
 
@@ -96,6 +89,20 @@ class FarmConfig:
         if type(settings) is not spec.settings:
             raise InputError(f"{self.method} takes {spec.settings.__name__}, got {type(settings).__name__}")
         return settings
+
+    def loop_config(self) -> LoopConfig:
+        """The farm loop as the driver's one-round recipe: the same method, settings and sampling, so its training
+        stage is the driver's (:func:`pasture.train.loop.train_stored`)."""
+        return LoopConfig(
+            method=self.method,
+            settings=self.method_settings(),
+            train=self.train,
+            rounds=1,
+            name=self.name,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            concurrency=self.concurrency,
+        )
 
 
 @dataclass(frozen=True)
@@ -163,19 +170,6 @@ class FarmResult:
     generator: str
 
 
-@torch.no_grad()
-def _kl_on_texts(
-    policy: nn.Module, start: nn.Module, tok: PreTrainedTokenizerBase, prompts: Sequence[str], outputs: Sequence[str]
-) -> float:
-    """KL(π‖π_start) estimate on the stored evaluation samples: mean Σ_t (log π − log π_start) over responses
-    (re-tokenised from their text, which is what the store keeps)."""
-    total = 0.0
-    for i in range(0, len(prompts), 8):
-        batch = encode_sequences(tok, prompts[i : i + 8], outputs[i : i + 8])
-        total += float((token_logprobs(policy.eval(), batch) - token_logprobs(start.eval(), batch)).sum().item())
-    return total / max(len(prompts), 1)
-
-
 def run_farm(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -192,7 +186,7 @@ def run_farm(
     configuration reuses everything; a changed setting never reuses stale samples, policies or judgments.
     """
     cfg = config or FarmConfig()
-    settings = cfg.method_settings()
+    cfg.method_settings()
     seed = cfg.train.seed
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -237,15 +231,9 @@ def run_farm(
 
         t = time.perf_counter()
         ckpt = keys.policy_dir(work)
-        if check_stored(ckpt, keys.run, checkpoint_done(ckpt)):
-            policy: nn.Module = AutoModelForCausalLM.from_pretrained(ckpt)
-            stats = load_stats(ckpt)
-        else:
-            write_identity(ckpt, keys.run)
-            trainer = get_method(cfg.method).trainer_function()
-            policy, stats = trainer(copy.deepcopy(model), tokenizer, TrainingData(pairs=pairs), settings, cfg.train)
-            save_checkpoint(ckpt, policy, tokenizer, stats)
-            policy = AutoModelForCausalLM.from_pretrained(ckpt)
+        policy, stats = train_stored(
+            ckpt, keys.run, model, tokenizer, TrainingData(pairs=pairs), cfg.loop_config(), cfg.train
+        )
         times["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -264,7 +252,7 @@ def run_farm(
         wr, lc, n_failed = win_rate_columns(ev.judgments, lc=len(eval_pairs) >= 10)
         times["evaluate"] = time.perf_counter() - t
 
-    kl = _kl_on_texts(policy, model, tokenizer, eval_es.texts(), new_out)
+    kl = kl_to_start(policy, model, tokenizer, eval_es.texts(), new_out)
     row = MethodRow(
         method=cfg.method,
         win_rate_vs_start=wr,

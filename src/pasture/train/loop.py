@@ -11,8 +11,10 @@ One round ``k`` (policy ``M_k`` → ``M_{k+1}``):
    :func:`~pasture.annotate.responses.annotate_responses` (stored, keyed by the judge's fingerprint, never paid
    twice); failed judgments are counted and leave their prompt without a pair.
 3. **build**: the registered builder (:mod:`pasture.train.builders`) turns them into the round's training data.
-4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``) →
-   ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity, ``stats.json`` marks it complete).
+4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``), or from
+   ``M0`` when the builder says so (:attr:`BuiltRound.train_from`), with optional SFT demonstrations after it in the
+   same budget (:attr:`BuiltRound.aux_prompts`) → ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity,
+   ``stats.json`` marks it complete, ``data.json`` keeps the round's data).
 5. **evaluate**: one sample per evaluation prompt from ``M_{k+1}`` and from ``M0`` (same seed), scored by the
    evaluator (the oracle as a programmatic judge, or any response judge), and the round's diagnostics
    (:class:`RoundRow`) → ``round.json`` in the round's directory and ``workdir/<builder>-r<k>/row.json`` (the
@@ -37,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
@@ -189,6 +191,13 @@ class BuiltRound:
     rejected_scores: tuple[float, ...] = ()
     n_skipped: int = 0
     n_failed_judgments: int = 0
+    train_from: Literal["policy", "start"] = "policy"
+    """Which model the round trains from: the current policy M_k (the default) or the starting policy M0 (I-SHEEP's
+    "base on latest" and "cumulative" schedules). DPO's reference is the model trained from."""
+    aux_prompts: tuple[str, ...] = ()
+    aux_responses: tuple[str, ...] = ()
+    """Demonstrations trained with SFT after the round's method, in the same budget: the optimiser steps are split
+    in proportion to the examples (the baseline of EVOLVE that sees the refine format by SFT, not by DPO)."""
 
 
 @dataclass
@@ -211,23 +220,52 @@ class RoundContext:
     train_set: EvalSet
     round_dir: Path
     n_failed_judgments: int = 0
+    previous_dirs: tuple[Path, ...] = ()
+    """The directories of rounds 0..k−1 (each holds its ``data.json``: see :meth:`previous_data`)."""
 
     def generator(self, label: str) -> str:
         return f"{self.config.name}/r{self.index}-{self.identity.short}/{label}"
 
+    def _seed(self, label: str) -> int:
+        return int(hashlib.sha256(f"{self.config.round_train(self.index).seed}|{label}".encode()).hexdigest()[:8], 16)
+
     def sample(self, model: nn.Module, label: str, n: int) -> list[list[str]]:
         """``n`` samples per prompt from ``model``, stored under :meth:`generator` ``(label)``; seeded by the round's
         seed and the label, so a rerun draws the same samples and only missing prompts are generated."""
-        seed = int(hashlib.sha256(f"{self.config.round_train(self.index).seed}|{label}".encode()).hexdigest()[:8], 16)
         return stored_samples(
-            self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, seed
+            self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
         )
 
-    def score(self, texts: Sequence[Sequence[str]], label: str) -> list[list[Scored]]:
-        """The round judge's score of every sample (stored judgments; failed ones are None and counted)."""
+    def sample_on(self, model: nn.Module, prompts: Sequence[str], label: str, n: int) -> list[list[str]]:
+        """As :meth:`sample`, on other (distinct) prompts than the round's training prompts: written instructions,
+        refine prompts. They are stored as their own eval set (``loop-aux``), under :meth:`generator` ``(label)``."""
+        es = prompt_set("loop-aux", prompts)
+        return stored_samples(
+            self.store, es, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
+        )
+
+    def previous_data(self) -> list[TrainingData]:
+        """The training data every earlier round kept (its ``data.json``), in round order (cumulative schedules)."""
+        out = []
+        for d in self.previous_dirs:
+            raw = json.loads((d / "data.json").read_text(encoding="utf-8"))
+            out.append(
+                TrainingData(
+                    pairs=tuple(PreferencePair(*p) for p in raw["pairs"]),
+                    prompts=tuple(raw["prompts"]),
+                    responses=tuple(raw["responses"]),
+                )
+            )
+        return out
+
+    def score(
+        self, texts: Sequence[Sequence[str]], label: str, prompts: Sequence[str] | None = None
+    ) -> list[list[Scored]]:
+        """The round judge's score of every sample (stored judgments; failed ones are None and counted); the samples
+        answer ``prompts`` (default: the round's training prompts)."""
         items = [
             ResponseToJudge(p, t, self.generator(label))
-            for p, row in zip(self.prompts, texts, strict=True)
+            for p, row in zip(self.prompts if prompts is None else prompts, texts, strict=True)
             for t in row
         ]
         self.judge_source.prepare(items)
@@ -258,13 +296,16 @@ class RoundContext:
         return train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
 
 
-def _data_digest(data: TrainingData) -> str:
-    payload = {
+def _data_payload(data: TrainingData) -> dict[str, Any]:
+    return {
         "pairs": [[p.prompt, p.chosen, p.rejected] for p in data.pairs],
         "prompts": list(data.prompts),
         "responses": list(data.responses),
     }
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def _data_digest(data: TrainingData) -> str:
+    return hashlib.sha256(canonical_json(_data_payload(data)).encode("utf-8")).hexdigest()
 
 
 def stored_samples(
@@ -320,14 +361,43 @@ def train_stored(
     data: TrainingData,
     cfg: LoopConfig,
     train: TrainSettings,
+    aux: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[nn.Module, TrainStats]:
     """Train the round's method from ``model`` on ``data`` into ``out``, or load it when ``out`` already holds
-    exactly ``ident`` (a finished checkpoint of other settings is an error, never reused)."""
+    exactly ``ident`` (a finished checkpoint of other settings is an error, never reused).
+
+    With ``aux`` demonstrations (prompts, responses) the budget is shared: the method runs
+    ``steps − s_aux`` steps on ``data``, then SFT runs ``s_aux = round(steps · n_aux / (n_data + n_aux))`` steps
+    (at least one each) on ``aux`` from the result, so the examples seen stay ``steps × batch_size``."""
     if check_stored(out, ident, checkpoint_done(out)):
         return AutoModelForCausalLM.from_pretrained(out).eval(), load_stats(out)
     write_identity(out, ident)
     trainer = get_method(cfg.method).trainer_function()
-    policy, stats = trainer(copy.deepcopy(model), tokenizer, data, cfg.method_settings(), train)
+    n_aux = len(aux[0]) if aux is not None else 0
+    if n_aux == 0:
+        policy, stats = trainer(copy.deepcopy(model), tokenizer, data, cfg.method_settings(), train)
+    else:
+        assert aux is not None
+        n_data = len(data.pairs) or len(data.responses)
+        if train.steps < 2:
+            raise InputError(f"steps={train.steps}: a round with SFT demonstrations after the method needs >= 2 steps")
+        s_aux = min(train.steps - 1, max(1, round(train.steps * n_aux / (n_data + n_aux))))
+        main_train = TrainSettings(**{**asdict(train), "steps": train.steps - s_aux})
+        aux_train = TrainSettings(**{**asdict(train), "steps": s_aux})
+        policy, first = trainer(copy.deepcopy(model), tokenizer, data, cfg.method_settings(), main_train)
+        sft = get_method("sft")
+        policy, second = sft.trainer_function()(
+            policy, tokenizer, TrainingData(prompts=aux[0], responses=aux[1]), sft.settings(), aux_train
+        )
+        stats = TrainStats(
+            method=f"{first.method}+sft",
+            steps=first.steps + second.steps,
+            train_tokens=first.train_tokens + second.train_tokens,
+            generated_tokens=first.generated_tokens + second.generated_tokens,
+            wall_s=first.wall_s + second.wall_s,
+            history=first.history + second.history,
+            metrics={**first.metrics, **{f"sft_{k}": v for k, v in second.metrics.items()}},
+        )
     save_checkpoint(out, policy, tokenizer, stats)
     return AutoModelForCausalLM.from_pretrained(out).eval(), stats
 
@@ -447,6 +517,7 @@ def run_loop(
     policy = start
     previous = start_digest
     ckpt = work
+    done_dirs: list[Path] = []
     with Store(store_path) as store:
         sampling = {"start": start_digest, "seed": cfg.train.seed, "t": cfg.temperature, "m": cfg.max_new_tokens}
         start_gen = f"{cfg.name}/start-{hashlib.sha256(canonical_json(sampling).encode()).hexdigest()[:12]}/eval"
@@ -485,6 +556,7 @@ def run_loop(
                     cfg,
                     build,
                     start_scores,
+                    tuple(done_dirs),
                 )
                 done.write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
             (work / f"{cfg.builder}-r{k}").mkdir(exist_ok=True)
@@ -493,6 +565,7 @@ def run_loop(
             if on_round is not None:
                 on_round(row)
             previous = ident.digest
+            done_dirs.append(ckpt)
     result = LoopResult(tuple(rows), ckpt)
     (work / "result.json").write_text(json.dumps(asdict(result), indent=2, default=str), encoding="utf-8")
     return result
@@ -513,6 +586,7 @@ def _run_round(
     cfg: LoopConfig,
     build: Callable[[RoundContext], BuiltRound],
     start_scores: Sequence[float | None],
+    previous_dirs: tuple[Path, ...] = (),
 ) -> tuple[nn.Module, RoundRow]:
     times: dict[str, float] = {}
     t = time.perf_counter()
@@ -531,10 +605,11 @@ def _run_round(
         store,
         train_es,
         ckpt,
+        previous_dirs=previous_dirs,
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t
-    n_examples = len(built.pairs) or len(built.responses)
+    n_examples = (len(built.pairs) or len(built.responses)) + len(built.aux_prompts)
     if n_examples == 0:
         raise InputError(
             f"round {k}: the builder {cfg.builder} produced no training data (every prompt tied or failed)"
@@ -542,7 +617,15 @@ def _run_round(
 
     t = time.perf_counter()
     data = TrainingData(pairs=built.pairs, prompts=built.prompts, responses=built.responses)
-    new, stats = train_stored(ckpt, ident, policy, tokenizer, data, cfg, cfg.round_train(k))
+    (ckpt / "data.json").write_text(
+        json.dumps(
+            {**_data_payload(data), "aux_prompts": list(built.aux_prompts), "aux_responses": list(built.aux_responses)}
+        ),
+        encoding="utf-8",
+    )
+    init = start if built.train_from == "start" else policy
+    aux = (built.aux_prompts, built.aux_responses) if built.aux_prompts else None
+    new, stats = train_stored(ckpt, ident, init, tokenizer, data, cfg, cfg.round_train(k), aux)
     times["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -567,7 +650,7 @@ def _run_round(
         acc = _mean([1.0 if d > 0 else 0.0 for d in diffs])
     beta = getattr(cfg.method_settings(), "beta", None)
     weight = (
-        mean_sigmoid_weight(new, policy, tokenizer, built.pairs, float(beta))
+        mean_sigmoid_weight(new, init, tokenizer, built.pairs, float(beta))
         if built.pairs and beta is not None and get_method(cfg.method).trainer == "pasture.train.dpo:fit_dpo"
         else None
     )

@@ -41,6 +41,39 @@ class TemporalSelfRewardingSettings(BuilderSettings):
 
 
 @dataclass(frozen=True)
+class ISheepSettings(BuilderSettings):
+    """I-SHEEP (Liang et al. 2024): the policy writes instructions, answers them, rates each (instruction, answer)
+    with the round's judge and keeps those rated at least C; SFT of the base model on the latest round's kept data
+    (the paper's best schedule)."""
+
+    threshold: float = setting(
+        0.5, "C: keep a self-rated (instruction, answer) when the judge's score is at least C (the judge's scale)."
+    )
+    schedule: Literal["base_on_latest", "continued", "cumulative"] = setting(
+        "base_on_latest",
+        "base_on_latest: SFT of M0 on the latest round's data (paper default); continued: SFT of M_k on it; "
+        "cumulative: SFT of M0 on every round's data so far.",
+    )
+    oversample: int = setting(
+        2, "Instructions written per round = oversample × the number of seed prompts (before format/dedup filters)."
+    )
+
+
+@dataclass(frozen=True)
+class EvolveSettings(BuilderSettings):
+    """EVOLVE: N direct samples plus a filtered refinement chain of length L from the current policy; pairs
+    (x, better ≻ worse) and (refine(x, worse), better ≻ worse), trained with the round's method (DPO)."""
+
+    n: int = setting(4, "Direct samples per prompt from the current policy (≥ 2).")
+    chain: int = setting(2, "Refinement steps y0 → y1 → … → y_L from the first sample (0: no chain).")
+    refine_objective: Literal["dpo", "sft"] = setting(
+        "dpo",
+        "dpo: the refine pairs join the DPO data (EVOLVE); sft: the refine prompts are SFT demonstrations "
+        "refine(x, worse) → better after DPO on the direct pairs, same budget (the exposure-matched baseline).",
+    )
+
+
+@dataclass(frozen=True)
 class Builder:
     """One registered builder: ``function`` is ``"module:function"``, imported only when a round runs; ``data`` is
     what it produces (preference pairs for DPO-family methods, demonstrations for SFT)."""
@@ -70,6 +103,19 @@ BUILDERS: dict[str, Builder] = {
             TemporalSelfRewardingSettings,
             "pasture.train.builders.self_rewarding:build_temporal_self_rewarding",
             "anchored rejection (M0's worst) + future-guided chosen (a temporary next model's best)",
+        ),
+        Builder(
+            "i_sheep",
+            ISheepSettings,
+            "pasture.train.builders.i_sheep:build_i_sheep",
+            "self-written instructions and answers, self-rated, kept at score ≥ C; SFT (schedule selectable)",
+            data="demonstrations",
+        ),
+        Builder(
+            "evolve",
+            EvolveSettings,
+            "pasture.train.builders.evolve:build_evolve",
+            "(x, better ≻ worse) and (refine(x, worse), better ≻ worse) from direct samples + a filtered refine chain",
         ),
     )
 }
