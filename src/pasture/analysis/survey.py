@@ -105,7 +105,7 @@ def imputation_split(votes: pd.DataFrame, *, fraction: float = 0.2, seed: int = 
     rng = np.random.default_rng(seed)
     test = np.zeros(len(v), dtype=bool)
     for _, idx in v.groupby(["question", "time"], sort=True).indices.items():
-        k = min(int(round(fraction * len(idx))), len(idx) - 1)
+        k = min(round(fraction * len(idx)), len(idx) - 1)
         if k > 0:
             test[rng.choice(idx, size=k, replace=False)] = True
     if not test.any():
@@ -127,7 +127,7 @@ def retrodiction_split(votes: pd.DataFrame, *, fraction: float = 0.2, seed: int 
     if not eligible:
         raise InputError("retrodiction: no question is asked at two or more times")
     order = rng.permutation(len(eligible))
-    n_target = max(1, int(round(fraction * len(eligible))))
+    n_target = max(1, round(fraction * len(eligible)))
     hidden: set[tuple[str, int]] = set()
     left = {q: len(ts) for q, ts in times_per_q.items()}
     for i in order:
@@ -156,7 +156,7 @@ def unasked_split(votes: pd.DataFrame, *, fraction: float = 0.2, seed: int = 0) 
     if len(questions) < 2:
         raise InputError("unasked: need at least 2 questions to hold one out")
     rng = np.random.default_rng(seed)
-    k = min(max(1, int(round(fraction * len(questions)))), len(questions) - 1)
+    k = min(max(1, round(fraction * len(questions))), len(questions) - 1)
     hidden = set(rng.choice(questions, size=k, replace=False).tolist())
     mask = v["question"].isin(hidden).to_numpy()
     return SurveySplit(

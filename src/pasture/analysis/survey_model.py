@@ -22,6 +22,7 @@ words carry within one survey.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ def text_features(texts: list[str], n_buckets: int) -> np.ndarray:
     out = np.zeros((len(texts), n_buckets), dtype=np.float32)
     for i, text in enumerate(texts):
         words = _TOKEN.findall(text.lower())
-        for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+        for token in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
             out[i, _bucket(token, n_buckets)] += 1.0
         norm = np.linalg.norm(out[i])
         if norm > 0:
