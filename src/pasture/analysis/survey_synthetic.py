@@ -24,11 +24,14 @@ The votes table carries the true ``probability`` of each vote.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from pasture.analysis.survey import SPLITS, QuestionMarginal, VotePredictor, evaluate_split, make_split
+from pasture.analysis.survey_model import SurveyModel, SurveyModelSettings
 from pasture.errors import InputError
 
 
@@ -194,3 +197,53 @@ class OraclePredictor:
         if "probability" not in rows.columns:
             raise InputError("oracle: the rows carry no true 'probability' column (only synthetic surveys do)")
         return rows["probability"].to_numpy(dtype=float)
+
+
+def synthetic_comparison(
+    seeds: list[int],
+    *,
+    config: SyntheticSurveyConfig | None = None,
+    settings: SurveyModelSettings | None = None,
+    fraction: float = 0.2,
+) -> pd.DataFrame:
+    """Every split of a synthetic survey per seed, scored for the survey model, the marginal (where it exists)
+    and the oracle: one row per (seed, split, predictor), the columns of
+    :class:`~pasture.analysis.survey.SurveyScore` plus ``seed``. The survey, the split and the model's weights
+    all use the same seed."""
+    rows = []
+    for seed in seeds:
+        survey = make_survey(config, seed=seed)
+        model_settings = dataclasses.replace(settings or SurveyModelSettings(), seed=seed)
+        for name in SPLITS:
+            split = make_split(survey.votes, name, fraction=fraction, seed=seed)
+            predictors: list[VotePredictor] = [OraclePredictor(), QuestionMarginal(), SurveyModel(model_settings)]
+            for score in evaluate_split(split, predictors, survey.texts):
+                rows.append({"seed": seed, **score.model_dump()})
+    return pd.DataFrame(rows)
+
+
+def summarize_comparison(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per split, over seeds (mean and sample sd): the model's AUC, the best AUC, the gap best - AUC, the share of
+    the attainable lift reached ``(AUC - 0.5) / (best - 0.5)``, the marginal's AUC (NaN where it does not
+    exist), the oracle's realized AUC, and the model's and marginal's aggregate ρ."""
+    model = per_seed[per_seed["predictor"] == SurveyModel.name].set_index(["split", "seed"])
+    marginal = per_seed[per_seed["predictor"] == QuestionMarginal.name].set_index(["split", "seed"])
+    oracle = per_seed[per_seed["predictor"] == OraclePredictor.name].set_index(["split", "seed"])
+    table = pd.DataFrame(
+        {
+            "auc": model["auc"],
+            "best_auc": model["best_auc"],
+            "gap": model["best_auc"] - model["auc"],
+            "share_of_best": (model["auc"] - 0.5) / (model["best_auc"] - 0.5),
+            "marginal_auc": marginal["auc"].reindex(model.index),
+            "oracle_auc": oracle["auc"].reindex(model.index),
+            "rho": model["rho"],
+            "marginal_rho": marginal["rho"].reindex(model.index),
+        }
+    )
+    grouped = table.groupby(level="split", sort=False)
+    out = pd.concat({"mean": grouped.mean(), "sd": grouped.std(ddof=1)}, axis=1)
+    out = out[[(stat, col) for col in table.columns for stat in ("mean", "sd")]]
+    out.columns = [f"{col}_{stat}" for stat, col in out.columns]
+    order = [s for s in SPLITS if s in out.index]
+    return out.loc[order]
