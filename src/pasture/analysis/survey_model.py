@@ -121,9 +121,17 @@ class _Net(nn.Module):
                 emb.weight[0].zero_()
 
     def forward(
-        self, r: torch.Tensor, q: torch.Tensor, t: torch.Tensor, x: torch.Tensor, keep: torch.Tensor | None = None
+        self,
+        r: torch.Tensor,
+        q: torch.Tensor,
+        t: torch.Tensor,
+        x: torch.Tensor,
+        row: torch.Tensor,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        from_text = self.text(x)
+        """Logits for votes (r, q, t); ``x`` holds the text features of each distinct question once and
+        ``row`` points each vote at its question's row of ``x``."""
+        from_text = self.text(x)[row]
         own_dir, own_lean = self.q_dir(q), self.q_lean(q).squeeze(-1)
         if keep is not None:  # question dropout: these rows see their question through its text only
             own_dir, own_lean = own_dir * keep[:, None], own_lean * keep
@@ -145,6 +153,8 @@ class SurveyModel:
         self._texts: dict[str, str] = {}
 
     def _index(self, rows: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+        """Respondent, question and time ids (0 = unseen), distinct questions' text features, row pointers."""
+
         def ids(column: str) -> torch.Tensor:
             table = self._ids[column]
             return torch.tensor([table.get(v, 0) for v in rows[column]], dtype=torch.long)
@@ -156,8 +166,8 @@ class SurveyModel:
         unique = sorted(set(questions))
         feats = text_features([self._texts[q] for q in unique], self.settings.n_buckets)
         pos = {q: i for i, q in enumerate(unique)}
-        x = torch.from_numpy(feats[[pos[q] for q in questions]])
-        return ids("respondent"), ids("question"), ids("time"), x
+        row = torch.tensor([pos[q] for q in questions], dtype=torch.long)
+        return ids("respondent"), ids("question"), ids("time"), torch.from_numpy(feats), row
 
     def fit(self, train: pd.DataFrame, texts: Mapping[str, str]) -> SurveyModel:
         """Train from scratch on ``train`` (votes) with the questions' ``texts``."""
@@ -172,7 +182,7 @@ class SurveyModel:
         s = self.settings
         torch.manual_seed(s.seed)
         net = _Net(len(self._ids["respondent"]), len(self._ids["question"]), len(self._ids["time"]), s.n_buckets, s.dim)
-        r, q, t, x = self._index(v)
+        r, q, t, x, row = self._index(v)
         y = torch.tensor(v["vote"].to_numpy(), dtype=torch.float32)
         optimizer = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
@@ -184,7 +194,7 @@ class SurveyModel:
             keep = None
             if s.question_dropout > 0:
                 keep = (torch.rand(n_q, generator=gen) >= s.question_dropout).float()[q]
-            loss = loss_fn(net(r, q, t, x, keep), y)
+            loss = loss_fn(net(r, q, t, x, row, keep), y)
             loss.backward()
             optimizer.step()
         net.eval()
@@ -195,6 +205,6 @@ class SurveyModel:
         """P(vote = 1) for each row (respondent, question, time); unseen ids use only what is known of them."""
         if self._net is None:
             raise InputError("survey model: call fit before predict")
-        r, q, t, x = self._index(rows)
+        r, q, t, x, row = self._index(rows)
         with torch.no_grad():
-            return torch.sigmoid(self._net(r, q, t, x)).numpy().astype(float)
+            return torch.sigmoid(self._net(r, q, t, x, row)).numpy().astype(float)
