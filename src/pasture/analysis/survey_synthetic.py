@@ -59,8 +59,8 @@ class SyntheticSurveyConfig:
         Share of questions asked per time, and chance a respondent answers an asked question.
     """
 
-    n_respondents: int = 300
-    n_questions: int = 60
+    n_respondents: int = 150
+    n_questions: int = 40
     n_times: int = 6
     dim: int = 4
     n_words: int = 40
