@@ -11,6 +11,7 @@ size (tests/analysis/test_survey_synthetic.py). Definitions of every number: doc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import time
 from dataclasses import asdict
@@ -38,10 +39,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--smoke", action="store_true", help="smoke size (figures mean nothing)")
+    parser.add_argument(
+        "--cross-section", action="store_true", help="new respondents at each time (like the GSS) instead of a panel"
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_suffix(".md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = SMOKE if args.smoke else SyntheticSurveyConfig()
+    if args.cross_section:
+        config = dataclasses.replace(config, panel=False)
     settings = SurveyModelSettings()
     began, cpu0 = time.perf_counter(), time.process_time()
     per_seed = synthetic_comparison(args.seeds, config=config, settings=settings)

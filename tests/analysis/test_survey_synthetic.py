@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -62,3 +63,12 @@ def test_comparison_smoke() -> None:
     assert math.isnan(summary.loc["unasked", "marginal_auc_mean"])
     row = summary.loc["imputation"]
     assert row["gap_mean"] == pytest.approx(row["best_auc_mean"] - row["auc_mean"])
+
+
+def test_cross_section_interviews_new_people_each_time() -> None:
+    panel = make_survey(SMOKE, seed=4)
+    cross = make_survey(dataclasses.replace(SMOKE, panel=False), seed=4)
+    assert panel.votes.groupby("respondent")["time"].nunique().max() > 1
+    assert cross.votes.groupby("respondent")["time"].nunique().max() == 1
+    # the same draws otherwise: only the respondent ids differ
+    assert cross.votes.drop(columns="respondent").equals(panel.votes.drop(columns="respondent"))

@@ -57,6 +57,10 @@ class SyntheticSurveyConfig:
         Scale of the logit; larger makes votes more predictable.
     ask_rate, answer_rate:
         Share of questions asked per time, and chance a respondent answers an asked question.
+    panel:
+        True: the same respondents answer at every time (ids ``r<i>``). False: a repeated cross-section like
+        the General Social Survey, where each time interviews its own people (ids ``r<i>t<t>``, beliefs still
+        drawn as above), so a respondent's votes all come from one time.
     """
 
     n_respondents: int = 150
@@ -72,6 +76,7 @@ class SyntheticSurveyConfig:
     strength: float = 1.5
     ask_rate: float = 0.5
     answer_rate: float = 0.6
+    panel: bool = True
 
     def validate(self) -> None:
         for name in ("n_respondents", "n_questions", "n_times", "dim", "n_words", "words_per_question"):
@@ -167,7 +172,12 @@ def make_survey(config: SyntheticSurveyConfig | None = None, *, seed: int = 0) -
         draws = (rng.random(len(answering)) < probs).astype(int)
         rows.append(
             pd.DataFrame(
-                {"respondent": [f"r{r}" for r in answering], "question": f"q{q}", "time": int(t), "vote": draws}
+                {
+                    "respondent": [f"r{r}" if c.panel else f"r{r}t{t}" for r in answering],
+                    "question": f"q{q}",
+                    "time": int(t),
+                    "vote": draws,
+                }
                 | {"probability": probs}
             )
         )
