@@ -34,8 +34,8 @@ GENERATORS = ("gpt4_1106_preview_concise", "alpaca-7b")
 def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join([str(frame.index.name or ""), *cols]) + " |", "|" + "---|" * (len(cols) + 1)]
-    for idx, row in frame.iterrows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+    for idx, *values in frame.itertuples(name=None):  # per cell, so integer columns stay integers
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values]
         lines.append("| " + " | ".join([str(idx), *cells]) + " |")
     return "\n".join(lines)
 

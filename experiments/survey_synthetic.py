@@ -29,8 +29,8 @@ SMOKE = SyntheticSurveyConfig(n_respondents=60, n_questions=20, n_times=4)
 def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join([frame.index.name or "", *cols]) + " |", "|" + "---|" * (len(cols) + 1)]
-    for idx, row in frame.iterrows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+    for idx, *values in frame.itertuples(name=None):  # per cell, so integer columns stay integers
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values]
         lines.append("| " + " | ".join([str(idx), *cells]) + " |")
     return "\n".join(lines)
 
