@@ -16,6 +16,7 @@ from pasture.errors import PastureError
 COMMANDS: dict[str, str] = {
     # command name -> module in pasture.cli (each module defines a click command named `command`)
     "analyze-judge": "analyze_judge",
+    "analyze-pool": "analyze_pool",
     "audit": "audit",
     "bradley-terry": "bradley_terry",
     "style-control": "style_control",
