@@ -286,3 +286,22 @@ def test_lookups_of_both_kinds_span_many_chunks_and_filter(tmp_path: Path) -> No
             wanted = [j.key for j in put if j.status == "error" and getattr(j, kw) == "n"]
             assert [j.key for j in get(**{kw: "n", "status": "error"})] == wanted
             assert get(judge_digest="0" * 64) == []
+
+
+def test_a_judge_is_found_by_name_or_digest_prefix_and_ambiguity_is_an_error(tmp_path: Path) -> None:
+    from pasture.errors import InputError
+    from pasture.records import JudgeFingerprint
+
+    def fingerprint(model: str) -> JudgeFingerprint:
+        return JudgeFingerprint(provider="openai", model=model, template_digest="t" * 64, parser="pairwise")
+
+    with Store(tmp_path / "s.db") as store:
+        a = store.put_judge("judge-a", fingerprint("m1"))
+        b = store.put_judge("judge-b", fingerprint("m2"))
+    with Store(tmp_path / "s.db") as store:  # the real file, reopened
+        assert store.judge_digest("judge-a") == a and store.judge_digest("judge-b") == b
+        assert store.judge_digest(b[:12]) == b
+        with pytest.raises(InputError, match="0 judges match 'nobody'; stored judges: judge-a"):
+            store.judge_digest("nobody")
+        with pytest.raises(InputError, match="2 judges match ''"):
+            store.judge_digest("")  # every digest starts with the empty prefix

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pasture.errors import StoreError
+from pasture.errors import InputError, StoreError
 from pasture.records import (
     EvalSet,
     Instruction,
@@ -326,6 +326,17 @@ class Store:
     def judges(self) -> list[tuple[str, str]]:
         """(digest, name) of every judge that has stored judgments or was registered."""
         return [tuple(r) for r in self._conn.execute("SELECT digest, name FROM judges ORDER BY name")]
+
+    def judge_digest(self, name_or_digest: str) -> str:
+        """The digest of the one stored judge named ``name_or_digest`` or whose digest starts with it; an
+        InputError listing the stored judges when none or several match (what the analysis commands' ``--judge``
+        accepts)."""
+        judges = self.judges()
+        matches = [d for d, n in judges if n == name_or_digest or d.startswith(name_or_digest)]
+        if len(matches) != 1:
+            known = ", ".join(f"{n} ({d[:12]})" for d, n in judges) or "none"
+            raise InputError(f"{len(matches)} judges match {name_or_digest!r}; stored judges: {known}")
+        return matches[0]
 
     def _upsert_judgments(
         self,

@@ -16,23 +16,15 @@ from pasture.records import Judgment
 from pasture.store import Store
 
 
-def _judge_digest(store: Store, name_or_digest: str) -> str:
-    matches = [d for d, n in store.judges() if n == name_or_digest or d.startswith(name_or_digest)]
-    if len(matches) != 1:
-        known = ", ".join(f"{n} ({d[:12]})" for d, n in store.judges()) or "none"
-        raise InputError(f"{len(matches)} judges match {name_or_digest!r}; stored judges: {known}")
-    return matches[0]
-
-
 def _from_store(path: Path, name_or_digest: str) -> list[Judgment]:
     with Store(path) as store:
-        return store.get_judgments(judge_digest=_judge_digest(store, name_or_digest))
+        return store.get_judgments(judge_digest=store.judge_digest(name_or_digest))
 
 
 def _jury_table(path: Path, name_or_digest: str) -> pd.DataFrame | None:
     """Per-member bias and agreement (``jury_members``) when the judge is a stored jury; None otherwise."""
     with Store(path) as store:
-        digest = _judge_digest(store, name_or_digest)
+        digest = store.judge_digest(name_or_digest)
         found = store.get_judge(digest)
         if found is None or found[1].provider != "jury":
             return None

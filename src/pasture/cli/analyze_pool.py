@@ -17,7 +17,6 @@ import click
 
 from pasture.analysis.survey_model import SurveyModelSettings
 from pasture.analysis.survey_pool import held_out_annotator, held_out_table, pool_votes
-from pasture.cli.analyze_judge import _judge_digest
 from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.options import Decorator, _apply, _collapse, _plain_type, field_docs
 from pasture.errors import InputError
@@ -62,7 +61,7 @@ def _judgments(store_path: Path | None, judges: tuple[str, ...], files: tuple[Pa
         with Store(store_path) as store:
             if judges:
                 for name in judges:
-                    out += store.get_judgments(judge_digest=_judge_digest(store, name))
+                    out += store.get_judgments(judge_digest=store.judge_digest(name))
             else:
                 out += store.get_judgments()
     for path in files:
