@@ -1,6 +1,6 @@
 """Control LLM against full fine-tuning and LoRA in continual SFT from task A to task B (extended synthetic task).
 
-Full size, run outside CI (about 2 CPU-minutes per seed on one thread); writes ``experiments/control_llm_synthetic.md``
+Full size, run outside CI (about a CPU-minute per seed on one thread); writes ``experiments/control_llm_synthetic.md``
 beside this script, rewritten after every seed so a cut-short run still records the seeds it finished. The CI smoke
 test runs the same code at one seed, smoke size (tests/train/test_control_llm_synthetic.py). Definitions:
 docs/train.md ("Control LLM") and :mod:`pasture.train.control_llm_synthetic`.

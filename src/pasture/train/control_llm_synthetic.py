@@ -49,15 +49,16 @@ from pasture.train.tiny import tiny_llama
 
 @dataclass(frozen=True)
 class ContinualConfig:
-    """Sizes and the equal budget of the comparison (defaults: the shared starting policy's stage sizes)."""
+    """Sizes and the equal budget of the comparison: task A at the shared starting policy's stage size (300 steps),
+    task B at half of it (150 steps, sized to the CPU budget of a shared machine)."""
 
     n_a_prompts: int = 2000
     a_steps: int = 300
     n_b_prompts: int = 2000
-    b_steps: int = 300
+    b_steps: int = 150
     lr: float = 3e-3
     batch_size: int = 64
-    n_eval: int = 400
+    n_eval: int = 300
     lora_r: int = 8
     expand_layers: str = "1"
     methods: tuple[str, ...] = ("full", "lora", "control", "control_no_div")
