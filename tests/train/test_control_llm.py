@@ -142,7 +142,7 @@ def test_only_twins_train_and_the_loss_is_task_plus_alpha_divergence() -> None:
 
 def test_the_trainers_take_expand_layers_and_the_checkpoint_round_trips(tmp_path: Path) -> None:
     from pasture.train.core import save_checkpoint
-    from pasture.train.models import load_policy
+    from pasture.train.models import load_checkpoint_model, load_policy
 
     model, tok = _tiny()
     frozen = copy.deepcopy(model)
@@ -162,6 +162,13 @@ def test_the_trainers_take_expand_layers_and_the_checkpoint_round_trips(tmp_path
     ids = torch.randint(0, len(tok), (2, 8))  # type: ignore[arg-type]
     with torch.no_grad():
         assert torch.equal(loaded.eval()(input_ids=ids).logits, trained.eval()(input_ids=ids).logits)
+    # a loop's next round reloads the checkpoint (twins kept) and keeps training the same twins; other settings fail
+    again = load_checkpoint_model(tmp_path / "ckpt")
+    assert is_expanded(again)
+    more, _ = get_method("sft").trainer_function()(again, tok, data, SFTSettings(), train)
+    assert is_expanded(more) and len(controlled_blocks(more)) == 2
+    with pytest.raises(InputError, match="other settings"):
+        get_method("sft").trainer_function()(more, tok, data, SFTSettings(), TrainSettings(expand_layers="1"))
     # DPO through the same option: its frozen reference is a copy of the expanded start
     pairs = [PreferencePair("12+a=", "00", "12"), PreferencePair("34+b=", "11", "34")]
     dpo_model, dpo_stats = get_method("dpo").trainer_function()(
@@ -209,3 +216,34 @@ def test_bad_settings_are_one_line_errors() -> None:
             TrainSettings(expand_layers="1"),  # type: ignore[arg-type]
         )
     assert TrainSettings().control_llm() is None
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_on_the_real_smollm2_the_original_is_exact_at_mix_0_and_only_twins_train(smollm2_gguf: Path) -> None:
+    from pasture.train.core import generate
+    from pasture.train.models import load_policy
+    from pasture.train.retention import text_score
+
+    model, tok = load_policy("smollm2")
+    original = copy.deepcopy(model).eval()
+    before = text_score(original, tok)
+    ids = tok(["Name three colours.", "What is the capital of France?"], return_tensors="pt", padding=True)
+    expanded = expand(copy.deepcopy(model), ControlLLMSettings("2", mix=0.0))
+    assert [b.index for b in controlled_blocks(expanded)] == [14, 29]  # 30 blocks, 2 twins: the official rule
+    _perturb_twins(expanded, 0.05)
+    with torch.no_grad():
+        assert torch.equal(expanded.eval()(**ids).logits, original(**ids).logits)
+    data = TrainingData(prompts=["Say hello.", "Count to three."], responses=["Hello!", "One, two, three."])
+    train = TrainSettings(steps=2, lr=1e-4, batch_size=2, expand_layers="2")
+    trained, stats = get_method("sft").trainer_function()(model, tok, data, SFTSettings(), train)
+    assert stats.steps == 2 and "auxiliary_loss" in stats.metrics
+    state = trained.state_dict()
+    for name, value in original.state_dict().items():
+        parts = name.split(".")
+        if parts[:2] == ["model", "layers"] and int(parts[2]) in (14, 29):
+            name = ".".join([*parts[:3], "original", *parts[3:]])
+        assert torch.equal(state[name], value), name
+    assert 0 < text_score(trained, tok) <= 1 and 0 < before <= 1
+    out = generate(trained, tok, ["Say hello."], max_new_tokens=8, temperature=0)
+    assert out[0][0].response_ids  # cached generation runs through the twins

@@ -199,6 +199,32 @@ def expand(model: nn.Module, settings: ControlLLMSettings) -> nn.Module:
     return model
 
 
+def ensure_expanded(model: nn.Module, settings: ControlLLMSettings) -> nn.Module:
+    """``model`` expanded with ``settings``: expanded now if plain; unchanged if already expanded with the same
+    blocks and settings (a later round of a loop continues training the same twins); an error if expanded
+    otherwise."""
+    if not is_expanded(model):
+        return expand(model, settings)
+    recorded = settings_of(getattr(model, "config", None))
+    wanted = parse_expand_layers(settings.expand_layers, len(_layers(model)))
+    have = tuple(b.index for b in controlled_blocks(model))
+    if (
+        recorded is None
+        or have != wanted
+        or (recorded.mix, recorded.learn_mix, recorded.alpha)
+        != (
+            settings.mix,
+            settings.learn_mix,
+            settings.alpha,
+        )
+    ):
+        raise InputError(
+            f"the model is already expanded by Control LLM with other settings (blocks {list(have)}); "
+            "start from the original model or give the same --expand-layers and --control-* settings"
+        )
+    return model
+
+
 def controlled_blocks(model: nn.Module) -> list[ControlledBlock]:
     """The model's expanded blocks, in order."""
     return [m for m in model.modules() if isinstance(m, ControlledBlock)]

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pasture.annotate.engine import EngineSettings
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
@@ -62,6 +62,7 @@ from pasture.train.core import (
     save_checkpoint,
     token_logprobs,
 )
+from pasture.train.models import load_checkpoint_model
 from pasture.train.registry import (
     MethodSettings,
     RunIdentity,
@@ -324,12 +325,12 @@ def train_stored(
     """Train the round's method from ``model`` on ``data`` into ``out``, or load it when ``out`` already holds
     exactly ``ident`` (a finished checkpoint of other settings is an error, never reused)."""
     if check_stored(out, ident, checkpoint_done(out)):
-        return AutoModelForCausalLM.from_pretrained(out).eval(), load_stats(out)
+        return load_checkpoint_model(out).eval(), load_stats(out)
     write_identity(out, ident)
     trainer = get_method(cfg.method).trainer_function()
     policy, stats = trainer(copy.deepcopy(model), tokenizer, data, cfg.method_settings(), train)
     save_checkpoint(out, policy, tokenizer, stats)
-    return AutoModelForCausalLM.from_pretrained(out).eval(), stats
+    return load_checkpoint_model(out).eval(), stats
 
 
 @torch.no_grad()
@@ -468,7 +469,7 @@ def run_loop(
                 and json.loads(done.read_text())["run_identity"] == ident.digest
             ):
                 row = RoundRow(**json.loads(done.read_text(encoding="utf-8")))
-                policy = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+                policy = load_checkpoint_model(ckpt).eval()
             else:
                 policy, row = _run_round(
                     k,

@@ -53,6 +53,17 @@ def load_policy(spec: str | Path, *, cache_dir: str | Path | None = None) -> tup
     return model, tok
 
 
+def load_checkpoint_model(path: str | Path) -> nn.Module:
+    """The model of a checkpoint directory (no tokenizer): a Control LLM checkpoint rebuilt with its twins, any
+    other loaded by transformers. Every loop that reloads a round's checkpoint goes through here, so an expanded
+    policy is never loaded as a plain model with its twin blocks dropped."""
+    from pasture.train.control_llm import is_expanded_checkpoint, load_expanded
+
+    if is_expanded_checkpoint(path):
+        return load_expanded(path)
+    return AutoModelForCausalLM.from_pretrained(path)  # type: ignore[no-any-return]
+
+
 def _jsonl(path: Path) -> list[dict[str, object]]:
     if not path.is_file():
         raise InputError("file not found", path=path)

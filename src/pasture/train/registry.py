@@ -377,9 +377,9 @@ class Method:
                     raise InputError(
                         f"--expand-layers (Control LLM) trains policies; {self.name} produces a {produces}"
                     )
-                from pasture.train.control_llm import expand
+                from pasture.train.control_llm import ensure_expanded
 
-                model = expand(model, control)
+                model = ensure_expanded(model, control)
             return fit(model, tokenizer, data, settings, train)
 
         return fit_with_model_options
