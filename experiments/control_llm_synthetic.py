@@ -45,7 +45,7 @@ def main() -> None:
             "prompt (temperature 1, the same sampling seed for every method). retention A = A after / A before; "
             "gain B = B after − B before; win vs full: paired per-prompt win rate against full fine-tuning's "
             "sample (ties ½). control: Control LLM with the official defaults (twin of the last of the 2 blocks, "
-            "mix 0.5 frozen, α = 1, MSE); control_no_div: the same with α = 0. LoRA: r = 8, α = 16 on PEFT's "
+            "mix 0.5 frozen, α = 1, MSE); control_no_div: the same with α = 0; control_all: twins of both blocks (α = 1). LoRA: r = 8, α = 16 on PEFT's "
             "default Llama targets (q_proj, v_proj). Same lr (3e-3) for all, untuned. See docs/train.md.\n\n"
             + comparison_markdown(results)
         )

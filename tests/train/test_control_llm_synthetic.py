@@ -23,6 +23,8 @@ def test_each_method_trains_what_it_should() -> None:
     assert control is not None and (control.mix, control.alpha, control.learn_mix) == (0.5, 1.0, False)
     no_div = method_settings("control_no_div", SMOKE, 0).control_llm()
     assert no_div is not None and no_div.alpha == 0.0
+    every = method_settings("control_all", SMOKE, 0).control_llm()
+    assert every is not None and every.expand_layers == "2" and every.alpha == 1.0
     budgets = {m: method_settings(m, SMOKE, 3).optim() for m in SMOKE.methods}
     assert len(set(budgets.values())) == 1  # equal steps, batch, lr for every method
 

@@ -14,7 +14,8 @@ score; the same sampling seed for every method):
 Settings are the paper's defaults where it has them (Control LLM: mix σ(0) = 0.5 frozen, α = 1, MSE; the count of
 twins picks the last block of the two, as the official rule does) and the shared starting policy's otherwise
 (lr 3e-3, batch 64; LoRA r = 8, α = 16), untuned and equal for every method. ``control_no_div`` (α = 0) is the
-ablation that shows what the divergence loss itself does. Driven by ``experiments/control_llm_synthetic.py``.
+ablation that shows what the divergence loss itself does; ``control_all`` puts a twin beside both blocks (the most
+capacity Control LLM can give task B here). Driven by ``experiments/control_llm_synthetic.py``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class ContinualConfig:
     n_eval: int = 300
     lora_r: int = 8
     expand_layers: str = "1"
-    methods: tuple[str, ...] = ("full", "lora", "control", "control_no_div")
+    methods: tuple[str, ...] = ("full", "lora", "control", "control_no_div", "control_all")
 
 
 SMOKE = ContinualConfig(n_a_prompts=64, a_steps=4, n_b_prompts=64, b_steps=3, batch_size=16, n_eval=16)
@@ -79,6 +80,8 @@ def method_settings(method: str, cfg: ContinualConfig, seed: int) -> TrainSettin
         return TrainSettings(**{**base.__dict__, "expand_layers": cfg.expand_layers})
     if method == "control_no_div":
         return TrainSettings(**{**base.__dict__, "expand_layers": cfg.expand_layers, "control_alpha": 0.0})
+    if method == "control_all":  # a twin beside every block: the most capacity Control LLM can give the new task
+        return TrainSettings(**{**base.__dict__, "expand_layers": "2"})
     raise ValueError(f"unknown method {method!r}")
 
 
