@@ -48,6 +48,15 @@ def test_one_seed_at_smoke_size_fills_gain_and_retention_for_every_method(tmp_pa
     table = gain_retention(collect_rows(tmp_path))
     if result.a_learned > 0:
         assert table is not None and set(table.index) == {f"continual_{m}" for m in SMOKE.methods}
+        from click.testing import CliRunner
+
+        from pasture.cli import main
+
+        shown = CliRunner().invoke(main, ["methods", "report", str(tmp_path), "-o", str(tmp_path / "t.html")])
+        assert shown.exit_code == 0, shown.output
+        assert (
+            "gain against retention" in shown.output and "Gain against retention" in (tmp_path / "t.html").read_text()
+        )
 
 
 @pytest.mark.slow
