@@ -36,7 +36,7 @@ from typing import cast
 
 import torch
 from torch import nn
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from pasture.annotate.engine import EngineSettings, annotate
 from pasture.annotate.pairs import PairToJudge
@@ -57,7 +57,6 @@ from pasture.train.core import (
     save_checkpoint,
     token_logprobs,
 )
-from pasture.train.models import load_checkpoint_model
 from pasture.train.registry import (
     MethodSettings,
     RunIdentity,
@@ -239,14 +238,14 @@ def run_farm(
         t = time.perf_counter()
         ckpt = keys.policy_dir(work)
         if check_stored(ckpt, keys.run, checkpoint_done(ckpt)):
-            policy: nn.Module = load_checkpoint_model(ckpt)
+            policy: nn.Module = AutoModelForCausalLM.from_pretrained(ckpt)
             stats = load_stats(ckpt)
         else:
             write_identity(ckpt, keys.run)
             trainer = get_method(cfg.method).trainer_function()
             policy, stats = trainer(copy.deepcopy(model), tokenizer, TrainingData(pairs=pairs), settings, cfg.train)
             save_checkpoint(ckpt, policy, tokenizer, stats)
-            policy = load_checkpoint_model(ckpt)
+            policy = AutoModelForCausalLM.from_pretrained(ckpt)
         times["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
