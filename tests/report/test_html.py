@@ -12,7 +12,14 @@ import pytest
 from pasture.records import Judgment
 from pasture.report import browser_data, category_table, render_report, render_tables, write_report
 from pasture.scoring import score_judgments
-from pasture.train.table import TABLE_COLUMNS, collect_rows, methods_section
+from pasture.train.table import (
+    TABLE_COLUMNS,
+    collect_rows,
+    methods_section,
+    retention_ratio,
+    retention_section,
+    table_html,
+)
 from report.chromium import Chromium, chromium_path
 from test_resources import require
 
@@ -205,9 +212,9 @@ EVIL_METHOD = "<script>x</script>"
 def _methods_frame(tmp_path: Path) -> pd.DataFrame:
     """A methods table read by the real reader from ``<dir>/<method>/row.json`` files, one method name hostile."""
     rows = {
-        "dpo": (71.5, 68.25, 12.0, None, 0, 0.75, 3.5, 21.0, 4096, 512, 3.25, 0.125),
-        "sft": (50.0, 50.0, 2.5, 3.0, 1, -0.25, 0.0, 18.5, 2048, 256, 1.5, None),
-        EVIL_METHOD: (12.0, None, None, None, 2, None, None, 30.0, 10, 5, 0.5, None),
+        "dpo": (71.5, 68.25, 12.0, None, 0, 0.75, 3.5, 21.0, 4096, 512, 3.25, 0.125, 0.8, 0.6, 0.75),
+        "sft": (50.0, 50.0, 2.5, 3.0, 1, -0.25, 0.0, 18.5, 2048, 256, 1.5, None, None, None, None),
+        EVIL_METHOD: (12.0, None, None, None, 2, None, None, 30.0, 10, 5, 0.5, None, 0.5, 0.5, 1.0),
     }
     for k, (name, values) in enumerate(rows.items()):
         folder = tmp_path / "methods" / f"m{k}"
@@ -226,7 +233,7 @@ def test_sections_are_escaped_sortable_tables(tmp_path: Path) -> None:
     table = re.search(r'<table id="section-1"[^>]*>(.*?)</table>', page, re.S)
     assert table is not None and "sortable" in page[table.start() : table.start() + 80]
     heads = re.findall(r"<th data-col=\"\d+\">(.*?)</th>", table.group(1))
-    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 13
+    assert heads[:3] == ["method", "win rate vs start (%)", "LC vs start (%)"] and len(heads) == 16
     assert "KL to reference (nats)" in heads
     bodies = re.findall(r"<tr>(<td.*?)</tr>", table.group(1))
     assert len(bodies) == 3
@@ -236,6 +243,19 @@ def test_sections_are_escaped_sortable_tables(tmp_path: Path) -> None:
     assert cells[4] == ("", "–") and cells[5] == ("0.0", "0")
     assert page.index('id="board"') < page.index('id="section-1"') < page.index("<h2>Figures</h2>")
     assert "Training methods" in page and "docs/train.md" in page
+
+
+def test_gain_against_retention_lists_the_rows_that_measured_it(tmp_path: Path) -> None:
+    frame = _methods_frame(tmp_path)
+    section = retention_section(frame)
+    assert section is not None and list(section.table.index) == ["dpo", EVIL_METHOD]  # sft measured none
+    assert list(section.table.columns) == ["win_rate_vs_start", "old_task_before", "old_task_after", "retention"]
+    page = table_html(frame)
+    assert "Gain against retention" in page and "retention (after / before)" in page and EVIL_METHOD not in page
+    assert retention_section(frame.drop(columns=["retention"])) is None
+    assert (
+        retention_ratio(0.5, 0.375) == 0.75 and retention_ratio(0.0, 0.5) is None and retention_ratio(None, 1) is None
+    )
 
 
 def test_tables_page_uses_the_same_renderer(tmp_path: Path) -> None:

@@ -61,11 +61,15 @@ def command() -> None:
     help="Also write the table: .csv, .json, .md, or .html (a standalone page).",
 )
 def report(directory: Path, output: Path | None) -> None:
-    """Win rate and LC against the start policy and a reference, reward score, KL, length, tokens, wall time."""
-    from pasture.train.table import collect_rows, table_html
+    """Win rate and LC against the start policy and a reference, reward score, KL, length, tokens, wall time;
+    gain against retention of an old task where the runs measured it."""
+    from pasture.train.table import collect_rows, gain_retention, table_html
 
     frame = collect_rows(directory)
     print_frame(frame, title="pasture methods report")
+    retained = gain_retention(frame)
+    if retained is not None:
+        print_frame(retained, title="gain against retention (old task before/after training)")
     if output is not None:
         if output.suffix.lower() == ".html":
             output.parent.mkdir(parents=True, exist_ok=True)

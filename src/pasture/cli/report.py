@@ -11,7 +11,7 @@ from pasture.generate import SPECULATIVE_COLUMNS, speculative_measures
 from pasture.leaderboard import leaderboard, resolve_key
 from pasture.report import ReportSection, write_report
 from pasture.store import Store
-from pasture.train.table import collect_rows, methods_section
+from pasture.train.table import collect_rows, methods_section, retention_section
 
 
 def speculative_sections(store: Store, eval_set_digest: str) -> list[ReportSection]:
@@ -69,7 +69,10 @@ def command(
     """
     sections: list[ReportSection] = []
     if methods_dir is not None:  # read first: a bad folder fails before anything is written
-        sections.append(methods_section(collect_rows(methods_dir)))
+        methods = collect_rows(methods_dir)
+        sections.append(methods_section(methods))
+        retained = retention_section(methods)
+        sections += [retained] if retained is not None else []
     with open_store(store_path) as store:
         key = resolve_key(store, eval_set=eval_set, reference=reference, judge=judge)
         board = leaderboard(store, key)

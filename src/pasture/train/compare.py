@@ -13,13 +13,16 @@ For each method the comparison table (``pasture methods report``) shows, over a 
 * ``avg_length``: mean response length in characters (as AlpacaEval);
 * ``train_tokens``, ``generated_tokens``, ``wall_s``: the cost recorded by the trainer (:class:`TrainStats`);
 * ``hacking_index``: :func:`pasture.train.hacking.hacking_index` of the run's proxy reward and true quality over
-  steps (None when the run logged no true quality).
+  steps (None when the run logged no true quality);
+* ``old_task_before`` / ``old_task_after`` / ``retention``: the score on a held-out old task (one the starting
+  policy learned first and training never sees) of the starting policy and of the method's policy, and
+  after / before (:func:`pasture.train.table.retention_ratio`); None when the run had no old task.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -33,7 +36,7 @@ from pasture.position import alpaca_eval_shown_first
 from pasture.records import Judgment
 from pasture.scoring import score_judgments
 from pasture.train.core import Generation, Reference, TrainStats, batch_from_ids, generate, token_logprobs
-from pasture.train.table import TABLE_COLUMNS
+from pasture.train.table import TABLE_COLUMNS, retention_ratio
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class MethodRow:
     generated_tokens: int
     wall_s: float
     hacking_index: float | None = None
+    old_task_before: float | None = None
+    old_task_after: float | None = None
+    retention: float | None = None
 
 
 def judge_all(
@@ -143,10 +149,14 @@ def evaluate_method(
     seed: int = 0,
     lc: bool = True,
     hacking_index: float | None = None,
+    old_task: Callable[[nn.Module], float] | None = None,
+    old_task_before: float | None = None,
 ) -> MethodRow:
     """Sample the method's policy on ``prompts`` (unless ``outputs`` are given, e.g. best-of-n selections),
     judge against the starting policy's samples (``start_outputs``, sampled with ``seed + 1`` when None) and
-    against ``reference_outputs``, and fill one :class:`MethodRow`."""
+    against ``reference_outputs``, and fill one :class:`MethodRow`. ``old_task`` scores a policy on the held-out
+    old task (higher is better); with it the row gets the start's score (``old_task_before``, computed when None),
+    the method's and their ratio."""
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     flat: list[Generation] = []
     if outputs is None:
@@ -175,6 +185,10 @@ def evaluate_method(
         rscore = sum(scores) / len(scores)
     kl = kl_to_reference(policy, start_policy, flat, pad) if outputs is None else None
     s = stats or TrainStats(method=method)
+    old_after = None
+    if old_task is not None:
+        old_task_before = old_task(start_policy) if old_task_before is None else old_task_before
+        old_after = old_task(policy)
     return MethodRow(
         method=method,
         win_rate_vs_start=wr,
@@ -189,6 +203,9 @@ def evaluate_method(
         generated_tokens=s.generated_tokens,
         wall_s=s.wall_s,
         hacking_index=hacking_index,
+        old_task_before=old_task_before if old_task is not None else None,
+        old_task_after=old_after,
+        retention=retention_ratio(old_task_before, old_after),
     )
 
 

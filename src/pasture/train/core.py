@@ -357,6 +357,8 @@ class Loop:
         self.model, self.optimizer = self.accelerator.prepare(params_owner, opt)
         self.optim = optim
         self.stats = stats
+        # modules that add a term to every loss (Control LLM's divergence, pasture.train.control_llm)
+        self._auxiliary = [m for m in _unwrap(self.model).modules() if hasattr(m, "pop_auxiliary_loss")]
 
     @property
     def device(self) -> torch.device:
@@ -372,6 +374,11 @@ class Loop:
         return part if len(part) else idx[:1]
 
     def step(self, loss: Tensor, *, n_tokens: int) -> float:
+        terms = [t for m in self._auxiliary if (t := m.pop_auxiliary_loss()) is not None]
+        if terms:  # the mean over modules of their terms since the last step, added to the trainer's loss
+            auxiliary = torch.stack(terms).mean()
+            loss = loss + auxiliary
+            self.stats.metrics["auxiliary_loss"] = float(auxiliary.detach().item())
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         if self.optim.max_grad_norm > 0:

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from torch import nn
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pasture.annotate.engine import EngineSettings
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
@@ -51,6 +51,7 @@ from pasture.records import EvalSet, ResponseJudgment, canonical_json
 from pasture.store import Store
 from pasture.train.core import TrainStats, checkpoint_done, load_stats, model_digest, save_checkpoint
 from pasture.train.cut import JudgedResponse, critique_context, train_cut
+from pasture.train.models import load_checkpoint_model
 from pasture.train.registry import CUTSettings, TrainSettings, run_identity, settings_dict
 from pasture.train.run import check_stored, write_identity
 from pasture.train.stored import prompt_set, stored_or_generate
@@ -256,8 +257,14 @@ def run_cut_online(
                 if not judged:
                     raise InputError(f"round {r}: every judgment failed ({failed}); nothing to train on")
                 write_identity(ckpt, identity)
+                start = copy.deepcopy(policy)
+                control = cfg.train.control_llm()
+                if control is not None:  # Control LLM (--expand-layers); later rounds keep training the same twins
+                    from pasture.train.control_llm import ensure_expanded
+
+                    start = ensure_expanded(start, control)
                 trained, stats = train_cut(
-                    copy.deepcopy(policy),
+                    start,
                     tokenizer,
                     judged,
                     settings=cfg.settings,
@@ -266,7 +273,7 @@ def run_cut_online(
                     seed=seed + r,
                 )
                 save_checkpoint(ckpt, trained, tokenizer, stats)
-            policy = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+            policy = load_checkpoint_model(ckpt).eval()
             times["train"] = time.perf_counter() - t
 
             t = time.perf_counter()

@@ -43,7 +43,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pasture.annotate.engine import EngineSettings
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
@@ -64,6 +64,7 @@ from pasture.train.core import (
     save_checkpoint,
     token_logprobs,
 )
+from pasture.train.models import load_checkpoint_model
 from pasture.train.registry import (
     MethodSettings,
     RunIdentity,
@@ -370,7 +371,7 @@ def train_stored(
     ``steps − s_aux`` steps on ``data``, then SFT runs ``s_aux = round(steps · n_aux / (n_data + n_aux))`` steps
     (at least one each) on ``aux`` from the result, so the examples seen stay ``steps × batch_size``."""
     if check_stored(out, ident, checkpoint_done(out)):
-        return AutoModelForCausalLM.from_pretrained(out).eval(), load_stats(out)
+        return load_checkpoint_model(out).eval(), load_stats(out)
     write_identity(out, ident)
     trainer = get_method(cfg.method).trainer_function()
     n_aux = len(aux[0]) if aux is not None else 0
@@ -399,7 +400,7 @@ def train_stored(
             metrics={**first.metrics, **{f"sft_{k}": v for k, v in second.metrics.items()}},
         )
     save_checkpoint(out, policy, tokenizer, stats)
-    return AutoModelForCausalLM.from_pretrained(out).eval(), stats
+    return load_checkpoint_model(out).eval(), stats
 
 
 @torch.no_grad()
@@ -539,7 +540,7 @@ def run_loop(
                 and json.loads(done.read_text())["run_identity"] == ident.digest
             ):
                 row = RoundRow(**json.loads(done.read_text(encoding="utf-8")))
-                policy = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+                policy = load_checkpoint_model(ckpt).eval()
             else:
                 policy, row = _run_round(
                     k,

@@ -44,10 +44,24 @@ def load_policy(spec: str | Path, *, cache_dir: str | Path | None = None) -> tup
         if not (path / "config.json").is_file():
             raise InputError("not a model directory (no config.json); give 'smollm2' or a checkpoint", path=path)
         tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
+        from pasture.train.control_llm import is_expanded_checkpoint, load_expanded
+
+        # a Control LLM checkpoint holds twins beside its blocks: rebuilt from its config, never loaded as a plain model
+        model = load_expanded(path) if is_expanded_checkpoint(path) else AutoModelForCausalLM.from_pretrained(path)  # type: ignore[assignment]
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+def load_checkpoint_model(path: str | Path) -> nn.Module:
+    """The model of a checkpoint directory (no tokenizer): a Control LLM checkpoint rebuilt with its twins, any
+    other loaded by transformers. Every loop that reloads a round's checkpoint goes through here, so an expanded
+    policy is never loaded as a plain model with its twin blocks dropped."""
+    from pasture.train.control_llm import is_expanded_checkpoint, load_expanded
+
+    if is_expanded_checkpoint(path):
+        return load_expanded(path)
+    return AutoModelForCausalLM.from_pretrained(path)  # type: ignore[no-any-return]
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:

@@ -34,9 +34,12 @@ from pasture.errors import InputError
 from pasture.records import canonical_json
 
 
-def setting(default: Any, help: str) -> Any:
-    """A settings field: its default and the help line ``--help`` shows (one declaration, no re-listing)."""
-    return field(default=default, metadata={"help": help})
+def setting(default: Any, help: str, *, keyed_when_set: bool = False) -> Any:
+    """A settings field: its default and the help line ``--help`` shows (one declaration, no re-listing).
+
+    ``keyed_when_set``: the field enters a run's identity only when it differs from its default, so adding an
+    option later leaves the identities of runs stored before it (which all used the default) unchanged."""
+    return field(default=default, metadata={"help": help, "keyed_when_set": keyed_when_set})
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,18 @@ class OptimSettings:
 
 
 @dataclass(frozen=True)
+class ControlLLMSettings:
+    """Control LLM (Wei et al. 2025): which transformer blocks get a trainable copy beside the frozen original, the
+    lerp weight of the copy, whether that weight is learned, and the weight α of the divergence loss
+    (:mod:`pasture.train.control_llm`; defaults are the official code's: mix σ(0) = 0.5 frozen, α = 1, MSE)."""
+
+    expand_layers: str
+    mix: float = 0.5
+    learn_mix: bool = False
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """Settings every method shares: optimisation budget, seed and LoRA."""
 
@@ -75,12 +90,45 @@ class TrainSettings:
     seed: int = setting(0, "Seed of data order, sampling and initialisation.")
     lora_r: int | None = setting(None, "Train LoRA adapters of this rank (alpha = 2r) instead of all weights.")
     max_grad_norm: float = setting(1.0, "Gradient clipping norm (0: none).")
+    expand_layers: str | None = setting(
+        None,
+        "Control LLM: copy these transformer blocks into trainable twins beside the frozen originals and train only "
+        "the twins: a count N (evenly spaced, as the official code picks them) or indices 'i,j,...' ('3,' is block 3).",
+        keyed_when_set=True,
+    )
+    control_mix: float = setting(
+        0.5, "Control LLM: lerp weight of the trainable twin (0 = the original model exactly).", keyed_when_set=True
+    )
+    control_learn_mix: bool = setting(
+        False, "Control LLM: learn the lerp weight (a sigmoid-squashed parameter per block).", keyed_when_set=True
+    )
+    control_alpha: float = setting(
+        1.0, "Control LLM: weight α of the MSE divergence between twin and original hidden states.", keyed_when_set=True
+    )
 
     def optim(self) -> OptimSettings:
         return OptimSettings(lr=self.lr, batch_size=self.batch_size, steps=self.steps, max_grad_norm=self.max_grad_norm)
 
     def lora(self) -> LoraSettings | None:
         return LoraSettings(r=self.lora_r, alpha=2 * self.lora_r) if self.lora_r else None
+
+    def control_llm(self) -> ControlLLMSettings | None:
+        """The Control LLM option, or None when ``expand_layers`` is unset (then the other ``control_*`` settings
+        must keep their defaults: a one-line error otherwise, never a silently ignored option)."""
+        if self.expand_layers is None:
+            changed = [
+                "--" + name.replace("_", "-")
+                for name, default in (("control_mix", 0.5), ("control_learn_mix", False), ("control_alpha", 1.0))
+                if getattr(self, name) != default
+            ]
+            if changed:
+                raise InputError(f"{', '.join(changed)} apply to Control LLM only; add --expand-layers")
+            return None
+        if self.lora_r:
+            raise InputError("--expand-layers (Control LLM) and --lora-r are alternatives; give one of them")
+        return ControlLLMSettings(
+            str(self.expand_layers), mix=self.control_mix, learn_mix=self.control_learn_mix, alpha=self.control_alpha
+        )
 
 
 # ---------------------------------------------------------------- each method's settings
@@ -318,7 +366,23 @@ class Method:
         import importlib
 
         module, _, name = self.trainer.partition(":")
-        return getattr(importlib.import_module(module), name)
+        fit = getattr(importlib.import_module(module), name)
+        produces = self.produces
+
+        def fit_with_model_options(model: Any, tokenizer: Any, data: Any, settings: Any, train: TrainSettings) -> Any:
+            # model options shared by every trainer (Control LLM) are applied here once, not in each trainer
+            control = train.control_llm()
+            if control is not None:
+                if produces != "policy":
+                    raise InputError(
+                        f"--expand-layers (Control LLM) trains policies; {self.name} produces a {produces}"
+                    )
+                from pasture.train.control_llm import ensure_expanded
+
+                model = ensure_expanded(model, control)
+            return fit(model, tokenizer, data, settings, train)
+
+        return fit_with_model_options
 
 
 METHODS: dict[str, Method] = {
@@ -452,8 +516,13 @@ def settings_from(cls: type[Any], values: Mapping[str, Any]) -> Any:
 
 
 def settings_dict(settings: Any) -> dict[str, Any]:
-    """A settings object as plain JSON-able data (tuples become lists)."""
-    return dict(canonical_json_ready(dataclasses.asdict(settings)))
+    """A settings object as plain JSON-able data (tuples become lists); fields declared ``keyed_when_set`` are left
+    out while they hold their default (see :func:`setting`)."""
+    data = dataclasses.asdict(settings)
+    for f in dataclasses.fields(settings):
+        if f.metadata.get("keyed_when_set") and data.get(f.name) == f.default:
+            del data[f.name]
+    return dict(canonical_json_ready(data))
 
 
 def canonical_json_ready(value: Any) -> Any:

@@ -127,9 +127,12 @@ def train_from_files(
     ``settings`` default to the method's own (its registry settings class), ``train`` to the shared defaults.
     The run's identity (method, every setting, content digests of model and data) is stored in
     ``output/run.json``: a finished run there is returned only when its identity matches; a finished run of
-    other settings is an error naming the differences, never silently returned.
+    other settings is an error naming the differences, never silently returned. A trained policy's stats also
+    record forgetting: ``old_text_before`` / ``old_text_after`` (:func:`pasture.train.retention.text_score` on the
+    bundled held-out team-written text) and ``old_text_retention`` (after / before).
     """
     from pasture.train.models import load_policy, read_demonstrations, read_preference_pairs, read_prompts
+    from pasture.train.retention import text_score
     from pasture.train.reward import RewardModel
 
     spec = get_method(method)
@@ -156,7 +159,14 @@ def train_from_files(
     )
     model, tok = load_policy(inputs.model)
     write_identity(out, identity)
+    old_before = text_score(model, tok) if spec.produces == "policy" else None  # before training moves the weights
     trained, stats = spec.trainer_function()(model, tok, data, settings, train)
+    if old_before is not None:  # forgetting: held-out team-written text, before and after (pasture.train.retention)
+        from pasture.train.table import retention_ratio
+
+        old_after = text_score(trained, tok)
+        stats.metrics.update(old_text_before=old_before, old_text_after=old_after)
+        stats.metrics["old_text_retention"] = retention_ratio(old_before, old_after) or float("nan")
     save_checkpoint(out, trained, tok if spec.produces == "policy" else None, stats)
     return stats  # type: ignore[no-any-return]
 

@@ -29,6 +29,9 @@ TABLE_COLUMNS = (
     "generated_tokens",
     "wall_s",
     "hacking_index",
+    "old_task_before",
+    "old_task_after",
+    "retention",
 )
 """The table's columns in order (defined in :mod:`pasture.train.compare` and docs/train.md); kept here, free
 of torch, so that reading stored rows (``pasture report --methods``) needs no ``train`` extra."""
@@ -50,6 +53,9 @@ _LABELS = {
     "generated_tokens": "generated tokens",
     "wall_s": "wall time (s)",
     "hacking_index": "hacking index",
+    "old_task_before": "old task before",
+    "old_task_after": "old task after",
+    "retention": "retention (after / before)",
     "round": "loop round",
     "eval_score": "mean evaluator score",
     "chosen_rejected_gap": "chosen − rejected (evaluator)",
@@ -82,9 +88,53 @@ METHODS_NOTE = (
     "per response, mean length in characters, the training cost, and (runs that logged their "
     "true quality over steps) the hacking index: the drop of true quality from its peak while the proxy reward still "
     "rose; loop rounds add the chosen − rejected score gap, the pairs' agreement with the evaluator and the mean DPO "
-    "weight σ(−βh). Definitions: pasture docs/train.md."
+    "weight σ(−βh); runs whose start learned an old task first add its score before and after training and their "
+    "ratio (retention). Definitions: pasture docs/train.md."
 )
 """The note shown under the methods table in HTML."""
+
+
+def retention_ratio(before: float | None, after: float | None) -> float | None:
+    """Retention of the old task: ``after / before`` (1 = nothing forgotten, 0 = all of it); None when either score
+    is missing or ``before`` is not positive (nothing was known to lose)."""
+    if before is None or after is None or not before > 0:
+        return None
+    return after / before
+
+
+GAIN_RETENTION_COLUMNS = ("win_rate_vs_start", "old_task_before", "old_task_after", "retention")
+"""Gain (win rate against the starting policy) beside what the method kept of the old task."""
+
+RETENTION_NOTE = (
+    "Gain against retention: the win rate against the starting policy (the gain on the new task) beside the old "
+    "task's score before and after training and their ratio (retention; 1 = nothing forgotten). The old task is a "
+    "task the starting policy learned first and training never sees: on the synthetic task the reversal task "
+    "(exact score), on a real model held-out team-written text (geometric-mean token probability). Rows whose "
+    "starting policy learned no old task show none. Definitions: pasture docs/train.md."
+)
+"""The note under the gain-against-retention table."""
+
+
+def gain_retention(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of the methods table that measured retention, with gain beside it (None when none did)."""
+    if "retention" not in frame.columns or frame["retention"].isna().all():
+        return None
+    rows = frame[frame["retention"].notna()]
+    return rows[[c for c in GAIN_RETENTION_COLUMNS if c in rows.columns]]
+
+
+def retention_section(frame: pd.DataFrame) -> ReportSection | None:
+    """The gain-against-retention table as a report section (None when no row measured retention)."""
+    table = gain_retention(frame)
+    if table is None:
+        return None
+    return ReportSection(
+        title="Gain against retention",
+        table=table,
+        note=RETENTION_NOTE,
+        column_labels=_LABELS,
+        index_label="method",
+    )
 
 
 def methods_section(frame: pd.DataFrame, *, title: str = "Training methods") -> ReportSection:
@@ -94,4 +144,6 @@ def methods_section(frame: pd.DataFrame, *, title: str = "Training methods") -> 
 
 def table_html(frame: pd.DataFrame, *, title: str = "pasture methods report", notes: tuple[str, ...] = ()) -> str:
     """A self-contained HTML page with the comparison table only (the report's renderer; every cell escaped)."""
-    return render_tables([methods_section(frame)], title=title, notes=notes)
+    retained = retention_section(frame)
+    sections = [methods_section(frame)] + ([retained] if retained is not None else [])
+    return render_tables(sections, title=title, notes=notes)
