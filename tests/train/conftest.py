@@ -21,3 +21,14 @@ def synthetic_setup():  # type: ignore[no-untyped-def]
 
     torch.set_num_threads(1)
     return build_setup(SyntheticConfig(seed=0))
+
+
+@pytest.fixture(scope="session")
+def smollm2_policy_dir(smollm2_gguf, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """SmolLM2-135M-Instruct de-quantised once per session into a plain float checkpoint (``load_policy``'s cache),
+    so the SmolLM2 training tests share the ~20 s conversion and their subprocesses load it in about a second."""
+    from pasture.train.models import load_policy
+
+    folder = tmp_path_factory.mktemp("smollm2-float")
+    load_policy("smollm2", cache_dir=folder)
+    return folder
