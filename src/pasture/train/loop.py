@@ -211,6 +211,11 @@ class RoundContext:
     train_set: EvalSet
     round_dir: Path
     n_failed_judgments: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of the builder's stored helpers, by stage: ``sample``, ``judge``, ``train_temporary``."""
+
+    def _timed(self, stage: str, since: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
 
     def generator(self, label: str) -> str:
         return f"{self.config.name}/r{self.index}-{self.identity.short}/{label}"
@@ -218,10 +223,13 @@ class RoundContext:
     def sample(self, model: nn.Module, label: str, n: int) -> list[list[str]]:
         """``n`` samples per prompt from ``model``, stored under :meth:`generator` ``(label)``; seeded by the round's
         seed and the label, so a rerun draws the same samples and only missing prompts are generated."""
+        t = time.perf_counter()
         seed = int(hashlib.sha256(f"{self.config.round_train(self.index).seed}|{label}".encode()).hexdigest()[:8], 16)
-        return stored_samples(
+        out = stored_samples(
             self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, seed
         )
+        self._timed("sample", t)
+        return out
 
     def score(self, texts: Sequence[Sequence[str]], label: str) -> list[list[Scored]]:
         """The round judge's score of every sample (stored judgments; failed ones are None and counted)."""
@@ -230,8 +238,10 @@ class RoundContext:
             for p, row in zip(self.prompts, texts, strict=True)
             for t in row
         ]
+        t = time.perf_counter()
         self.judge_source.prepare(items)
         scores = judge_scores(self.store, self.judge, items, self.config.concurrency)
+        self._timed("judge", t)
         self.n_failed_judgments += sum(1 for s in scores if s is None)
         out: list[list[Scored]] = []
         i = 0
@@ -255,7 +265,10 @@ class RoundContext:
             train,
             {"round": self.identity.digest, "temporary": label, "data": _data_digest(data)},
         )
-        return train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+        t = time.perf_counter()
+        out = train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+        self._timed("train_temporary", t)
+        return out
 
 
 def _data_digest(data: TrainingData) -> str:
@@ -534,6 +547,7 @@ def _run_round(
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t
+    times.update(ctx.seconds)  # its parts: sample, judge, train_temporary
     n_examples = len(built.pairs) or len(built.responses)
     if n_examples == 0:
         raise InputError(
