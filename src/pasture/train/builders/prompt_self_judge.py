@@ -10,7 +10,10 @@ assistant turn begun as ``"Score: "``. The score is read from the next token, no
 
 restricted to the six digit tokens ``0``..``5`` (each one token; the same expected-digit reading as Self-J's,
 :func:`pasture.train.self_j.expected_digit`, on a 0–5 scale). One forward pass per judgment, deterministic, and
-never unparsable. Differences from the paper: the paper's judge writes a justification and then a score, sampled
+never unparsable. The input is the *head* (the chat template and the rubric up to the first field, the same for
+every judgment) tokenized on its own, then the rest tokenized on its own; the head's keys and values are computed
+once per judge and reused, so a judgment costs the forward pass of its own ~50 tokens, not of the ~180 of the
+whole prompt. Differences from the paper: the paper's judge writes a justification and then a score, sampled
 three times and averaged; here the score token's expectation is read directly (a 135M policy rarely writes the
 score line when left to generate, and the expectation is what three samples estimate, without the sampling noise).
 
@@ -25,6 +28,7 @@ A 135M self-judge shows only the plumbing: its scores are not evidence about sel
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from collections.abc import Sequence
@@ -63,6 +67,8 @@ PREFILL = "Score: "
 """The assistant turn begins with this; the next token is the score digit."""
 
 SCALE = 5
+_FIELD = "\ue000"
+"""A private-use character standing for a field while the head is cut off the rendered prompt."""
 READING = "expected-score-token-v1"
 """Name and version of how the score is read (enters the fingerprint as the parser)."""
 
@@ -87,6 +93,7 @@ class PolicyPromptJudge:
         self.name = name
         self._counter = counter
         self._digits = digit_token_ids(tokenizer)[: SCALE + 1]
+        self._head_cache: object | None = None
         self._fingerprint = JudgeFingerprint(
             provider="transformers",
             model="policy-in-process",
@@ -110,13 +117,32 @@ class PolicyPromptJudge:
         user = self.template.replace("{instruction}", instruction).replace("{output}", output)
         return prompt_text(self.tokenizer, user) + PREFILL
 
+    def head(self) -> str:
+        """The start of every input: the rendered prompt up to its first field."""
+        rendered = self.text(_FIELD, _FIELD)
+        return rendered[: rendered.index(_FIELD)]
+
+    def input_ids(self, instruction: str, output: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(head ids, rest ids) of the input: the head and the rest of :meth:`text`, each tokenized on its own."""
+        head, full = self.head(), self.text(instruction, output)
+        if not full.startswith(head):
+            raise InputError("the self-judge's prompt does not start with its fixed head; check the template")
+        tok = self.tokenizer
+        return (
+            tok(head, return_tensors="pt", add_special_tokens=False).input_ids,
+            tok(full[len(head) :], return_tensors="pt", add_special_tokens=False).input_ids,
+        )
+
     @torch.no_grad()
     def score(self, instruction: str, output: str) -> tuple[float, int]:
         """(s(x, y), prompt tokens): the expected score digit under the policy's next-token distribution."""
-        ids = self.tokenizer(self.text(instruction, output), return_tensors="pt", add_special_tokens=False).input_ids
-        logits = self.policy(input_ids=ids).logits[0, -1]
+        head_ids, rest_ids = self.input_ids(instruction, output)
+        if self._head_cache is None:
+            self._head_cache = self.policy(input_ids=head_ids, use_cache=True, logits_to_keep=1).cache
+        past = copy.deepcopy(self._head_cache)  # the forward pass extends the cache in place
+        logits = self.policy(input_ids=rest_ids, cache=past, use_cache=True, logits_to_keep=1).logits[0, -1]
         p = torch.softmax(logits[self._digits].double(), dim=-1)
-        return float((p * torch.arange(SCALE + 1, dtype=p.dtype)).sum()), int(ids.shape[1])
+        return float((p * torch.arange(SCALE + 1, dtype=p.dtype)).sum()), int(head_ids.shape[1] + rest_ids.shape[1])
 
     async def judge_response(self, request: ResponseRequest) -> ResponseVerdict:
         t = time.perf_counter()
