@@ -52,3 +52,14 @@ def writer_start():  # type: ignore[no-untyped-def]
         optim=OptimSettings(lr=1e-2, batch_size=32, steps=40),
     )
     return model.eval(), tok
+
+
+@pytest.fixture(scope="session")
+def smollm2_policy_dir(smollm2_gguf, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """SmolLM2-135M-Instruct de-quantised once per session into a plain float checkpoint (``load_policy``'s cache),
+    so the SmolLM2 training tests share the ~20 s conversion and their subprocesses load it in about a second."""
+    from pasture.train.models import load_policy
+
+    folder = tmp_path_factory.mktemp("smollm2-float")
+    load_policy("smollm2", cache_dir=folder)
+    return folder

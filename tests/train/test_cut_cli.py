@@ -61,6 +61,11 @@ def test_train_cut_from_a_judgments_file(tmp_path: Path) -> None:
     assert run["identity"]["settings"] == {"online_preset": True, "lam": 1.1, "alpha": 1.0, "good_ratio": 0.25}
     code, text = _run(*args, "--online-preset", "--alpha", "0.3", "-o", str(out))  # never the stored run
     assert code == 2 and "settings.alpha: 1.0 → 0.3" in text
+    code, text = _run(*args, "--good-ratio", "none", "-o", str(tmp_path / "all-good"))  # an `X | None` setting
+    assert code == 0, text
+    assert json.loads((tmp_path / "all-good" / "run.json").read_text())["identity"]["settings"]["good_ratio"] is None
+    code, text = _run(*args, "--good-ratio", "some", "-o", str(tmp_path / "x"))
+    assert code == 2 and "--good-ratio" in text and "'some'" in text
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": prompts[0], "output": "1", "good": False}) + "\n")
     code, text = _run("train", "cut", "--model", str(ckpt), "--judgments", str(bad), "-o", str(tmp_path / "x"))

@@ -237,6 +237,9 @@ def test_the_builders_pick_best_and_worst_by_the_judge(tmp_path: Path) -> None:
     assert len(gaps) == row["n_train_examples"]
     assert row["judge_gap"] == pytest.approx(sum(gaps) / len(gaps))  # the oracle judged: judge gap = anchored gap
     assert row["chosen_rejected_gap"] == pytest.approx(row["judge_gap"])
+    parts = row["stage_seconds"]  # the builder's time split into its stored helpers' stages
+    assert {"sample", "judge", "train_temporary"} <= set(parts) and all(v >= 0 for v in parts.values())
+    assert parts["sample"] + parts["judge"] + parts["train_temporary"] <= parts["sample_judge_build"]
 
 
 def test_mean_sigmoid_weight_matches_a_hand_computation() -> None:

@@ -37,11 +37,19 @@ def _builders_help() -> str:
 @click.command("loop")
 @click.option(
     "--task",
-    type=click.Choice(["synthetic"]),
+    type=click.Choice(["synthetic", "model"]),
     default="synthetic",
     show_default=True,
-    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator).",
+    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator), or a real "
+    "chat model (--model) that judges itself by prompt, with the same prompt on the start model as evaluator.",
 )
+@click.option("--model", default="smollm2", show_default=True, help="--task model: 'smollm2' or a checkpoint.")
+@click.option(
+    "--prompts", type=click.Path(path_type=Path), help="--task model: training prompts JSONL (instruction or prompt)."
+)
+@click.option("--eval-prompts", type=click.Path(path_type=Path), help="--task model: evaluation prompts JSONL.")
+@click.option("--max-new-tokens", type=int, default=64, show_default=True, help="--task model: tokens per sample.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="--task model: sampling temperature.")
 @click.option("--builder", type=click.Choice(sorted(BUILDERS)), default="temporal_self_rewarding", show_default=True)
 @click.option(
     "--builder-setting",
@@ -70,6 +78,11 @@ def _builders_help() -> str:
 @settings_options(TrainSettings)
 def command(
     task: str,
+    model: str,
+    prompts: Path | None,
+    eval_prompts: Path | None,
+    max_new_tokens: int,
+    temperature: float,
     builder: str,
     builder_values: tuple[str, ...],
     method: str,
@@ -82,6 +95,8 @@ def command(
     """Rounds of sample → judge → build → train → evaluate, each stage stored and resumable (docs/train.md)."""
     from pasture.train import require_train_extra
 
+    if task == "model" and (prompts is None or eval_prompts is None):
+        raise InputError("--task model needs --prompts and --eval-prompts (JSONL files with an instruction per line)")
     require_train_extra()
     from pasture.train.loop import LoopConfig
     from pasture.train.loop_synthetic import SMOKE, LoopExperimentConfig, run_synthetic_loop
@@ -94,9 +109,18 @@ def command(
         settings=parse_settings(method, setting_values),
         train=settings_from(TrainSettings, train_values),
         rounds=rounds,
-        max_new_tokens=MAX_RESPONSE_TOKENS,
+        max_new_tokens=MAX_RESPONSE_TOKENS if task == "synthetic" else max_new_tokens,
+        temperature=1.0 if task == "synthetic" else temperature,
     )
-    result = run_synthetic_loop(cfg, workdir, SMOKE if smoke else LoopExperimentConfig(), seed=cfg.train.seed)
+    if task == "model":
+        from pasture.train.loop_prompted import run_prompted_loop
+        from pasture.train.models import read_prompts
+
+        assert prompts is not None and eval_prompts is not None
+        train_p, eval_p = read_prompts(prompts), read_prompts(eval_prompts)
+        result = run_prompted_loop(cfg, model, train_p, eval_p, workdir)
+    else:
+        result = run_synthetic_loop(cfg, workdir, SMOKE if smoke else LoopExperimentConfig(), seed=cfg.train.seed)
     for row in result.rounds:
         click.echo(json.dumps({k: v for k, v in asdict(row).items() if k != "stage_seconds"}))
     click.echo(f"rows in {workdir} (pasture methods report {workdir})")

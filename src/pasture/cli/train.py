@@ -35,12 +35,27 @@ def _option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+class _OrNone(click.ParamType):
+    """A value of ``inner``'s type or the word ``none`` (for ``X | None`` settings, e.g. ``--good-ratio none``)."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return self.inner.convert(value, param, ctx)
+
+
 def setting_option(f: SettingField) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A click option for one settings field (bool: an on/off flag; Literal: a choice; ``X | None``: default none)."""
     if f.type is bool:
         flag = f"{_option_name(f.name)}/--no-{f.name.replace('_', '-')}"
         return click.option(flag, f.name, default=f.default, show_default=True, help=f.help)
     kind: Any = click.Choice(list(f.choices)) if f.choices else f.type
+    if f.optional:
+        kind = _OrNone(click.types.convert_type(kind))
     return click.option(
         _option_name(f.name), f.name, type=kind, default=f.default, show_default=f.default is not None, help=f.help
     )

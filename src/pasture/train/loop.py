@@ -223,6 +223,11 @@ class RoundContext:
     n_failed_judgments: int = 0
     previous_dirs: tuple[Path, ...] = ()
     """The directories of rounds 0..k−1 (each holds its ``data.json``: see :meth:`previous_data`)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of the builder's stored helpers, by stage: ``sample``, ``judge``, ``train_temporary``."""
+
+    def _timed(self, stage: str, since: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
 
     def generator(self, label: str) -> str:
         return f"{self.config.name}/r{self.index}-{self.identity.short}/{label}"
@@ -233,17 +238,23 @@ class RoundContext:
     def sample(self, model: nn.Module, label: str, n: int) -> list[list[str]]:
         """``n`` samples per prompt from ``model``, stored under :meth:`generator` ``(label)``; seeded by the round's
         seed and the label, so a rerun draws the same samples and only missing prompts are generated."""
-        return stored_samples(
+        t = time.perf_counter()
+        out = stored_samples(
             self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
         )
+        self._timed("sample", t)
+        return out
 
     def sample_on(self, model: nn.Module, prompts: Sequence[str], label: str, n: int) -> list[list[str]]:
         """As :meth:`sample`, on other (distinct) prompts than the round's training prompts: written instructions,
         refine prompts. They are stored as their own eval set (``loop-aux``), under :meth:`generator` ``(label)``."""
         es = prompt_set("loop-aux", prompts)
-        return stored_samples(
+        t = time.perf_counter()
+        out = stored_samples(
             self.store, es, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
         )
+        self._timed("sample", t)
+        return out
 
     def previous_data(self) -> list[TrainingData]:
         """The training data every earlier round kept (its ``data.json``), in round order (cumulative schedules)."""
@@ -269,8 +280,10 @@ class RoundContext:
             for p, row in zip(self.prompts if prompts is None else prompts, texts, strict=True)
             for t in row
         ]
+        t = time.perf_counter()
         self.judge_source.prepare(items)
         scores = judge_scores(self.store, self.judge, items, self.config.concurrency)
+        self._timed("judge", t)
         self.n_failed_judgments += sum(1 for s in scores if s is None)
         out: list[list[Scored]] = []
         i = 0
@@ -294,7 +307,10 @@ class RoundContext:
             train,
             {"round": self.identity.digest, "temporary": label, "data": _data_digest(data)},
         )
-        return train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+        t = time.perf_counter()
+        out = train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+        self._timed("train_temporary", t)
+        return out
 
 
 def _data_payload(data: TrainingData) -> dict[str, Any]:
@@ -610,6 +626,7 @@ def _run_round(
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t
+    times.update(ctx.seconds)  # its parts: sample, judge, train_temporary
     n_examples = (len(built.pairs) or len(built.responses)) + len(built.aux_prompts)
     if n_examples == 0:
         raise InputError(
