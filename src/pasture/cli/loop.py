@@ -40,7 +40,8 @@ def _builders_help() -> str:
     type=click.Choice(["synthetic"]),
     default="synthetic",
     show_default=True,
-    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator).",
+    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator; "
+    "builder farm: the oracle as a pairwise judge for both).",
 )
 @click.option("--builder", type=click.Choice(sorted(BUILDERS)), default="temporal_self_rewarding", show_default=True)
 @click.option(
