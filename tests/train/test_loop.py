@@ -84,6 +84,12 @@ def _start_samples(db: Path) -> dict[tuple[str, str, int], str]:
         }
 
 
+def _trained_sample_sets(db: Path) -> set[str]:
+    """The generators of samples of trained policies (M_1, M_2, …) on the training prompts."""
+    with Store(db) as s:
+        return {g for d, name, _ in s.eval_sets() if name == "loop-train" for g in s.generators(d) if "/m" in g}
+
+
 def _figures(rows: tuple) -> list[tuple]:  # type: ignore[type-arg]
     return [
         (r.run_identity, r.win_rate_vs_start, r.eval_score, r.judge_gap, r.kl_to_reference, r.n_train_examples)
@@ -116,13 +122,14 @@ def test_a_changed_setting_never_reuses_a_rounds_stored_data(tmp_path: Path) -> 
         (_config(builder_settings=SelfRewardingSettings(n=4)), judge, False),
         (_config(), other_judge, True),
     ):
-        before, m0_before = _counts(db), _start_samples(db)
+        before, m0_before, trained_before = _counts(db), _start_samples(db), _trained_sample_sets(db)
         res = run_loop(model, tok, TRAIN, EVAL, jd, oracle_judge(), db, work, cfg)
         ids = {r.run_identity for r in res.rounds}
         assert not ids & seen, "a changed setting reused a stored round"
         seen |= ids
         after = _counts(db)
         assert after[0] > before[0]  # fresh samples of every retrained policy (round 1 on, and the evaluation)
+        assert any(g.startswith("loop/m1-") for g in _trained_sample_sets(db) - trained_before)  # M_1 sampled anew
         assert len(_stats_mtimes(work)) == len(seen)  # one new checkpoint per new round
         assert {k: v for k, v in _stats_mtimes(work).items() if k in mtimes} == mtimes  # old ones untouched
         # round 0's samples of M0 depend on neither β nor the judge: reused, and exactly what a fresh run draws;
