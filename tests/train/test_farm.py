@@ -95,6 +95,30 @@ def test_a_changed_setting_never_reuses_stale_samples_or_policies(tmp_path: Path
     assert len(list((work / "policies").iterdir())) == 3
 
 
+def test_another_flip_rate_reuses_the_samples_and_the_judgments_and_trains_anew(tmp_path: Path) -> None:
+    """The judge's verdicts depend on the samples and the judge, not on flip_p (the flips are applied after): a
+    changed flip rate pays for no training label again, and trains a new policy on the re-flipped labels."""
+    tok = task_tokenizer()
+    prompts = make_prompts(200, seed=1)
+    sft, _ = train_sft(
+        tiny_llama(tok), tok, prompts, demonstrations(prompts, seed=2), optim=OptimSettings(lr=3e-3, steps=15)
+    )
+    judge = ProgrammaticJudge(oracle_preference, name="oracle")
+    train_prompts, eval_prompts = make_prompts(48, seed=11), make_prompts(8, seed=12)
+    store, work = tmp_path / "farm.db", tmp_path / "work"
+    cfg = FarmConfig(
+        method="dpo", train=TrainSettings(steps=4, lr=1e-3, batch_size=8), max_new_tokens=MAX_RESPONSE_TOKENS
+    )
+    noisy = run_farm(sft, tok, train_prompts, eval_prompts, judge, store, work, cfg)
+    with Store(store) as s:
+        n1 = s.count_judgments()
+    clean = run_farm(sft, tok, train_prompts, eval_prompts, judge, store, work, dataclasses.replace(cfg, flip_p=0.0))
+    with Store(store) as s:
+        assert s.count_judgments() - n1 <= len(eval_prompts)  # only the new policy's evaluation was judged
+    assert clean.label_flips == 0 and noisy.label_flips > 0 and clean.n_pairs == noisy.n_pairs
+    assert clean.run_identity != noisy.run_identity and len(list((work / "policies").iterdir())) == 2
+
+
 def _same(a: object, b: object) -> bool:
     """Rows equal field by field, NaN equal to NaN (an LC that was not identified is NaN in both runs)."""
     from dataclasses import asdict

@@ -72,6 +72,24 @@ def _stats_mtimes(work: Path) -> dict[str, float]:
     return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in sorted(work.glob("rounds/*/stats.json"))}
 
 
+def _start_samples(db: Path) -> dict[tuple[str, str, int], str]:
+    """Every stored sample of the starting policy M0 on the training prompts: (generator, prompt, index) → text."""
+    with Store(db) as s:
+        return {
+            (o.generator, o.instruction, o.sample_index): o.output
+            for d, name, _ in s.eval_sets()
+            if name == "loop-train"
+            for o in s.get_outputs(d)
+            if o.generator.startswith("loop/start-")
+        }
+
+
+def _trained_sample_sets(db: Path) -> set[str]:
+    """The generators of samples of trained policies (M_1, M_2, …) on the training prompts."""
+    with Store(db) as s:
+        return {g for d, name, _ in s.eval_sets() if name == "loop-train" for g in s.generators(d) if "/m" in g}
+
+
 def _figures(rows: tuple) -> list[tuple]:  # type: ignore[type-arg]
     return [
         (r.run_identity, r.win_rate_vs_start, r.eval_score, r.judge_gap, r.kl_to_reference, r.n_train_examples)
@@ -86,6 +104,8 @@ def test_a_changed_setting_never_reuses_a_rounds_stored_data(tmp_path: Path) -> 
     first = run_loop(model, tok, TRAIN, EVAL, judge, oracle_judge(), db, work, _config())
     counts, mtimes = _counts(db), _stats_mtimes(work)
     assert len(mtimes) == 2 and counts[0] > 0 and counts[1] > 0
+    m0_samples = _start_samples(db)
+    assert m0_samples and {g.rsplit("/", 1)[1] for g, _, _ in m0_samples} == {"policy"}  # round 0 samples M0
 
     again = run_loop(model, tok, TRAIN, EVAL, judge, oracle_judge(), db, work, _config())
     assert _figures(again.rounds) == _figures(first.rounds)
@@ -97,20 +117,27 @@ def test_a_changed_setting_never_reuses_a_rounds_stored_data(tmp_path: Path) -> 
         )
     )
     seen = {r.run_identity for r in first.rounds}
-    for cfg, jd in (
-        (_config(settings=DPOSettings(beta=0.2)), judge),
-        (_config(builder_settings=SelfRewardingSettings(n=4)), judge),
-        (_config(), other_judge),
+    for cfg, jd, m0_reused in (
+        (_config(settings=DPOSettings(beta=0.2)), judge, True),
+        (_config(builder_settings=SelfRewardingSettings(n=4)), judge, False),
+        (_config(), other_judge, True),
     ):
-        before = _counts(db)
+        before, m0_before, trained_before = _counts(db), _start_samples(db), _trained_sample_sets(db)
         res = run_loop(model, tok, TRAIN, EVAL, jd, oracle_judge(), db, work, cfg)
         ids = {r.run_identity for r in res.rounds}
         assert not ids & seen, "a changed setting reused a stored round"
         seen |= ids
         after = _counts(db)
-        assert after[0] > before[0]  # fresh samples stored under the new rounds' generators
+        assert after[0] > before[0]  # fresh samples of every retrained policy (round 1 on, and the evaluation)
+        assert any(g.startswith("loop/m1-") for g in _trained_sample_sets(db) - trained_before)  # M_1 sampled anew
         assert len(_stats_mtimes(work)) == len(seen)  # one new checkpoint per new round
         assert {k: v for k, v in _stats_mtimes(work).items() if k in mtimes} == mtimes  # old ones untouched
+        # round 0's samples of M0 depend on neither β nor the judge: reused, and exactly what a fresh run draws;
+        # N changes them (new sample sets, the old ones untouched)
+        assert (_start_samples(db) == m0_before) is m0_reused and _start_samples(db).items() >= m0_before.items()
+        fresh_db = tmp_path / f"fresh-{len(seen)}.db"
+        run_loop(model, tok, TRAIN, EVAL, jd, oracle_judge(), fresh_db, tmp_path / f"fresh-{len(seen)}", cfg)
+        assert _start_samples(fresh_db) and _start_samples(fresh_db).items() <= _start_samples(db).items()
     assert _counts(db)[1] > counts[1]  # the other judge's judgments were asked for, not read from the oracle's
 
 
@@ -217,12 +244,11 @@ def test_the_builders_pick_best_and_worst_by_the_judge(tmp_path: Path) -> None:
     db, work = tmp_path / "s.db", tmp_path / "w"
     cfg = _config(builder="temporal_self_rewarding", builder_settings=TemporalSelfRewardingSettings(n=3), rounds=1)
     res = run_loop(model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), db, work, cfg)
-    short = res.rounds[0].run_identity[:12]
-    with Store(db) as s:
-        d = next(x for x in _digests(s) if s.get_outputs(x, f"loop/r0-{short}/start"))
+    with Store(db) as s:  # one run per store: each label's samples are under the generator ending in /label
         by: dict[tuple[str, str], list[str]] = {}
-        for label in ("start", "policy", "future"):
-            for o in s.get_outputs(d, f"loop/r0-{short}/{label}"):
+        for o in (o for d in _digests(s) for o in s.get_outputs(d)):
+            label = o.generator.rsplit("/", 1)[1]
+            if label in ("start", "policy", "future"):
                 by.setdefault((label, o.instruction), []).append(o.output)
     row = json.loads((res.final_checkpoint / "round.json").read_text())
     assert row["n_train_examples"] + row["n_skipped"] == len(TRAIN)

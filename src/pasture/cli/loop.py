@@ -40,8 +40,9 @@ def _builders_help() -> str:
     type=click.Choice(["synthetic", "model"]),
     default="synthetic",
     show_default=True,
-    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator), or a real "
-    "chat model (--model) that judges itself by prompt, with the same prompt on the start model as evaluator.",
+    help="Where to run: the extended synthetic task (self-judge stand-in as judge, oracle as evaluator; builder "
+    "farm: the oracle as a pairwise judge for both), or a real chat model (--model) that judges itself by prompt, "
+    "with the same prompt on the start model as evaluator.",
 )
 @click.option("--model", default="smollm2", show_default=True, help="--task model: 'smollm2' or a checkpoint.")
 @click.option(

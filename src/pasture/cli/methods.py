@@ -118,7 +118,8 @@ def farm(
     model_cache: Path | None,
     **train_values: Any,
 ) -> None:
-    """The farm loop: sample → label (judge + simulated flips) → train → generate → evaluate, resumable."""
+    """The farm loop: sample → label (judge + simulated flips) → train → generate → evaluate, resumable; one round
+    of the iterative driver's farm builder (docs/train.md)."""
     from pasture.train import require_train_extra
 
     require_train_extra()

@@ -1,65 +1,53 @@
 """The farm loop: generate with the policy → label pairs with a judge + simulated noise → train → generate →
-evaluate with the same judge. Every stage is stored and a rerun resumes where the last one stopped.
+evaluate with the same judge, as one recipe of the iterative driver (:mod:`pasture.train.loop`): one round of
+builder ``farm`` (:mod:`pasture.train.builders.farm`) with the judge as both the round's (pairwise) judge and the
+evaluator. Every stage is stored and a rerun resumes where the last one stopped.
 
-Stages and where they are stored (``workdir`` plus the pasture SQLite ``store``). Every name carries a digest of
-the settings that produced it (:class:`FarmKeys`), so a rerun with other settings on the same store and workdir
-never picks up stale samples or policies, and a rerun with the same settings redoes nothing:
+Stages, and the key each is stored under (the driver's: each stage keyed by what produced it and nothing else), on
+``workdir`` plus the pasture SQLite ``store``:
 
-1. **sample**: two samples per training prompt from the starting policy → the store (eval set
-   ``farm-train``, generators ``<name>/start-<S>/a`` and ``/b``; S = digest of the start policy's weights and
-   tokenizer, seed, temperature, token budget). Skipped when the store already holds them.
-2. **label**: the judge compares each (a, b) pair through the annotation engine (judgments stored, never paid
-   twice); each verdict is then flipped with probability ``flip_p`` by :func:`pasture.simulate.noise.flip_labels`
-   keyed by the judgment key (AlpacaFarm's p = 0.25). Ties and failed judgments give no pair and are counted.
+1. **sample**: two samples per training prompt from the starting policy → the store (eval set ``<name>-train``,
+   generators ``<name>/start-<S>/a`` and ``/b``; S = digest of the start policy's weights and tokenizer, the
+   prompts, seed, temperature, token budget, label). They do not depend on the method, its settings, the judge or
+   flip_p, so a run that changes only those reuses them. Skipped when the store already holds them.
+2. **label**: the judge compares each (a, b) pair through the annotation engine (judgments stored by the judge's
+   fingerprint and the texts, never paid twice); each verdict is then flipped with probability ``flip_p`` by
+   :func:`pasture.simulate.noise.flip_labels` keyed by the judgment key (AlpacaFarm's p = 0.25). Ties and failed
+   judgments give no pair and are counted (``labels.json`` in the round's directory).
 3. **train**: the pairwise method (DPO family or SimPO, through the registry) from the starting policy →
-   ``workdir/policies/<method>-<R>`` (R = the run identity: method, its settings, the shared settings, S, the
-   training prompts, the judge and flip_p; ``run.json`` records it, ``stats.json`` marks it complete).
-4. **generate**: one sample per evaluation prompt from the starting (generator ``<name>/start-<S>``) and the
-   trained policy (``<name>/<method>-<R>``) → the store (eval set ``farm-eval``).
-5. **evaluate**: the same judge compares trained (model slot) against start (reference slot) through the
-   engine; win rate and LC as everywhere in pasture (docs/metrics.md), and the KL estimate of the trained
-   policy to the start on those samples. Result in ``workdir/policies/<method>-<R>/result.json``, and as the
-   latest run in ``workdir/result.json`` and ``workdir/<method>/row.json`` (so ``pasture methods report
-   workdir`` shows it).
+   ``workdir/policies/r0-<R>`` (R = the round's identity: method, its settings, the shared settings, the start,
+   the training prompts, the judge, flip_p and the sampling settings; ``run.json`` records it, ``stats.json``
+   marks it complete).
+4. **generate**: one sample per evaluation prompt from the starting (generator ``<name>/start-<D>/eval``) and the
+   trained policy (``<name>/r0-<R>/eval``) → the store (eval set ``<name>-eval``).
+5. **evaluate**: the same judge compares trained (second slot) against start (first slot) through the engine; win
+   rate and LC as everywhere in pasture (docs/metrics.md), and the KL estimate of the trained policy to the start on
+   those samples. Result in ``workdir/policies/r0-<R>/result.json``, and as the latest run in
+   ``workdir/result.json`` and ``workdir/<method>/row.json`` (so ``pasture methods report workdir`` shows it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
 
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from pasture.annotate.engine import EngineSettings, annotate
-from pasture.annotate.pairs import PairToJudge
 from pasture.errors import InputError
 from pasture.judges.base import Judge
-from pasture.records import EvalSet, canonical_json
-from pasture.simulate.noise import flip_labels
-from pasture.store import Store
-from pasture.train.compare import MethodRow, win_rate_columns
-from pasture.train.core import (
-    PreferencePair,
-    TrainingData,
-    TrainStats,
-    model_digest,
-)
-from pasture.train.loop import LoopConfig, kl_to_start, train_stored
+from pasture.train.builders import FarmSettings
+from pasture.train.compare import MethodRow
+from pasture.train.core import TrainStats, load_stats
+from pasture.train.loop import FixedJudge, LoopConfig, run_loop
 from pasture.train.registry import (
     MethodSettings,
-    RunIdentity,
     TrainSettings,
     get_method,
     pairwise_methods,
-    run_identity,
 )
-from pasture.train.stored import prompt_set, stored_or_generate
 
 
 @dataclass(frozen=True)
@@ -91,9 +79,11 @@ class FarmConfig:
         return settings
 
     def loop_config(self) -> LoopConfig:
-        """The farm loop as the driver's one-round recipe: the same method, settings and sampling, so its training
-        stage is the driver's (:func:`pasture.train.loop.train_stored`)."""
+        """The farm loop as the driver's recipe: one round of builder ``farm`` with the same method, settings and
+        sampling."""
         return LoopConfig(
+            builder="farm",
+            builder_settings=FarmSettings(flip_p=self.flip_p),
             method=self.method,
             settings=self.method_settings(),
             train=self.train,
@@ -103,55 +93,6 @@ class FarmConfig:
             temperature=self.temperature,
             concurrency=self.concurrency,
         )
-
-
-@dataclass(frozen=True)
-class FarmKeys:
-    """Where each stage's results live, keyed by every setting that produced them.
-
-    ``samples``: digest of the starting policy's weights and tokenizer, the seed, temperature and token budget
-    (the start policy's samples depend on nothing else); ``run``: the training run's identity (method, its
-    settings, the shared settings, and the samples, training prompts, judge and flip rate it learned from).
-    """
-
-    samples: str
-    run: RunIdentity
-    name: str
-
-    @property
-    def start_generator(self) -> str:
-        return f"{self.name}/start-{self.samples[:12]}"
-
-    @property
-    def trained_generator(self) -> str:
-        return f"{self.name}/{self.run.method}-{self.run.short}"
-
-    def policy_dir(self, work: Path) -> Path:
-        return work / "policies" / f"{self.run.method}-{self.run.short}"
-
-
-def farm_keys(
-    model: nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    train_set: EvalSet,
-    judge: Judge,
-    cfg: FarmConfig,
-) -> FarmKeys:
-    """The keys of one farm configuration (see :class:`FarmKeys`)."""
-    sampling = {
-        "model": model_digest(model, tokenizer),
-        "seed": cfg.train.seed,
-        "temperature": cfg.temperature,
-        "max_new_tokens": cfg.max_new_tokens,
-    }
-    samples = hashlib.sha256(canonical_json(sampling).encode("utf-8")).hexdigest()
-    inputs = {
-        "start_samples": samples,
-        "train_prompts": train_set.digest,
-        "judge": judge.fingerprint.digest,
-        "flip_p": cfg.flip_p,
-    }
-    return FarmKeys(samples, run_identity(cfg.method, cfg.method_settings(), cfg.train, inputs), cfg.name)
 
 
 @dataclass(frozen=True)
@@ -180,100 +121,60 @@ def run_farm(
     workdir: str | Path,
     config: FarmConfig | None = None,
 ) -> FarmResult:
-    """Run (or resume) the farm loop; see the module docstring for the stages.
+    """Run (or resume) the farm loop through :func:`pasture.train.loop.run_loop`; see the module docstring.
 
-    Every stored stage is keyed by the settings that produced it (:class:`FarmKeys`): a rerun with the same
-    configuration reuses everything; a changed setting never reuses stale samples, policies or judgments.
+    Every stored stage is keyed by what produced it: a rerun with the same configuration reuses everything; a
+    changed setting never reuses stale samples, policies or judgments (a changed β reuses the start's samples and
+    their labels, which do not depend on it, and trains anew).
     """
     cfg = config or FarmConfig()
-    cfg.method_settings()
-    seed = cfg.train.seed
+    loop_cfg = cfg.loop_config()
     work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    times: dict[str, float] = {}
-    train_es = prompt_set("farm-train", train_prompts)
-    keys = farm_keys(model, tokenizer, train_es, judge, cfg)
-    start_name = keys.start_generator
-    with Store(store_path) as store:
-        t = time.perf_counter()
-        a = stored_or_generate(store, train_es, f"{start_name}/a", model, tokenizer, cfg, seed, 0)
-        b = stored_or_generate(store, train_es, f"{start_name}/b", model, tokenizer, cfg, seed + 1, 1)
-        times["sample"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        pairs_to_judge = [
-            PairToJudge(p, x, f"{start_name}/a", y, f"{start_name}/b")
-            for p, x, y in zip(train_es.texts(), a, b, strict=True)
-            if x != y
-        ]
-        report = annotate(
-            store, judge, pairs_to_judge, settings=EngineSettings(concurrency=cfg.concurrency), progress=False
-        )
-        ok = [j for j in report.judgments if j.status == "ok" and j.preference is not None]
-        failed = len(pairs_to_judge) - len(ok)
-        decided = [j for j in ok if j.preference != 1.5]
-        noisy = flip_labels(
-            [float(cast(float, j.preference)) for j in decided],  # ok holds only judgments with a preference
-            [j.key for j in decided],
-            p=cfg.flip_p,
-            seed=seed,
-        )
-        pairs = [
-            PreferencePair(j.instruction, j.output_2, j.output_1)
-            if lab > 1.5
-            else PreferencePair(j.instruction, j.output_1, j.output_2)
-            for j, lab in zip(decided, noisy, strict=True)
-        ]
-        flips = sum(1 for j, lab in zip(decided, noisy, strict=True) if lab != j.preference)
-        times["label"] = time.perf_counter() - t
-        if not pairs:
-            raise InputError("the judge decided no pair (all ties or failures); nothing to train on")
-
-        t = time.perf_counter()
-        ckpt = keys.policy_dir(work)
-        policy, stats = train_stored(
-            ckpt, keys.run, model, tokenizer, TrainingData(pairs=pairs), cfg.loop_config(), cfg.train
-        )
-        times["train"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        eval_es = prompt_set("farm-eval", eval_prompts)
-        start_out = stored_or_generate(store, eval_es, start_name, model, tokenizer, cfg, seed + 1000)
-        method_name = keys.trained_generator
-        new_out = stored_or_generate(store, eval_es, method_name, policy, tokenizer, cfg, seed + 1000)
-        times["generate"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        eval_pairs = [
-            PairToJudge(p, s, start_name, n, method_name)
-            for p, s, n in zip(eval_es.texts(), start_out, new_out, strict=True)
-        ]
-        ev = annotate(store, judge, eval_pairs, settings=EngineSettings(concurrency=cfg.concurrency), progress=False)
-        wr, lc, n_failed = win_rate_columns(ev.judgments, lc=len(eval_pairs) >= 10)
-        times["evaluate"] = time.perf_counter() - t
-
-    kl = kl_to_start(policy, model, tokenizer, eval_es.texts(), new_out)
+    result = run_loop(
+        model,
+        tokenizer,
+        train_prompts,
+        eval_prompts,
+        FixedJudge(judge),
+        judge,
+        store_path,
+        work,
+        loop_cfg,
+        rounds_dir="policies",
+        table_rows=False,
+    )
+    rnd, ckpt = result.rounds[0], result.final_checkpoint
+    labels = json.loads((ckpt / "labels.json").read_text(encoding="utf-8"))
+    stats = load_stats(ckpt)
     row = MethodRow(
         method=cfg.method,
-        win_rate_vs_start=wr,
-        lc_vs_start=lc,
+        win_rate_vs_start=rnd.win_rate_vs_start,
+        lc_vs_start=rnd.lc_vs_start,
         win_rate_vs_reference=None,
         lc_vs_reference=None,
-        n_failed=n_failed,
+        n_failed=rnd.n_failed_eval,
         reward_score=None,
-        kl_to_reference=kl,
-        avg_length=sum(len(x) for x in new_out) / len(new_out),
+        kl_to_reference=rnd.kl_to_reference,
+        avg_length=rnd.avg_length,
         train_tokens=stats.train_tokens,
         generated_tokens=stats.generated_tokens,
         wall_s=stats.wall_s,
     )
-    result = FarmResult(
-        len(pairs), len(ok) - len(decided), failed, flips, stats, row, times, keys.run.digest, method_name
+    farm = FarmResult(
+        labels["n_pairs"],
+        labels["n_ties"],
+        labels["n_failed_labels"],
+        labels["label_flips"],
+        stats,
+        row,
+        rnd.stage_seconds,
+        rnd.run_identity,
+        f"{loop_cfg.name}/r0-{rnd.run_identity[:12]}/eval",
     )
     (work / cfg.method).mkdir(exist_ok=True)
-    row_record = {**asdict(row), "run_identity": keys.run.digest}
+    row_record = {**asdict(row), "run_identity": rnd.run_identity}
     (work / cfg.method / "row.json").write_text(json.dumps(row_record, indent=2), encoding="utf-8")
-    text = json.dumps(asdict(result), indent=2, default=str)
+    text = json.dumps(asdict(farm), indent=2, default=str)
     (ckpt / "result.json").write_text(text, encoding="utf-8")
     (work / "result.json").write_text(text, encoding="utf-8")
-    return result
+    return farm

@@ -3,30 +3,42 @@
 One round ``k`` (policy ``M_k`` → ``M_{k+1}``):
 
 1. **sample**: the builder asks for samples from the current policy and, where it needs them, from the starting
-   policy ``M0`` or a temporary model; each set is stored in the pasture store (eval set ``loop-train``, generator
-   ``<name>/r<k>-<R>/<label>``, one row per sample index), so a rerun samples only what is missing.
-2. **judge**: one score per sample from the round's judge, a single-response judge
-   (:class:`~pasture.judges.base.ResponseJudge`) given by a :class:`JudgeSource`: a fixed judge or pool, or a judge
-   derived from the current policy (self-rewarding). Judgments go through
-   :func:`~pasture.annotate.responses.annotate_responses` (stored, keyed by the judge's fingerprint, never paid
-   twice); failed judgments are counted and leave their prompt without a pair.
+   policy ``M0`` or a temporary model; each set is stored in the pasture store (eval set ``<name>-train``,
+   generator ``<name>/<origin>-<S>/<label>``, one row per sample index), so a rerun samples only what is missing.
+2. **judge**: the round's judge, given by a :class:`JudgeSource` (a fixed judge or pool, or a judge derived from the
+   current policy: self-rewarding), scores each sample: a single-response judge
+   (:class:`~pasture.judges.base.ResponseJudge`) through :func:`~pasture.annotate.responses.annotate_responses`, or,
+   for builders that compare two responses (``farm``), a pairwise :class:`~pasture.judges.base.Judge` through the
+   annotation engine. Judgments are stored, keyed by the judge's fingerprint and the texts, never paid twice; failed
+   judgments are counted and leave their prompt without a pair.
 3. **build**: the registered builder (:mod:`pasture.train.builders`) turns them into the round's training data.
 4. **train**: a registered method (DPO family, SimPO, SFT) from ``M_k`` (DPO's reference is ``M_k``), or from
    ``M0`` when the builder says so (:attr:`BuiltRound.train_from`), with optional SFT demonstrations after it in the
    same budget (:attr:`BuiltRound.aux_prompts`) → ``workdir/rounds/r<k>-<R>/`` (``run.json`` holds the identity,
    ``stats.json`` marks it complete, ``data.json`` keeps the round's data).
 5. **evaluate**: one sample per evaluation prompt from ``M_{k+1}`` and from ``M0`` (same seed), scored by the
-   evaluator (the oracle as a programmatic judge, or any response judge), and the round's diagnostics
+   evaluator (the oracle as a programmatic judge, or any response judge; a pairwise judge instead compares
+   ``M_{k+1}``'s sample against ``M0``'s, which gives the win rate and LC as everywhere in pasture), and the round's
+   diagnostics
    (:class:`RoundRow`) → ``round.json`` in the round's directory and ``workdir/<builder>-r<k>/row.json`` (the
    methods table).
 
-**Keys.** ``R`` is the round's identity (:func:`round_identity`): the method, its settings and the shared training
-settings (with the round's seed) as :func:`~pasture.train.registry.run_identity` keys them, plus the round index,
-the builder and every one of its settings, the judge source's digest, the sampling settings, the training prompts,
-the starting policy and the previous round's identity. Every stored sample, judgment (through the judge fingerprint,
-which for a self-judge digests the policy) and checkpoint of round ``k`` carries ``R``, so a changed setting (β, N,
-the judge) starts fresh rounds and never reuses stale data; the same settings redo nothing. A SIGKILLed run resumes
-at the first stage not yet stored.
+**Keys.** Each stored stage is keyed by what produced it, and by nothing else:
+
+* a **sample set** by ``S`` (:meth:`RoundContext.sample_generator`): the provenance of the model sampled (``M0``: the
+  digest of its weights and tokenizer; ``M_k``, k ≥ 1: the identity of the round that trained it; a temporary model:
+  its training identity), the prompts, the sampling settings, the seed, the round index, the label and N. Round 0's
+  samples from ``M0`` therefore do not depend on β or on the judge, and a run that changes only those reuses them;
+* a **judgment** by the judge's fingerprint (which for a self-judge digests the policy) and the texts judged;
+* a **checkpoint** (and the round's data, evaluation and diagnostics) by ``R``, the round's identity
+  (:func:`round_identity`): the method, its settings and the shared training settings (with the round's seed) as
+  :func:`~pasture.train.registry.run_identity` keys them, plus the round index, the builder and every one of its
+  settings, the judge source's digest, the sampling settings, the training prompts, the starting policy and the
+  previous round's identity.
+
+So a changed setting (β, N, the judge) retrains every round and samples every later policy afresh, never reusing a
+checkpoint or data built from one; the same settings redo nothing. A SIGKILLed run resumes at the first stage not
+yet stored.
 """
 
 from __future__ import annotations
@@ -45,13 +57,15 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from pasture.annotate.engine import EngineSettings
+from pasture.annotate.engine import EngineSettings, annotate
+from pasture.annotate.pairs import PairToJudge
 from pasture.annotate.responses import ResponseToJudge, annotate_responses
 from pasture.errors import InputError
-from pasture.judges.base import ResponseJudge
+from pasture.judges.base import Judge, ResponseJudge
 from pasture.records import EvalSet, ModelOutput, canonical_json
 from pasture.store import Store
 from pasture.train.builders import BuilderSettings, get_builder
+from pasture.train.compare import win_rate_columns
 from pasture.train.core import (
     PreferencePair,
     TrainingData,
@@ -81,12 +95,13 @@ from pasture.train.stored import prompt_set
 class JudgeSource(Protocol):
     """Where a round's judge comes from. ``digest`` names the source (it enters every round's identity);
     ``for_policy`` gives the judge of a round whose current policy is ``policy`` (a fixed judge ignores it; a
-    self-judge is derived from it, and its fingerprint then digests the policy)."""
+    self-judge is derived from it, and its fingerprint then digests the policy): a single-response judge, or a
+    pairwise one for builders that compare two responses."""
 
     @property
     def digest(self) -> str: ...
 
-    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge: ...
+    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge | Judge: ...
 
     def prepare(self, items: Sequence[ResponseToJudge]) -> None:
         """Called with a batch of items before the engine asks the judge one by one: a judge on a local model
@@ -95,15 +110,16 @@ class JudgeSource(Protocol):
 
 @dataclass(frozen=True)
 class FixedJudge:
-    """A judge (or pool) that stays the same in every round: an outside judge, or the oracle as evaluator."""
+    """A judge (or pool) that stays the same in every round: an outside judge, or the oracle as evaluator (a
+    single-response judge, or a pairwise one for the ``farm`` builder)."""
 
-    judge: ResponseJudge
+    judge: ResponseJudge | Judge
 
     @property
     def digest(self) -> str:
         return self.judge.fingerprint.digest
 
-    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge:
+    def for_policy(self, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> ResponseJudge | Judge:
         return self.judge
 
     def prepare(self, items: Sequence[ResponseToJudge]) -> None:
@@ -212,7 +228,7 @@ class RoundContext:
     policy: nn.Module
     start: nn.Module
     tokenizer: PreTrainedTokenizerBase
-    judge: ResponseJudge
+    judge: ResponseJudge | Judge
     judge_source: JudgeSource
     settings: BuilderSettings
     config: LoopConfig
@@ -229,8 +245,33 @@ class RoundContext:
     def _timed(self, stage: str, since: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
 
+    origins: list[tuple[nn.Module, str, str]] = field(default_factory=list)
+    """Provenance of the models this round knows: (model, tag, digest of what produced it); see
+    :meth:`sample_generator`. Filled by the driver (M0, M_k) and :meth:`train_temporary`."""
+
     def generator(self, label: str) -> str:
+        """A name keyed by the round's identity, for what depends on the whole round (its evaluation samples)."""
         return f"{self.config.name}/r{self.index}-{self.identity.short}/{label}"
+
+    def sample_generator(self, model: nn.Module, label: str, n: int, es: EvalSet) -> str:
+        """The generator ``n`` samples per prompt of ``es`` from ``model`` are stored under:
+        ``<name>/<origin>-<S>/<label>``, S a digest of what produces them and nothing else (the module docstring's
+        keys): the model's provenance, the prompts, temperature, token budget, seed, round, label and ``n``. A model
+        the round does not know is keyed by the digest of its weights."""
+        known = [(t, d) for m, t, d in self.origins if m is model]
+        tag, origin = known[0] if known else ("model", model_digest(model, self.tokenizer))
+        key = {
+            "model": origin,
+            "prompts": es.digest,
+            "temperature": self.config.temperature,
+            "max_new_tokens": self.config.max_new_tokens,
+            "seed": self._seed(label),
+            "round": self.index,
+            "label": label,
+            "n": n,
+        }
+        digest = hashlib.sha256(canonical_json(key).encode("utf-8")).hexdigest()
+        return f"{self.config.name}/{tag}-{digest[:12]}/{label}"
 
     def _seed(self, label: str) -> int:
         return int(hashlib.sha256(f"{self.config.round_train(self.index).seed}|{label}".encode()).hexdigest()[:8], 16)
@@ -239,20 +280,18 @@ class RoundContext:
         """``n`` samples per prompt from ``model``, stored under :meth:`generator` ``(label)``; seeded by the round's
         seed and the label, so a rerun draws the same samples and only missing prompts are generated."""
         t = time.perf_counter()
-        out = stored_samples(
-            self.store, self.train_set, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
-        )
+        gen = self.sample_generator(model, label, n, self.train_set)
+        out = stored_samples(self.store, self.train_set, gen, model, self.tokenizer, n, self.config, self._seed(label))
         self._timed("sample", t)
         return out
 
     def sample_on(self, model: nn.Module, prompts: Sequence[str], label: str, n: int) -> list[list[str]]:
         """As :meth:`sample`, on other (distinct) prompts than the round's training prompts: written instructions,
-        refine prompts. They are stored as their own eval set (``loop-aux``), under :meth:`generator` ``(label)``."""
-        es = prompt_set("loop-aux", prompts)
+        refine prompts. They are stored as their own eval set (``<name>-aux``), under :meth:`sample_generator`."""
+        es = prompt_set(f"{self.config.name}-aux", prompts)
         t = time.perf_counter()
-        out = stored_samples(
-            self.store, es, self.generator(label), model, self.tokenizer, n, self.config, self._seed(label)
-        )
+        gen = self.sample_generator(model, label, n, es)
+        out = stored_samples(self.store, es, gen, model, self.tokenizer, n, self.config, self._seed(label))
         self._timed("sample", t)
         return out
 
@@ -275,6 +314,11 @@ class RoundContext:
     ) -> list[list[Scored]]:
         """The round judge's score of every sample (stored judgments; failed ones are None and counted); the samples
         answer ``prompts`` (default: the round's training prompts)."""
+        if not isinstance(self.judge, ResponseJudge):
+            raise InputError(
+                f"builder {self.config.builder} scores single responses; judge {self.judge.name!r} is pairwise "
+                "(use a single-response judge, or the farm builder for a pairwise one)"
+            )
         items = [
             ResponseToJudge(p, t, self.generator(label))
             for p, row in zip(self.prompts if prompts is None else prompts, texts, strict=True)
@@ -308,9 +352,10 @@ class RoundContext:
             {"round": self.identity.digest, "temporary": label, "data": _data_digest(data)},
         )
         t = time.perf_counter()
-        out = train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
+        model = train_stored(self.round_dir / label, ident, self.policy, self.tokenizer, data, self.config, train)[0]
         self._timed("train_temporary", t)
-        return out
+        self.origins.append((model, f"tmp-{label}", ident.digest))
+        return model
 
 
 def _data_payload(data: TrainingData) -> dict[str, Any]:
@@ -458,7 +503,9 @@ class RoundRow:
     data); ``judge_gap``: the same by the round's judge; ``pair_accuracy``: fraction of pairs whose chosen response
     the evaluator scores strictly higher; ``sigmoid_weight``: mean σ(−β·h) of the round's pairs under the trained
     policy against its reference (DPO family; None otherwise); ``kl_to_reference`` (KL to the start, the column name the methods table uses) in nats per response;
-    ``avg_length`` in characters; ``eval_score``: mean evaluator score of the round's policy.
+    ``avg_length`` in characters; ``eval_score``: mean evaluator score of the round's policy (NaN for a pairwise
+    evaluator); ``lc_vs_start``: the length-controlled win rate against the start (a pairwise evaluator with at least
+    10 evaluation prompts; None otherwise).
     """
 
     method: str
@@ -480,6 +527,7 @@ class RoundRow:
     wall_s: float
     stage_seconds: dict[str, float]
     run_identity: str
+    lc_vs_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -488,6 +536,16 @@ class LoopResult:
 
     rounds: tuple[RoundRow, ...]
     final_checkpoint: Path
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The start's evaluation samples (one per evaluation prompt), their generator and the evaluator's scores of
+    them (empty for a pairwise evaluator, which compares each round's samples with these texts)."""
+
+    generator: str
+    texts: tuple[str, ...]
+    scores: tuple[float | None, ...]
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -507,18 +565,23 @@ def run_loop(
     train_prompts: Sequence[str],
     eval_prompts: Sequence[str],
     judge: JudgeSource,
-    evaluator: ResponseJudge,
+    evaluator: ResponseJudge | Judge,
     store_path: str | Path,
     workdir: str | Path,
     config: LoopConfig | None = None,
     *,
     on_round: Callable[[RoundRow], None] | None = None,
+    rounds_dir: str = "rounds",
+    table_rows: bool = True,
 ) -> LoopResult:
     """Run (or resume) ``config.rounds`` rounds from ``start``; see the module docstring for stages and keys.
 
     ``judge`` gives each round's judge (:class:`FixedJudge`, or a self-judge derived from the policy);
     ``evaluator`` scores evaluation samples and the round's pairs (the oracle as a programmatic judge on the
-    synthetic task). ``on_round`` is called with each round's diagnostics as it completes.
+    synthetic task), or a pairwise judge comparing each round's policy with the start. ``on_round`` is called
+    with each round's diagnostics as it completes. ``rounds_dir`` names the folder of the rounds' checkpoints under
+    ``workdir``; ``table_rows=False`` leaves out the ``<builder>-r<k>/row.json`` methods-table rows (a recipe that
+    writes its own, like the farm loop).
     """
     cfg = config or LoopConfig()
     cfg.method_settings()
@@ -526,8 +589,8 @@ def run_loop(
     build = builder.build_function()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    train_es = prompt_set("loop-train", train_prompts)
-    eval_es = prompt_set("loop-eval", eval_prompts)
+    train_es = prompt_set(f"{cfg.name}-train", train_prompts)
+    eval_es = prompt_set(f"{cfg.name}-eval", eval_prompts)
     start_digest = model_digest(start, tokenizer)
     start.eval()
     rows: list[RoundRow] = []
@@ -540,15 +603,20 @@ def run_loop(
         start_gen = f"{cfg.name}/start-{hashlib.sha256(canonical_json(sampling).encode()).hexdigest()[:12]}/eval"
         eval_seed = cfg.train.seed + 10_000
         start_eval = stored_samples(store, eval_es, start_gen, start, tokenizer, 1, cfg, eval_seed)
-        start_scores = judge_scores(
-            store,
-            evaluator,
-            [ResponseToJudge(p, o[0], start_gen) for p, o in zip(eval_es.texts(), start_eval, strict=True)],
-            cfg.concurrency,
+        start_scores = (
+            judge_scores(
+                store,
+                evaluator,
+                [ResponseToJudge(p, o[0], start_gen) for p, o in zip(eval_es.texts(), start_eval, strict=True)],
+                cfg.concurrency,
+            )
+            if isinstance(evaluator, ResponseJudge)
+            else []
         )
+        baseline = _Baseline(start_gen, tuple(o[0] for o in start_eval), tuple(start_scores))
         for k in range(cfg.rounds):
             ident = round_identity(cfg, k, previous, start_digest, train_es.digest, judge.digest)
-            ckpt = work / "rounds" / f"r{k}-{ident.short}"
+            ckpt = work / rounds_dir / f"r{k}-{ident.short}"
             done = ckpt / "round.json"
             if (
                 done.is_file()
@@ -572,12 +640,14 @@ def run_loop(
                     store,
                     cfg,
                     build,
-                    start_scores,
+                    baseline,
                     tuple(done_dirs),
                 )
                 done.write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
-            (work / f"{cfg.builder}-r{k}").mkdir(exist_ok=True)
-            (work / f"{cfg.builder}-r{k}" / "row.json").write_text(json.dumps(asdict(row), indent=2), encoding="utf-8")
+            if table_rows:
+                (work / f"{cfg.builder}-r{k}").mkdir(exist_ok=True)
+                row_text = json.dumps(asdict(row), indent=2)
+                (work / f"{cfg.builder}-r{k}" / "row.json").write_text(row_text, encoding="utf-8")
             rows.append(row)
             if on_round is not None:
                 on_round(row)
@@ -598,11 +668,11 @@ def _run_round(
     train_es: EvalSet,
     eval_es: EvalSet,
     judge_source: JudgeSource,
-    evaluator: ResponseJudge,
+    evaluator: ResponseJudge | Judge,
     store: Store,
     cfg: LoopConfig,
     build: Callable[[RoundContext], BuiltRound],
-    start_scores: Sequence[float | None],
+    baseline: _Baseline,
     previous_dirs: tuple[Path, ...] = (),
 ) -> tuple[nn.Module, RoundRow]:
     times: dict[str, float] = {}
@@ -623,6 +693,7 @@ def _run_round(
         train_es,
         ckpt,
         previous_dirs=previous_dirs,
+        origins=[(start, "start", ident.inputs["start"]), (policy, f"m{k}", ident.inputs["previous"])],
     )
     built = build(ctx)
     times["sample_judge_build"] = time.perf_counter() - t
@@ -650,14 +721,26 @@ def _run_round(
     gen = ctx.generator("eval")
     out = stored_samples(store, eval_es, gen, new, tokenizer, 1, cfg, cfg.train.seed + 10_000)
     texts = [o[0] for o in out]
-    scores = judge_scores(
-        store,
-        evaluator,
-        [ResponseToJudge(p, o, gen) for p, o in zip(eval_es.texts(), texts, strict=True)],
-        cfg.concurrency,
-    )
-    gap = acc = None
-    if built.pairs:
+    gap = acc = lc = None
+    if isinstance(evaluator, ResponseJudge):
+        scores = judge_scores(
+            store,
+            evaluator,
+            [ResponseToJudge(p, o, gen) for p, o in zip(eval_es.texts(), texts, strict=True)],
+            cfg.concurrency,
+        )
+        win_rate = _paired_win_rate(scores, baseline.scores)
+        ok_scores = [s for s in scores if s is not None]
+        n_failed_eval = len(scores) - len(ok_scores)
+    else:  # a pairwise evaluator: the round's policy (second slot) against the start (first slot)
+        pairs = [
+            PairToJudge(p, b, baseline.generator, o, gen)
+            for p, b, o in zip(eval_es.texts(), baseline.texts, texts, strict=True)
+        ]
+        report = annotate(store, evaluator, pairs, settings=EngineSettings(concurrency=cfg.concurrency), progress=False)
+        win_rate, lc, n_failed_eval = win_rate_columns(report.judgments, lc=len(pairs) >= 10)
+        ok_scores = []
+    if built.pairs and isinstance(evaluator, ResponseJudge):
         pair_items = [ResponseToJudge(p.prompt, p.chosen, ctx.generator("chosen")) for p in built.pairs] + [
             ResponseToJudge(p.prompt, p.rejected, ctx.generator("rejected")) for p in built.pairs
         ]
@@ -672,12 +755,11 @@ def _run_round(
         if built.pairs and beta is not None and get_method(cfg.method).trainer == "pasture.train.dpo:fit_dpo"
         else None
     )
-    ok_scores = [s for s in scores if s is not None]
     row = RoundRow(
         method=f"{cfg.builder} r{k}",
         round=k,
         builder=cfg.builder,
-        win_rate_vs_start=_paired_win_rate(scores, start_scores),
+        win_rate_vs_start=win_rate,
         eval_score=sum(ok_scores) / len(ok_scores) if ok_scores else math.nan,
         chosen_rejected_gap=gap,
         judge_gap=_mean([c - r for c, r in zip(built.chosen_scores, built.rejected_scores, strict=True)]),
@@ -688,11 +770,12 @@ def _run_round(
         n_train_examples=n_examples,
         n_skipped=built.n_skipped,
         n_failed_judgments=ctx.n_failed_judgments,
-        n_failed_eval=len(scores) - len(ok_scores),
+        n_failed_eval=n_failed_eval,
         train_tokens=stats.train_tokens,
         wall_s=stats.wall_s,
         stage_seconds=times,
         run_identity=ident.digest,
+        lc_vs_start=lc,
     )
     times["evaluate"] = time.perf_counter() - t
     return new, row

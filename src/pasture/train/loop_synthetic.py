@@ -22,11 +22,11 @@ from scipy import stats as sps
 from transformers import AutoModelForCausalLM
 
 from pasture.judges.base import ResponseReading, ResponseRequest
-from pasture.judges.judge import ProgrammaticResponseJudge
+from pasture.judges.judge import ProgrammaticJudge, ProgrammaticResponseJudge
 from pasture.train.builders import SelfRewardingSettings, TemporalSelfRewardingSettings
 from pasture.train.builders.self_judge import SelfJudgeSettings, SyntheticSelfJudge
 from pasture.train.core import generate
-from pasture.train.loop import LoopConfig, LoopResult, run_loop
+from pasture.train.loop import FixedJudge, LoopConfig, LoopResult, run_loop
 from pasture.train.registry import DPOSettings, TrainSettings
 from pasture.train.synthetic import (
     MAX_RESPONSE_TOKENS,
@@ -48,6 +48,17 @@ def _oracle_reading(request: ResponseRequest) -> ResponseReading:
 def oracle_judge() -> ProgrammaticResponseJudge:
     """The exact oracle of the extended task as a single-response judge (score in [0, 1]): the loop's evaluator."""
     return ProgrammaticResponseJudge(_oracle_reading, name="synthetic oracle", version="extended-oracle-v1")
+
+
+def _oracle_preference(prompt: str, output_1: str, output_2: str) -> float:
+    s1, s2 = extended_oracle_score(prompt, output_1), extended_oracle_score(prompt, output_2)
+    return 2.0 if s2 > s1 else 1.0 if s2 < s1 else 1.5
+
+
+def oracle_pair_judge() -> ProgrammaticJudge:
+    """The same oracle as a pairwise judge (preference by slot, 1.5 on a tie): the farm builder's judge and
+    evaluator on the synthetic task."""
+    return ProgrammaticJudge(_oracle_preference, name="synthetic oracle (pairwise)", version="extended-oracle-v1")
 
 
 @dataclass(frozen=True)
@@ -205,12 +216,19 @@ def run_synthetic_loop(
 ) -> LoopResult:
     """One loop on the synthetic task (what ``pasture loop --task synthetic`` runs): the shared start policy of
     ``sizes.start`` (retrained deterministically, so a rerun resumes the same rounds), the self-judge stand-in as
-    the round judge, the oracle as evaluator, prompts drawn as in :func:`run_seed`; store ``workdir/store.db``."""
+    the round judge, the oracle as evaluator, prompts drawn as in :func:`run_seed`; store ``workdir/store.db``.
+    The ``farm`` builder compares two responses: its judge and evaluator are the oracle as a pairwise judge
+    (:func:`oracle_pair_judge`, the farm loop's "same judge labels and evaluates")."""
     sz = sizes or LoopExperimentConfig()
     start = train_start_policy(sz.start)
-    judge = SyntheticSelfJudge(start.model, start.tokenizer, sz.judge)
     train_p = make_prompts(sz.n_train_prompts, seed=5000 + seed)
     eval_p = make_prompts(sz.n_eval_prompts, seed=6000 + seed)
+    if config.builder == "farm":
+        pair = oracle_pair_judge()
+        return run_loop(
+            start.model, start.tokenizer, train_p, eval_p, FixedJudge(pair), pair, workdir / "store.db", workdir, config
+        )
+    judge = SyntheticSelfJudge(start.model, start.tokenizer, sz.judge)
     return run_loop(
         start.model, start.tokenizer, train_p, eval_p, judge, oracle_judge(), workdir / "store.db", workdir, config
     )

@@ -34,12 +34,14 @@ def _config(**kw: object) -> LoopConfig:
     )
 
 
-def _stored(db: Path, generator: str) -> dict[str, list[str]]:
+def _stored(db: Path, label: str) -> dict[str, list[str]]:
+    """The stored samples of ``label`` (one run per store: its generator is the one ending in ``/label``)."""
     out: dict[str, list[str]] = {}
     with Store(db) as s:
         for d, _, _ in s.eval_sets():
-            for o in sorted(s.get_outputs(d, generator), key=lambda o: o.sample_index):
-                out.setdefault(o.instruction, []).append(o.output)
+            for g in (g for g in s.generators(d) if g.endswith(f"/{label}")):
+                for o in sorted(s.get_outputs(d, g), key=lambda o: o.sample_index):
+                    out.setdefault(o.instruction, []).append(o.output)
     return out
 
 
@@ -49,9 +51,8 @@ def test_pairs_are_best_and_worst_of_the_samples_and_the_filtered_chain(tmp_path
     res = run_loop(
         model, tok, TRAIN, EVAL, FixedJudge(oracle_judge()), oracle_judge(), db, tmp_path / "w", _config(n=3, chain=1)
     )
-    short = res.rounds[0].run_identity[:12]
-    direct = _stored(db, f"loop/r0-{short}/policy")
-    chain = _stored(db, f"loop/r0-{short}/chain1")
+    direct = _stored(db, "policy")
+    chain = _stored(db, "chain1")
     expected = []
     for x in TRAIN:
         pool = list(direct[x])

@@ -65,12 +65,11 @@ def test_kept_data_are_the_new_well_formed_instructions_rated_at_least_c(tmp_pat
         model, tok, SEEDS, EVAL, FixedJudge(oracle_judge()), oracle_judge(), tmp_path / "s.db", tmp_path / "w", cfg
     )
     r0 = _round_dirs(tmp_path / "w")[0]
-    short = res.rounds[0].run_identity[:12]
-    with Store(tmp_path / "s.db") as s:
-        written = [o.output for d, _, _ in s.eval_sets() for o in s.get_outputs(d, f"loop/r0-{short}/instructions")]
-        answers = {
-            o.instruction: o.output for d, _, _ in s.eval_sets() for o in s.get_outputs(d, f"loop/r0-{short}/responses")
-        }
+    assert res.rounds[0].round == 0
+    with Store(tmp_path / "s.db") as s:  # one run per store: each label's generator is the one ending in /label
+        outs = [o for d, _, _ in s.eval_sets() for o in s.get_outputs(d)]
+        written = [o.output for o in outs if o.generator.endswith("/instructions")]
+        answers = {o.instruction: o.output for o in outs if o.generator.endswith("/responses")}
     assert len(written) == 2 * len(SEEDS)  # oversample × seed tasks
     new = {x for t in written if (x := written_instruction(t)) is not None and x not in SEEDS}
     assert new and set(answers) == new  # every new well-formed instruction was answered once, nothing else

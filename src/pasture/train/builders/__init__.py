@@ -74,6 +74,14 @@ class EvolveSettings(BuilderSettings):
 
 
 @dataclass(frozen=True)
+class FarmSettings(BuilderSettings):
+    """The farm loop (AlpacaFarm-style): two samples per prompt from the current policy, compared by a pairwise
+    judge, each verdict flipped with probability p (simulated annotator noise)."""
+
+    flip_p: float = setting(0.25, "Probability of flipping each decided verdict (AlpacaFarm's p = 0.25).")
+
+
+@dataclass(frozen=True)
 class Builder:
     """One registered builder: ``function`` is ``"module:function"``, imported only when a round runs; ``data`` is
     what it produces (preference pairs for DPO-family methods, demonstrations for SFT)."""
@@ -116,6 +124,12 @@ BUILDERS: dict[str, Builder] = {
             EvolveSettings,
             "pasture.train.builders.evolve:build_evolve",
             "(x, better ≻ worse) and (refine(x, worse), better ≻ worse) from direct samples + a filtered refine chain",
+        ),
+        Builder(
+            "farm",
+            FarmSettings,
+            "pasture.train.builders.farm:build_farm",
+            "two own samples per prompt compared by a pairwise judge, verdicts flipped with probability p",
         ),
     )
 }
