@@ -1,0 +1,81 @@
+"""AutoRule's and PUGC's single-response protocols: parsers on hand-written replies, templates and fingerprints,
+and real calls to SmolLM2 behind a llama.cpp server, cached in the store (docs/judges.md, "rule_check")."""
+
+from __future__ import annotations
+
+import pytest
+
+from pasture.annotate import annotate_responses
+from pasture.annotate.responses import ResponseToJudge
+from pasture.errors import JudgeError
+from pasture.judges import Completion, ParseFailure, get_judge, get_response_judge
+from pasture.judges.base import ResponseRequest
+from pasture.judges.method_protocols import FreeTextParser, ItemListParser, YesNoParser, list_items
+from pasture.store import Store
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ("[[yes]] It is short.", "yes"),
+        ("It follows it.\nAnswer: **No**", "no"),
+        ("Yes, the answer is polite.", "yes"),
+        ("no.", "no"),
+        ("[[no]] at first, but then: Answer: yes", "yes"),  # the last marked verdict wins
+    ],
+)
+def test_yes_no_parser_reads_the_last_marked_verdict_or_a_leading_word(text, verdict):
+    assert YesNoParser().parse(Completion(text=text)).verdict == verdict
+
+
+@pytest.mark.parametrize("text", ["", "The answer is fine.", "Maybe; it depends.", "I cannot say yesterday."])
+def test_yes_no_parser_refuses_a_reply_without_a_verdict(text):
+    with pytest.raises(ParseFailure, match="no yes/no verdict"):
+        YesNoParser().parse(Completion(text=text))
+
+
+def test_list_items_reads_markers_and_keeps_repeats_once():
+    text = "Rules:\n- The answer is short.\n* the answer is  SHORT\n2. The answer cites a source.\n(3) Be kind\nplain line"
+    assert list_items(text) == ["The answer is short.", "The answer cites a source.", "Be kind"]
+    reading = ItemListParser().parse(Completion(text=text))
+    assert reading.verdict == "yes" and reading.critique == "The answer is short.\nThe answer cites a source.\nBe kind"
+    with pytest.raises(ParseFailure, match="no list item"):
+        ItemListParser().parse(Completion(text="The answer should be short."))
+    with pytest.raises(ParseFailure, match="empty reply"):
+        FreeTextParser().parse(Completion(text="  \n"))
+
+
+def test_protocols_fill_their_fields_and_refuse_a_missing_subject():
+    judge = get_response_judge("smollm2-rule-check-server")
+    assert judge.reads == frozenset({"subject"})
+    (msgs,) = judge.messages(ResponseRequest(instruction="Say hi", output="Hello!", subject="The answer is brief."))
+    assert "The answer is brief." in msgs[-1]["content"] and "Hello!" in msgs[-1]["content"]
+    with pytest.raises(JudgeError, match="needs a subject"):
+        judge.messages(ResponseRequest(instruction="Say hi", output="Hello!"))
+    grade = get_response_judge("smollm2-reference-grade-server")
+    assert grade.reads == frozenset({"reference"})
+    # the same provider under another protocol/template is another judge: another fingerprint
+    other = get_judge("smollm2-rule-check-server", protocol="yes_no", template="document_answers_v1")
+    assert other.fingerprint.digest != judge.fingerprint.digest
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_rule_check_by_smollm2_behind_a_real_server_is_stored_and_reused(llama_server, tmp_path):
+    judge = get_response_judge("smollm2-rule-check-server", base_url=llama_server.base_url)
+    items = [
+        ResponseToJudge(instruction="Name a colour.", output=o, generator="g", subject=rule)
+        for o in ("Blue.",)
+        for rule in ("The answer is one word.", "The answer is polite.")
+    ]
+    with Store(tmp_path / "s.db") as store:
+        first = annotate_responses(store, judge, items, progress=False)
+        assert first.n_judgments == 2 and first.n_cached == 0
+        for j in first.judgments:
+            assert j.status in ("ok", "parse_error")
+            assert (j.verdict in ("yes", "no")) == (j.status == "ok")
+            assert j.subject in ("The answer is one word.", "The answer is polite.")
+            assert j.raw_completion
+        again = annotate_responses(store, judge, items, progress=False)
+        ok = sum(j.status == "ok" for j in first.judgments)
+        assert again.n_cached >= ok and store.count_response_judgments() == 2
