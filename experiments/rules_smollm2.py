@@ -55,18 +55,14 @@ def main() -> None:
     pairs = alpacaeval_pairs(args.annotations, args.pairs, seed=args.seed, max_chars=args.max_chars)
     began, cpu0 = time.perf_counter(), _cpu_s()
     with LlamaServer(n_threads=args.threads, log_path=args.store.with_suffix(".server.log")) as server:
-        reasoner = LLMReasoner.from_judge(
-            "smollm2-graded-server", base_url=server.base_url, max_tokens=args.max_tokens
-        )
+        reasoner = LLMReasoner.from_judge("smollm2-graded-server", base_url=server.base_url, max_tokens=args.max_tokens)
         with Store(args.store) as store:
             n_before = store.count_response_judgments()
             out = extract_rules_llm(store, reasoner, pairs, k=args.k, source=str(args.annotations), progress=True)
             n_after = store.count_response_judgments()
     wall, cpu = time.perf_counter() - began, _cpu_s() - cpu0
     out.rules.write(rules_path)
-    steps = "\n".join(
-        f"| {name} | {c.asked} | {c.cached} | {c.failed} |" for name, c in out.steps.items()
-    )
+    steps = "\n".join(f"| {name} | {c.asked} | {c.cached} | {c.failed} |" for name, c in out.steps.items())
     rules = "\n".join(f"| {r.id} | {r.support} | {r.statement} |" for r in out.rules.rules)
     notes = {k: v for k, v in out.rules.notes.items() if k not in ("candidates", "steps", "judges")}
     top = list(out.rules.notes["candidates"].items())[:10]

@@ -35,7 +35,9 @@ def test_yes_no_parser_refuses_a_reply_without_a_verdict(text):
 
 
 def test_list_items_reads_markers_and_keeps_repeats_once():
-    text = "Rules:\n- The answer is short.\n* the answer is  SHORT\n2. The answer cites a source.\n(3) Be kind\nplain line"
+    text = (
+        "Rules:\n- The answer is short.\n* the answer is  SHORT\n2. The answer cites a source.\n(3) Be kind\nplain line"
+    )
     assert list_items(text) == ["The answer is short.", "The answer cites a source.", "Be kind"]
     reading = ItemListParser().parse(Completion(text=text))
     assert reading.verdict == "yes" and reading.critique == "The answer is short.\nThe answer cites a source.\nBe kind"

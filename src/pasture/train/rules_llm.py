@@ -262,7 +262,9 @@ def alpacaeval_pairs(path: str | Path, n: int, *, seed: int = 0, max_chars: int 
             instruction, o1, o2 = str(row["instruction"]), str(row["output_1"]), str(row["output_2"])
             pref = row.get("preference")
         except KeyError as exc:
-            raise InputError(f"row {i} has no {exc.args[0]!r}; want instruction/output_1/output_2/preference", path=p)
+            raise InputError(
+                f"row {i} has no {exc.args[0]!r}; want instruction/output_1/output_2/preference", path=p
+            ) from None
         if pref is None or not isinstance(pref, (int, float)) or pref != pref or pref == 1.5 or not 1 <= pref <= 2:
             continue
         if max_chars is not None and len(instruction) + len(o1) + len(o2) > max_chars:
