@@ -207,8 +207,8 @@ def extract_rules_llm(
         merged = ask("merge", reasoner.merger, items)
         notes["merge_rounds"] += 1
         nxt: list[str] = []
-        for batch, item in zip(batches, items, strict=True):
-            text = merged.get((item.instruction, item.output, None))
+        for batch, asked in zip(batches, items, strict=True):
+            text = merged.get((asked.instruction, asked.output, None))
             if text is None:
                 notes["merge_batches_failed"] += 1
                 nxt.extend(batch)
