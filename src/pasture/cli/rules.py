@@ -74,7 +74,7 @@ def extract(
         from pasture.train.rules_llm import LLMReasoner, extract_rules_llm
 
         pairs = [LabelledPair(p.prompt, p.chosen, p.rejected) for p in read_preference_pairs(pairs_path)[:max_pairs]]
-        llm = LLMReasoner.from_judge(reasoner, **({"base_url": base_url} if base_url else {}))
+        llm = LLMReasoner.from_judge(reasoner, base_url=base_url) if base_url else LLMReasoner.from_judge(reasoner)
         with Store(store_path) as store:
             result = extract_rules_llm(store, llm, pairs, k=k, source=str(pairs_path))
         for step, c in result.steps.items():
