@@ -10,7 +10,14 @@ from pasture.annotate.responses import ResponseToJudge
 from pasture.errors import JudgeError
 from pasture.judges import Completion, ParseFailure, get_judge, get_response_judge
 from pasture.judges.base import ResponseRequest
-from pasture.judges.method_protocols import FreeTextParser, ItemListParser, YesNoParser, list_items
+from pasture.judges.method_protocols import (
+    FreeTextParser,
+    ItemListParser,
+    QuestionListParser,
+    YesNoParser,
+    list_items,
+    question_items,
+)
 from pasture.store import Store
 
 
@@ -45,6 +52,16 @@ def test_list_items_reads_markers_and_keeps_repeats_once():
         ItemListParser().parse(Completion(text="The answer should be short."))
     with pytest.raises(ParseFailure, match="empty reply"):
         FreeTextParser().parse(Completion(text="  \n"))
+
+
+def test_question_items_are_sentences_ending_with_a_question_mark_with_or_without_markers():
+    reply = "Question 1: What is a contour line?\n\nIt joins points. **Q2:** How steep is it here? Why?\n- what is x?"
+    assert question_items(reply) == ["What is a contour line?", "How steep is it here?"]  # short or lower-case: not
+    assert (
+        QuestionListParser().parse(Completion(text="- How often do I feed it?")).critique == "How often do I feed it?"
+    )
+    with pytest.raises(ParseFailure, match="no question"):
+        QuestionListParser().parse(Completion(text="The document is about bread."))
 
 
 def test_protocols_fill_their_fields_and_refuse_a_missing_subject():

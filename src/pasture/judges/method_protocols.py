@@ -108,6 +108,41 @@ class ItemListParser:
         return ResponseReading(verdict="yes", critique="\n".join(items))
 
 
+_QUESTION_LABEL = re.compile(r"\b(?:question|q)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
+_QUESTION = re.compile(r"[A-Z][^.?!\n]*\?")
+
+
+def question_items(text: str) -> list[str]:
+    """The questions in ``text``: every sentence that starts with a capital letter and ends with ``?`` (after
+    dropping labels such as ``Question 1:``, list markers and markdown), of at least three words; repeats (ignoring
+    case and spacing) kept once, in order. Small models write questions without list markers."""
+    cleaned = _QUESTION_LABEL.sub("", text.replace("*", "").replace("`", ""))
+    out: list[str] = []
+    seen: set[str] = set()
+    for m in _QUESTION.finditer(cleaned):
+        q = m.group(0).strip()
+        key = normalize_item(q)
+        if len(q.split()) >= 3 and key not in seen:
+            seen.add(key)
+            out.append(q)
+    return out
+
+
+@dataclass(frozen=True)
+class QuestionListParser:
+    """Reads questions (:func:`question_items`); the reading's ``critique`` is the questions, one a line, and its
+    verdict 'yes'. No question is a failure."""
+
+    name: str = "question_list"
+    version: int = 1
+
+    def parse(self, completion: Completion) -> ResponseReading:
+        items = question_items(completion.text)
+        if not items:
+            raise ParseFailure("no question in the reply (expected sentences ending with '?')")
+        return ResponseReading(verdict="yes", critique="\n".join(items))
+
+
 @dataclass(frozen=True)
 class FreeTextParser:
     """Reads free text: the reply trimmed; empty is a failure. The reading's ``critique`` is the text, its verdict
@@ -123,7 +158,9 @@ class FreeTextParser:
         return ResponseReading(verdict="yes", critique=text)
 
 
-METHOD_PARSERS: dict[str, Parser[Any]] = {p.name: p for p in (YesNoParser(), ItemListParser(), FreeTextParser())}
+METHOD_PARSERS: dict[str, Parser[Any]] = {
+    p.name: p for p in (YesNoParser(), ItemListParser(), QuestionListParser(), FreeTextParser())
+}
 """The parsers of this module by kind (``definitions.make_parser`` builds them from ``{"kind": name}``)."""
 
 

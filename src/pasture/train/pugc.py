@@ -3,8 +3,9 @@
 From documents (posts, answers, reviews: any text a person wrote), :func:`pugc_pairs` makes DPO pairs in five
 steps, every one cached in the store and resumable:
 
-1. **questions**: a question writer (protocol ``item_list``, template ``document_questions_v1``) writes up to
-   ``questions_per_document`` reader questions per document;
+1. **questions**: a question writer (protocol ``item_list``, template ``document_questions_v1``, parser
+   ``question_list``: every sentence ending with "?") writes up to ``questions_per_document`` reader questions per
+   document;
 2. **filter**: a judge answers "does the document answer it?" (protocol ``yes_no``, template
    ``document_answers_v1``) for each (question, document); only 'yes' is kept. A question kept for two documents
    stays with the first (one reference per question);
@@ -129,7 +130,7 @@ class PUGCJudges:
             )
 
         return cls(
-            questions=step("item_list", "document_questions_v1", "item_list", "questions"),
+            questions=step("item_list", "document_questions_v1", "question_list", "questions"),
             answers=step("yes_no", "document_answers_v1", "yes_no", "answers"),
             grader=step("reference_grade", "reference_score_v1", "score", "grade"),
         )
