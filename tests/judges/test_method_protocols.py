@@ -29,6 +29,10 @@ from pasture.store import Store
         ("Yes, the answer is polite.", "yes"),
         ("no.", "no"),
         ("[[no]] at first, but then: Answer: yes", "yes"),  # the last marked verdict wins
+        ("The document does not contain the answer to the question.", "no"),
+        ('The document contains the answer to the question "How?"', "yes"),
+        ("The answer doesn't follow the rule. It contains a list.", "no"),  # the first sentence decides
+        ("It fails to address the request.", "no"),
     ],
 )
 def test_yes_no_parser_reads_the_last_marked_verdict_or_a_leading_word(text, verdict):

@@ -38,12 +38,25 @@ _YES_NO = re.compile(
     re.IGNORECASE,
 )
 _FIRST_WORD = re.compile(r"^[\s*_`'\"\[(]*(yes|no)\b", re.IGNORECASE)
+_VERBS = r"(?:contain|answer|follow|satisf|meet|provide|include|address)"
+_NEGATED = re.compile(
+    r"\b(?:does\s+not|doesn't|do\s+not|don't|did\s+not|didn't|cannot|can't|can\s+not|fails?\s+to|is\s+not|"
+    r"isn't|not)\s+(?:\w+\s+){0,2}?" + _VERBS,
+    re.IGNORECASE,
+)
+_AFFIRMED = re.compile(
+    r"\b(?:contains|answers|follows|satisfies|meets|provides|includes|addresses|does\s+(?:\w+\s+)?" + _VERBS + r")\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class YesNoParser:
     """Reads a yes/no verdict: the LAST ``[[yes]]``/``[[no]]`` or ``Answer: yes|no`` in the reply, else a reply
-    that starts with the word yes or no. Anything else is a failure (never a default 'no').
+    that starts with the word yes or no, else the reply's first sentence in words: a negated verb of the question
+    ("does not contain", "doesn't answer", "fails to follow") is 'no', the verb alone ("contains the answer",
+    "follows the rule") is 'yes' (small models answer in a sentence). Anything else is a failure (never a default
+    'no').
 
     >>> YesNoParser().parse(Completion(text="The answer is short. Answer: **Yes**")).verdict
     'yes'
@@ -59,11 +72,16 @@ class YesNoParser:
         found = list(_YES_NO.finditer(text))
         if found:
             word = (found[-1].group(1) or found[-1].group(2)).lower()
-        else:
-            m = _FIRST_WORD.match(text)
-            if m is None:
-                raise ParseFailure("no yes/no verdict in the reply (expected [[yes]] or [[no]])")
+        elif (m := _FIRST_WORD.match(text)) is not None:
             word = m.group(1).lower()
+        else:
+            first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+            if _NEGATED.search(first):
+                word = "no"
+            elif _AFFIRMED.search(first):
+                word = "yes"
+            else:
+                raise ParseFailure("no yes/no verdict in the reply (expected [[yes]] or [[no]])")
         verdict: Literal["yes", "no"] = "yes" if word == "yes" else "no"
         return ResponseReading(verdict=verdict)
 
