@@ -14,6 +14,7 @@ from pasture.judges.method_protocols import (
     FreeTextParser,
     ItemListParser,
     QuestionListParser,
+    RuleListParser,
     YesNoParser,
     list_items,
     question_items,
@@ -56,6 +57,16 @@ def test_list_items_reads_markers_and_keeps_repeats_once():
         ItemListParser().parse(Completion(text="The answer should be short."))
     with pytest.raises(ParseFailure, match="empty reply"):
         FreeTextParser().parse(Completion(text="  \n"))
+
+
+def test_rules_are_list_items_or_else_sentences_starting_the_answer():
+    reply = "Here are rules. The answer is short and clear. the answer cites a source! It is nice. The answer is."
+    assert RuleListParser().parse(Completion(text=reply)).critique == (
+        "The answer is short and clear.\nThe answer cites a source!"
+    )
+    assert RuleListParser().parse(Completion(text="- Be brief.\nThe answer is long.")).critique == "Be brief."
+    with pytest.raises(ParseFailure, match="no rule"):
+        RuleListParser().parse(Completion(text="Short answers win."))
 
 
 def test_question_items_are_sentences_ending_with_a_question_mark_with_or_without_markers():

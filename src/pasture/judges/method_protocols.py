@@ -126,6 +126,42 @@ class ItemListParser:
         return ResponseReading(verdict="yes", critique="\n".join(items))
 
 
+_RULE_SENTENCE = re.compile(r"\b(?:The|A good) answer\b[^.!?\n]*[.!]?", re.IGNORECASE)
+
+
+def rule_items(text: str) -> list[str]:
+    """The rules in ``text``: its list items (:func:`list_items`), or when it has none, every sentence starting with
+    "The answer" or "A good answer" (the form the rule templates ask for) of at least four words; repeats kept
+    once, in order. Small models often drop the list markers."""
+    items = list_items(text)
+    if items:
+        return items
+    out: list[str] = []
+    seen: set[str] = set()
+    for m in _RULE_SENTENCE.finditer(text):
+        rule = m.group(0).strip()
+        key = normalize_item(rule)
+        if len(rule.split()) >= 4 and key not in seen:
+            seen.add(key)
+            out.append(rule[0].upper() + rule[1:])
+    return out
+
+
+@dataclass(frozen=True)
+class RuleListParser:
+    """Reads rules (:func:`rule_items`); the reading's ``critique`` is the rules, one a line, and its verdict
+    'yes'. No rule is a failure."""
+
+    name: str = "rule_list"
+    version: int = 1
+
+    def parse(self, completion: Completion) -> ResponseReading:
+        items = rule_items(completion.text)
+        if not items:
+            raise ParseFailure("no rule in the reply (expected lines starting with '- ' or sentences 'The answer ...')")
+        return ResponseReading(verdict="yes", critique="\n".join(items))
+
+
 _QUESTION_LABEL = re.compile(r"\b(?:question|q)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
 _QUESTION = re.compile(r"[A-Z][^.?!\n]*\?")
 
@@ -177,7 +213,7 @@ class FreeTextParser:
 
 
 METHOD_PARSERS: dict[str, Parser[Any]] = {
-    p.name: p for p in (YesNoParser(), ItemListParser(), QuestionListParser(), FreeTextParser())
+    p.name: p for p in (YesNoParser(), ItemListParser(), RuleListParser(), QuestionListParser(), FreeTextParser())
 }
 """The parsers of this module by kind (``definitions.make_parser`` builds them from ``{"kind": name}``)."""
 

@@ -7,7 +7,7 @@ one writes them, as the paper's reasoning model does, in three steps (prompts wr
 1. **explain**: for each labelled pair, why the chosen response beats the rejected one (protocol
    ``preference_explanation``: ``output`` = chosen, ``subject`` = rejected);
 2. **extract**: the explanation turned into candidate rules, one sentence each (protocol ``item_list``, template
-   ``rule_extract_v1``);
+   ``rule_extract_v1``, parser ``rule_list``: list items, or sentences starting "The answer");
 3. **merge**: the distinct candidates merged into at most K rules (``item_list``, template ``rule_merge_v1``). When
    there are more candidates than fit one prompt (``merge_batch``), they are merged batch by batch and the merged
    lists merged again, until one list remains. A reply that still lists more than K rules is cut to its first K.
@@ -83,8 +83,8 @@ class LLMReasoner:
 
         return cls(
             explainer=step("preference_explanation", "preference_explanation_v1", "free_text", "explain"),
-            extractor=step("item_list", "rule_extract_v1", "item_list", "extract"),
-            merger=step("item_list", "rule_merge_v1", "item_list", "merge"),
+            extractor=step("item_list", "rule_extract_v1", "rule_list", "extract"),
+            merger=step("item_list", "rule_merge_v1", "rule_list", "merge"),
             name=f"llm_reasoner({name_or_path})",
         )
 
