@@ -3,7 +3,8 @@
 Outside CI (it does not fit a quiet minute: the policy is de-quantised from the GGUF, sampled with transformers on the
 CPU, and judged by the same model behind a real llama.cpp server on 127.0.0.1). The documents are
 ``experiments/pugc_documents/*.txt`` (written for pasture). SmolLM2 writes the questions, filters them ("does the
-document answer it?"), and grades each of the policy's samples against the document; the policy (SmolLM2 too) is
+document answer it?"), and grades each of the policy's samples against the document (one digit 1-9 read from its
+token probabilities: it rarely writes ``[[N]]`` after an explanation); the policy (SmolLM2 too) is
 then trained by one DPO step on the best/worst pairs with the existing method. Every judgment and sample is in the
 store (``--store``): a rerun asks and samples nothing. Writes ``experiments/pugc_smollm2.md``.
 
@@ -51,7 +52,7 @@ def main() -> None:
     model, tok = load_policy("smollm2", cache_dir=args.policy_cache)
     timings["load policy"] = time.perf_counter() - t0
     with LlamaServer(n_threads=1, log_path=out / "pugc_smollm2.server.log") as server:
-        judges = PUGCJudges.from_judge("smollm2-graded-server", base_url=server.base_url)
+        judges = PUGCJudges.from_judge("smollm2-graded-server", digit_grade=True, base_url=server.base_url)
         t = time.perf_counter()
         with Store(args.store) as store:
             result = pugc_pairs(store, docs, judges, model, tok, settings)
@@ -89,7 +90,7 @@ end to end and resumes, not that the pairs are good.
 |---|---|---|---|
 {steps}
 
-| document | kept question | grades of the samples (1-10; - = unreadable) |
+| document | kept question | grades of the samples (1-9, probability-weighted digit; - = unreadable) |
 |---|---|---|
 {kept}
 

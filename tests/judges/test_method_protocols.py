@@ -15,6 +15,7 @@ from pasture.judges.method_protocols import (
     ItemListParser,
     QuestionListParser,
     RuleListParser,
+    ScoreLogprobParser,
     YesNoParser,
     list_items,
     question_items,
@@ -67,6 +68,17 @@ def test_rules_are_list_items_or_else_sentences_starting_the_answer():
     assert RuleListParser().parse(Completion(text="- Be brief.\nThe answer is long.")).critique == "Be brief."
     with pytest.raises(ParseFailure, match="no rule"):
         RuleListParser().parse(Completion(text="Short answers win."))
+
+
+def test_digit_grade_is_the_probability_weighted_mean_digit():
+    import math
+
+    alts = {"7": math.log(0.5), " 9": math.log(0.25), "The": math.log(0.2), "10": math.log(0.05)}
+    assert ScoreLogprobParser().parse(Completion(text="7", top_logprobs=(alts,))) == pytest.approx((3.5 + 2.25) / 0.75)
+    with pytest.raises(ParseFailure, match="no digit"):
+        ScoreLogprobParser().parse(Completion(text="The", top_logprobs=({"The": 0.0},)))
+    with pytest.raises(ParseFailure, match="no logprobs"):
+        ScoreLogprobParser().parse(Completion(text="7"))
 
 
 def test_question_items_are_sentences_ending_with_a_question_mark_with_or_without_markers():

@@ -148,7 +148,7 @@ def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser[Any]:
         return ScoreParser(int(spec.get("low", 1)), int(spec.get("high", 10)))
     if kind == "critique":
         return CritiqueParser()
-    if kind in METHOD_PARSERS:  # yes_no, item_list, free_text (pasture.judges.method_protocols)
+    if kind in METHOD_PARSERS:  # yes_no, item_list, rule_list, ... (pasture.judges.method_protocols)
         return METHOD_PARSERS[str(kind)]
     known = ", ".join(["logprob", "graded_verdict", "score", "critique", *METHOD_PARSERS])
     raise JudgeError(f"unknown parser kind {kind!r}; known: {known}")

@@ -23,6 +23,7 @@ The templates are pasture's own (written for pasture); see :data:`METHOD_TEMPLAT
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -212,9 +213,35 @@ class FreeTextParser:
         return ResponseReading(verdict="yes", critique=text)
 
 
+@dataclass(frozen=True)
+class ScoreLogprobParser:
+    """A grade 1-9 from the probabilities of the digit tokens at the first generated position: the mean digit
+    weighted by their probabilities (tokens equal to a digit after stripping whitespace, summed). No digit among
+    the top alternatives is a failure. For small models that grade with one token but rarely write ``[[N]]``;
+    needs decoding ``logprobs = true``, ``top_logprobs`` >= 9, ``max_tokens = 1``."""
+
+    name: str = "score_logprob_1_9"
+    version: int = 1
+
+    def parse(self, completion: Completion) -> float:
+        if not completion.top_logprobs:
+            raise ParseFailure("no logprobs in the completion (does the provider/server return them?)")
+        weights: dict[int, float] = {}
+        for token, logprob in completion.top_logprobs[0].items():
+            t = token.strip()
+            if len(t) == 1 and t in "123456789":
+                weights[int(t)] = weights.get(int(t), 0.0) + math.exp(logprob)
+        total = sum(weights.values())
+        if total <= 0:
+            shown = ", ".join(repr(t) for t in list(completion.top_logprobs[0])[:10])
+            raise ParseFailure(f"no digit 1-9 among the top tokens [{shown}]")
+        return sum(d * w for d, w in weights.items()) / total
+
+
 METHOD_PARSERS: dict[str, Parser[Any]] = {
     p.name: p for p in (YesNoParser(), ItemListParser(), RuleListParser(), QuestionListParser(), FreeTextParser())
 }
+METHOD_PARSERS["score_logprob"] = ScoreLogprobParser()
 """The parsers of this module by kind (``definitions.make_parser`` builds them from ``{"kind": name}``)."""
 
 
@@ -389,6 +416,23 @@ Does the document contain the answer to the question? Reply with [[yes]] or [[no
 <|im_end|>
 """
 
+REFERENCE_GRADE_DIGIT_V1 = """<|im_start|>system
+You grade an AI assistant's answer against a reference answer to the same request. You reply with one digit.
+<|im_end|>
+<|im_start|>user
+Request:
+{instruction}
+
+Reference answer:
+{reference}
+
+Answer to grade:
+{output}
+
+Grade the answer against the reference from 1 (much worse) to 9 (much better); 5 means as good as the reference. Reply with the digit only.
+<|im_end|>
+"""
+
 METHOD_TEMPLATES: dict[str, str] = {
     "rule_check_v1": RULE_CHECK_V1,
     "preference_explanation_v1": PREFERENCE_EXPLANATION_V1,
@@ -396,5 +440,6 @@ METHOD_TEMPLATES: dict[str, str] = {
     "rule_merge_v1": RULE_MERGE_V1,
     "document_questions_v1": DOCUMENT_QUESTIONS_V1,
     "document_answers_v1": DOCUMENT_ANSWERS_V1,
+    "reference_grade_digit_v1": REFERENCE_GRADE_DIGIT_V1,
 }
 """The templates of this module by built-in name (merged into ``prompts.BUILTIN_TEMPLATES``)."""

@@ -115,24 +115,32 @@ class PUGCJudges:
     grader: ResponseJudge
 
     @classmethod
-    def from_judge(cls, name_or_path: str | Path, **overrides: Any) -> PUGCJudges:
+    def from_judge(cls, name_or_path: str | Path, *, digit_grade: bool = False, **overrides: Any) -> PUGCJudges:
         """The provider (model, arguments, decoding) of judge ``name_or_path`` under the three protocols; the
-        ``overrides`` go to every :func:`~pasture.judges.get_judge` call (e.g. ``base_url``)."""
+        ``overrides`` go to every :func:`~pasture.judges.get_judge` call (e.g. ``base_url``). ``digit_grade``: the
+        grader answers one digit 1-9 read from its token probabilities (template ``reference_grade_digit_v1``,
+        parser ``score_logprob``), for small models that rarely write ``[[N]]`` after their explanation."""
 
-        def step(protocol: str, template: str, parser: str, tag: str) -> ResponseJudge:
+        def step(protocol: str, template: str, parser: str, tag: str, **extra: Any) -> ResponseJudge:
             return get_response_judge(
                 name_or_path,
                 protocol=protocol,
                 template=template,
                 parser={"kind": parser},
                 name=f"{Path(str(name_or_path)).stem}/{tag}",
+                **extra,
                 **overrides,
             )
 
+        if digit_grade:
+            decoding = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20}
+            grader = step("reference_grade", "reference_grade_digit_v1", "score_logprob", "grade", decoding=decoding)
+        else:
+            grader = step("reference_grade", "reference_score_v1", "score", "grade")
         return cls(
             questions=step("item_list", "document_questions_v1", "question_list", "questions"),
             answers=step("yes_no", "document_answers_v1", "yes_no", "answers"),
-            grader=step("reference_grade", "reference_score_v1", "score", "grade"),
+            grader=grader,
         )
 
 
