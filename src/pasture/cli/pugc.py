@@ -20,6 +20,9 @@ import click
 @click.option("--column", default="text", show_default=True, help="The documents' column in a table.")
 @click.option("--judge", required=True, help="Judge (built-in name or TOML) whose provider writes, filters and grades.")
 @click.option("--base-url", default=None, help="Override the judge's server URL (e.g. a local llama.cpp server).")
+@click.option(
+    "--digit-grade", is_flag=True, help="Grade with one digit 1-9 read from token probabilities (small models)."
+)
 @click.option("--policy", default="smollm2", show_default=True, help="'smollm2' or a checkpoint directory.")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("pasture.db"),
               show_default=True, help="The store every step is cached in (resumable).")  # fmt: skip
@@ -41,6 +44,7 @@ def command(
     column: str,
     judge: str,
     base_url: str | None,
+    digit_grade: bool,
     policy: str,
     store_path: Path,
     questions_per_document: int,
@@ -62,7 +66,11 @@ def command(
     from pasture.train.pugc import PUGCJudges, PUGCSettings, pugc_pairs, pugc_train, read_documents
 
     docs = read_documents(list(documents), column=column)
-    judges = PUGCJudges.from_judge(judge, **({"base_url": base_url} if base_url else {}))
+    judges = (
+        PUGCJudges.from_judge(judge, digit_grade=digit_grade, base_url=base_url)
+        if base_url
+        else PUGCJudges.from_judge(judge, digit_grade=digit_grade)
+    )
     model, tok = load_policy(policy)
     settings = PUGCSettings(questions_per_document, samples, max_new_tokens, temperature, seed)
     with Store(store_path) as store:
