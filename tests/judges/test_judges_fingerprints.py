@@ -179,6 +179,10 @@ BUILTIN_DIGESTS = {
     "smollm2-critique-server": "3a25617b93984b8b4d786282fe81f80eaae0e810804136e6c2da996944eb8db3",
     "gpt-4o-mini-critique": "513e75c61c05df3eaa443720f50a7808a4a9bf263baadd5e923b14036dec75d3",
     "gpt-4o-mini-response-score": "dbb50d149dfe6aa21e73b1c1491775c44a8c0c3c42310c323c591b8331ca1fdd",
+    "smollm2-rule-check-server": "6de99c500d47963b2d08765a988e6c637b5d99b76583544fc9360ce91c71e3e6",
+    "gpt-4o-mini-rule-check": "566ece7961a0426b75cd46ec124295a8b73d4dd6ddef1823065ad2765ecb78e2",
+    "smollm2-reference-grade-server": "691aa1b953e79df789c8ee33548371b37c540f95fdeb6947cc3ffd2b7875d66d",
+    "gpt-4o-mini-reference-grade": "5dbaa9ea0ed81d253a56e650a06ee0a394cd2f1a353537adf8a47cb4ccb0dc91",
     "longer-wins": "0ba88ee9111df651bf7a3bc53c250123c6e160f5445f97d7ffa55921161bea9a",
 }
 

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "synthesize": "synthesize",
     "translate": "translate",
     "rules": "rules",
+    "pugc": "pugc",
     "loop": "loop",
 }
 """Registry of commands; adding one touches this dict and one new module."""

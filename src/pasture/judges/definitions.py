@@ -40,6 +40,7 @@ import pandas as pd
 from pasture.errors import InputError, JudgeError
 from pasture.judges.base import Judge, ResponseJudge
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge
+from pasture.judges.method_protocols import METHOD_PARSERS
 from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
 from pasture.judges.protocols import get_protocol, protocol_names
@@ -147,7 +148,10 @@ def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser[Any]:
         return ScoreParser(int(spec.get("low", 1)), int(spec.get("high", 10)))
     if kind == "critique":
         return CritiqueParser()
-    raise JudgeError(f"unknown parser kind {kind!r}; known: logprob, graded_verdict, score, critique")
+    if kind in METHOD_PARSERS:  # yes_no, item_list, rule_list, ... (pasture.judges.method_protocols)
+        return METHOD_PARSERS[str(kind)]
+    known = ", ".join(["logprob", "graded_verdict", "score", "critique", *METHOD_PARSERS])
+    raise JudgeError(f"unknown parser kind {kind!r}; known: {known}")
 
 
 def _resolve_args(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,6 +271,22 @@ BUILTIN_JUDGES: dict[str, JudgeSpec] = {
         _gpt_4o_mini(
             "gpt-4o-mini-response-score", "response_score", "single_score_v1", _GRADED_DECODING,
             "one response: gpt-4o-mini grades it 1-10 on its own",
+        ),
+        _smollm2_server(
+            "smollm2-rule-check-server", "rule_check", "rule_check_v1", {"max_tokens": 32, "temperature": 0},
+            "one response and one rule: SmolLM2 behind a local server answers yes/no (AutoRule's verifier)",
+        ),
+        _gpt_4o_mini(
+            "gpt-4o-mini-rule-check", "rule_check", "rule_check_v1", {"max_tokens": 64, "temperature": 0},
+            "one response and one rule: gpt-4o-mini answers yes/no (AutoRule's verifier)",
+        ),
+        _smollm2_server(
+            "smollm2-reference-grade-server", "reference_grade", "reference_score_v1", _SMALL_GRADED_DECODING,
+            "one response graded 1-10 against a reference by SmolLM2 behind a local server (PUGC)",
+        ),
+        _gpt_4o_mini(
+            "gpt-4o-mini-reference-grade", "reference_grade", "reference_score_v1", _GRADED_DECODING,
+            "one response graded 1-10 against a reference by gpt-4o-mini (PUGC's reference-guided score)",
         ),
         JudgeSpec(
             name="longer-wins",

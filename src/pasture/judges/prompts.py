@@ -9,6 +9,7 @@ the fingerprint of every judge using it: edit by adding a new ``_v2`` entry, not
 from __future__ import annotations
 
 from pasture.errors import JudgeError
+from pasture.judges.method_protocols import METHOD_TEMPLATES
 from pasture.judges.templates import PromptTemplate
 
 PAIRWISE_LOGPROB_V1 = """<|im_start|>system
@@ -112,6 +113,7 @@ BUILTIN_TEMPLATES: dict[str, str] = {
     "single_score_v1": SINGLE_SCORE_V1,
     "reference_score_v1": REFERENCE_SCORE_V1,
     "critique_v1": CRITIQUE_V1,
+    **METHOD_TEMPLATES,  # AutoRule's and PUGC's (pasture.judges.method_protocols)
 }
 """Built-in templates by name; a judge definition may name one of these or give a file path."""
 

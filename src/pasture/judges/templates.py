@@ -31,7 +31,7 @@ from pasture.records import sha256_text
 
 TURN_START = "<|im_start|>"
 TURN_END = "<|im_end|>"
-KNOWN_FIELDS = frozenset({"instruction", "output_1", "output_2", "output", "reference", "pairs"})
+KNOWN_FIELDS = frozenset({"instruction", "output_1", "output_2", "output", "reference", "subject", "pairs"})
 """Placeholder names pasture fills. Other ``{...}`` text (JSON braces, ``{model_identifier}``) stays literal."""
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(sorted(KNOWN_FIELDS)) + r")\}")

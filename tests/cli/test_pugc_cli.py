@@ -1,0 +1,26 @@
+"""``pasture pugc``: bad documents are refused with a one-line error before any model is loaded."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from pasture.cli import main
+
+
+def test_pugc_refuses_a_table_without_the_column(tmp_path):
+    docs = tmp_path / "posts.jsonl"
+    docs.write_text(json.dumps({"body": "A post."}) + "\n", encoding="utf-8")
+    args = ["pugc", "--documents", str(docs), "--judge", "smollm2-graded-server", "--pairs-out", str(tmp_path / "p")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "no text in column 'text'" in result.output and "--column" in result.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_pugc_help_names_every_step():
+    result = CliRunner().invoke(main, ["pugc", "--help"])
+    assert result.exit_code == 0
+    for word in ("questions", "filtered", "samples", "document", "DPO", "--train-out"):
+        assert word in result.output
