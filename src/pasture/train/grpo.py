@@ -64,6 +64,7 @@ from pasture.train.core import (
 )
 from pasture.train.ppo import rollout
 from pasture.train.registry import GRPOSettings, TrainSettings
+from pasture.train.reward_terms import RewardTerm, combined_rewards
 
 __all__ = [
     "GRPOSettings",
@@ -77,15 +78,6 @@ __all__ = [
     "k3_kl",
     "train_grpo",
 ]
-
-
-@dataclass(frozen=True)
-class RewardTerm:
-    """One reward function of GRPO's weighted sum: ``name`` (in logs), ``fn(prompts, responses)``, ``weight``."""
-
-    name: str
-    fn: ScoreFn
-    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -167,26 +159,6 @@ def grpo_loss(
     clipped = ((ratio - 1).abs() > clip).to(logp.dtype)
     s, k = seq_mean(surrogate), seq_mean(kl)
     return GRPOLoss(loss=s + beta * k, surrogate=s.detach(), kl=k.detach(), clip_fraction=seq_mean(clipped))
-
-
-def combined_rewards(
-    terms: Sequence[RewardTerm], prompts: Sequence[str], responses: Sequence[str]
-) -> tuple[list[float], dict[str, float]]:
-    """(Σ_j w_j R_j per response, mean of each unweighted term by name)."""
-    if not terms:
-        raise InputError("GRPO needs at least one reward term")
-    names = [t.name for t in terms]
-    if len(set(names)) != len(names):
-        raise InputError(f"reward terms need distinct names, got {names}")
-    total = np.zeros(len(responses))
-    means: dict[str, float] = {}
-    for t in terms:
-        values = np.asarray(list(t.fn(prompts, responses)), dtype=float)
-        if values.shape != (len(responses),):
-            raise InputError(f"reward term {t.name!r} returned {values.shape[0]} scores for {len(responses)} responses")
-        total += t.weight * values
-        means[t.name] = float(values.mean()) if len(values) else 0.0
-    return total.tolist(), means
 
 
 def train_grpo(

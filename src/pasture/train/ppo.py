@@ -53,6 +53,7 @@ from pasture.train.core import (
 )
 from pasture.train.registry import PPOSettings, TrainSettings
 from pasture.train.reward import RewardModel
+from pasture.train.reward_terms import RewardTerm, extra_reward
 
 __all__ = ["PPOSettings", "Rollout", "fit", "gae", "masked_whiten", "rollout", "train_ppo"]
 
@@ -152,8 +153,12 @@ def train_ppo(
     lora: LoraSettings | None = None,
     seed: int = 0,
     accelerator: Any = None,
+    extra_rewards: Sequence[RewardTerm] = (),
 ) -> tuple[nn.Module, TrainStats]:
-    """PPO against ``reward_model`` on ``prompts``; the starting ``model`` is also the KL reference."""
+    """PPO against ``reward_model`` on ``prompts``; the starting ``model`` is also the KL reference.
+
+    ``extra_rewards`` are added to the reward model's score as in :func:`pasture.train.rloo.train_rloo` (before the
+    missing-EOS penalty and whitening)."""
     if not prompts:
         raise InputError("PPO needs prompts")
     settings = settings or PPOSettings()
@@ -197,6 +202,7 @@ def train_ppo(
             mask = batch.response_mask[:, 1:].float()
             with torch.no_grad():
                 scores = torch.tensor(reward_model.score(tokenizer, chunk, [g.text for g in gens]), device=loop.device)
+                scores = scores + extra_reward(extra_rewards, chunk, [g.text for g in gens], stats).to(loop.device)
                 if settings.missing_eos_penalty is not None:
                     no_eos = torch.tensor([eos not in g.response_ids for g in gens], device=loop.device)
                     scores = scores - settings.missing_eos_penalty * no_eos.float()

@@ -35,6 +35,7 @@ from pasture.train.core import (
 from pasture.train.ppo import rollout_batch
 from pasture.train.registry import RLOOSettings, TrainSettings
 from pasture.train.reward import RewardModel
+from pasture.train.reward_terms import RewardTerm, extra_reward
 
 __all__ = ["RLOOSettings", "fit", "leave_one_out_advantages", "train_rloo"]
 
@@ -59,8 +60,13 @@ def train_rloo(
     lora: LoraSettings | None = None,
     seed: int = 0,
     accelerator: Any = None,
+    extra_rewards: Sequence[RewardTerm] = (),
 ) -> tuple[nn.Module, TrainStats]:
-    """RLOO against ``reward_model``; ``optim.steps`` rollouts of ``optim.batch_size`` prompts × k samples."""
+    """RLOO against ``reward_model``; ``optim.steps`` rollouts of ``optim.batch_size`` prompts × k samples.
+
+    ``extra_rewards`` (e.g. AutoRule's rule reward, :func:`pasture.train.rules.rule_reward`) are added to the reward
+    model's score before the KL penalty: R = RM(x, y) + Σ_j w_j R_j(x, y), GRPO's weighted sum with the reward model
+    as a term of weight 1; each term's mean is logged as ``mean_<name>``."""
     if not prompts:
         raise InputError("RLOO needs prompts")
     settings = settings or RLOOSettings()
@@ -100,6 +106,9 @@ def train_rloo(
                 scores = torch.tensor(
                     reward_model.score(tokenizer, [g.prompt for g in gens], [g.text for g in gens]), device=loop.device
                 )
+                scores = scores + extra_reward(
+                    extra_rewards, [g.prompt for g in gens], [g.text for g in gens], stats
+                ).to(loop.device)
                 ref_logp = reference.token_logprobs(batch, temperature=settings.temperature).sum(dim=1)
                 kl = logp.detach() - ref_logp
                 rewards = (scores - settings.kl_coef * kl).view(len(chunk), k)
