@@ -13,7 +13,8 @@ the instruction, both outputs, which output is shown first and the replicate ind
   it with status 'parse_error' and its raw text;
 * stores exhausted transient failures and permanent failures with status 'error' (a later run retries
   them: only 'ok' judgments are final);
-* writes every judgment to the store as soon as it completes, so a killed run loses only calls in flight;
+* writes every judgment to the store as it completes (from one store thread, in commits gathered over
+  ``WRITE_DELAY_S``), so a killed run loses only the calls in flight and the judgments of the last moments;
 * with ``EngineSettings.ray``, makes the calls on Ray workers that hold the judge, everything else staying
   in this process (``pasture.annotate.ray_backend``, imported only then).
 
