@@ -15,12 +15,15 @@ The machine may be shared, so each repeat interleaves ideal and pasture as A B B
 each; a load that drifts linearly through the repeat cancels out) and each client is compared with the ideal
 of its own repeat, per wall second and per CPU second of the client process (all its threads): the CPU
 figure is what the client costs per call and moves less with other load on the machine; the wall figure is
-the throughput seen. Every repeat's ratios are printed, then medians with their range.
+the throughput seen. Every repeat's ratios are printed, then medians with their range. Both clients are
+warmed up first (untimed): the first calls in a process pay the SDK's lazy imports.
 
 "Without stalling calls" is measured twice, each against the ideal: the mean number of calls in flight
-(sum of per-call latencies over wall time, as a fraction of the concurrency: 1.0 means the window was always
-full) with per-call latency p50/p99, and the longest and 99th-percentile gap between two consecutive
-requests arriving at the stub (a stalled event loop leaves a gap as long as the stall).
+while calls ran (summed call time over the time from the first call's start to the last one's end, as a
+fraction of the concurrency: 1.0 means the window was always full; pasture's calls are timed around its
+judge's ``judge()`` by a thin wrapper), with per-call latency p50/p99, and the longest and 99th-percentile
+gap between two consecutive requests arriving at the stub (a stalled event loop leaves a gap as long as
+the stall).
 Usage: ``.venv/bin/python benchmarks/bench_annotate_throughput.py [--n 2000] [--concurrency 32]``
 """
 
@@ -38,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from openai import AsyncOpenAI
 
@@ -65,22 +69,43 @@ def make_pairs(n: int, tag: str) -> list[PairToJudge]:
     ]
 
 
+class TimedJudge:
+    """Delegates to a judge and records each call's (start, end), for the window measurement (~1 µs a call)."""
+
+    def __init__(self, judge: Any) -> None:
+        self._judge = judge
+        self.spans: list[tuple[float, float]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._judge, name)
+
+    async def judge(self, request: JudgeRequest) -> Any:
+        began = time.perf_counter()
+        try:
+            return await self._judge.judge(request)
+        finally:
+            self.spans.append((began, time.perf_counter()))
+
+
 class Rate:
-    """One measurement: calls, wall and CPU seconds (all threads of the measuring process), per-call
-    latencies, and the stub's view of the arrivals (longest and 99th-percentile gap between requests)."""
+    """One measurement: calls, wall and CPU seconds (all threads of the measuring process), each call's
+    (start, end), and the stub's view of the arrivals (longest and 99th-percentile gap between requests)."""
 
     def __init__(
         self,
         calls: int,
         seconds: float,
         cpu_seconds: float,
-        latencies: list[float] | None = None,
+        spans: list[tuple[float, float]] | None = None,
         stub: dict[str, float] | None = None,
     ) -> None:
         self.calls = calls
         self.seconds = seconds
         self.cpu_seconds = cpu_seconds
-        self.latencies = latencies or []
+        self.spans = spans or []
+        self.latencies = [end - start for start, end in self.spans]
+        # time from the first call's start to the last one's end: the window measurement leaves out setup
+        self.call_seconds = max(e for _, e in self.spans) - min(s for s, _ in self.spans) if self.spans else 0.0
         self.max_gap_ms = (stub or {}).get("max_gap_ms", float("nan"))
         self.p99_gap_ms = (stub or {}).get("p99_gap_ms", float("nan"))
 
@@ -94,19 +119,17 @@ class Rate:
 
     def __add__(self, other: Rate) -> Rate:
         """Two blocks of one client in one repeat, as one measurement."""
-        both = Rate(
-            self.calls + other.calls,
-            self.seconds + other.seconds,
-            self.cpu_seconds + other.cpu_seconds,
-            self.latencies + other.latencies,
-        )
+        both = Rate(self.calls + other.calls, self.seconds + other.seconds, self.cpu_seconds + other.cpu_seconds)
+        both.latencies = self.latencies + other.latencies
+        both.call_seconds = self.call_seconds + other.call_seconds
         both.max_gap_ms = max(self.max_gap_ms, other.max_gap_ms)
         both.p99_gap_ms = max(self.p99_gap_ms, other.p99_gap_ms)
         return both
 
     def in_flight(self, concurrency: int) -> float:
-        """Mean calls in flight as a fraction of ``concurrency`` (Little's law: summed latency / wall time)."""
-        return sum(self.latencies) / self.seconds / concurrency if self.latencies else float("nan")
+        """Mean calls in flight while calls ran, as a fraction of ``concurrency``: summed call time over the
+        time from the first call's start to the last one's end (1.0: the window was always full)."""
+        return sum(self.latencies) / self.call_seconds / concurrency if self.latencies else float("nan")
 
     def latency_ms(self, q: float) -> float:
         if not self.latencies:
@@ -118,7 +141,7 @@ class Rate:
 async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]], concurrency: int) -> Rate:
     """The ideal: AsyncOpenAI calls with ``concurrency`` workers and nothing else (client creation timed)."""
     queue = iter(messages)
-    latencies: list[float] = []
+    spans: list[tuple[float, float]] = []
     start, cpu = time.perf_counter(), time.process_time()
     client = AsyncOpenAI(base_url=base_url, api_key="stub", max_retries=0)
 
@@ -133,10 +156,10 @@ async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]]
                 logprobs=True,
                 top_logprobs=5,
             )
-            latencies.append(time.perf_counter() - began)
+            spans.append((began, time.perf_counter()))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    rate = Rate(len(messages), time.perf_counter() - start, time.process_time() - cpu, latencies)
+    rate = Rate(len(messages), time.perf_counter() - start, time.process_time() - cpu, spans)
     await client.close()
     return rate
 
@@ -156,14 +179,14 @@ def ideal_run(base_url: str, pairs: list[PairToJudge], concurrency: int, stub: S
 
 
 def pasture_run(base_url: str, pairs: list[PairToJudge], concurrency: int, workdir: Path, stub: StubProcess) -> Rate:
-    judge = get_judge(JUDGE, base_url=base_url)
+    judge = TimedJudge(get_judge(JUDGE, base_url=base_url))
     db = workdir / f"pasture-{time.monotonic_ns()}.db"
     stub.reset()
     with Store(db) as store:
         start, cpu = time.perf_counter(), time.process_time()
         report = annotate(
             store,
-            judge,
+            judge,  # type: ignore[arg-type]
             pairs,
             settings=EngineSettings(concurrency=concurrency),
             progress=False,
@@ -174,8 +197,7 @@ def pasture_run(base_url: str, pairs: list[PairToJudge], concurrency: int, workd
     stats = stub.stats()
     assert report.ok and report.calls == len(pairs) == stats["requests"], report.summary()
     assert stats["connections"] == concurrency, stats
-    latencies = [j.latency_s for j in report.judgments if j.latency_s is not None]
-    return Rate(report.calls, seconds, cpu_seconds, latencies, stats)
+    return Rate(report.calls, seconds, cpu_seconds, judge.spans, stats)
 
 
 def peer_python() -> str | None:
@@ -243,6 +265,9 @@ def main() -> None:
     half = args.n // 2
     with StubProcess(free_port()) as stub, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        # untimed warm-up of both clients: the first calls pay the SDK's lazy imports, whoever makes them
+        ideal_run(stub.base_url, make_pairs(args.concurrency * 2, "warm-up ideal"), args.concurrency, stub)
+        pasture_run(stub.base_url, make_pairs(args.concurrency * 2, "warm-up"), args.concurrency, workdir, stub)
         for r in range(args.repeats):
             ideal = ideal_run(stub.base_url, make_pairs(half, f"run {r} ideal a"), args.concurrency, stub)
             ours = pasture_run(stub.base_url, make_pairs(half, f"run {r} a"), args.concurrency, workdir, stub)

@@ -524,16 +524,22 @@ class Store:
                     )
                 }
                 free = [k for k in chunk if k not in taken]
-                conn.executemany(
-                    "INSERT OR REPLACE INTO claims(key, owner, expires_at) VALUES (?, ?, ?)",
-                    ((k, owner, now + ttl_s) for k in free),
+                self._insert_rows(
+                    conn,
+                    "INSERT OR REPLACE INTO claims(key, owner, expires_at)",
+                    [(k, owner, now + ttl_s) for k in free],
                 )
                 got += free
         return got
 
     def release(self, keys: Iterable[str], owner: str) -> None:
+        keys = list(keys)
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM claims WHERE key=? AND owner=?", ((k, owner) for k in keys))
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                conn.execute(
+                    f"DELETE FROM claims WHERE owner=? AND key IN ({','.join('?' * len(chunk))})", [owner, *chunk]
+                )
 
     # -- leaderboard runs ------------------------------------------------------------------------------
     def put_run(

@@ -512,6 +512,12 @@ def _snapshot(j: Judgment | ResponseJudgment | None) -> tuple[str, int, str] | N
     return None if j is None else (j.status, j.attempts, j.created_at.isoformat())
 
 
+CLAIM_AHEAD_S = 0.25
+"""Seconds of calls, at the rate of the last such period, that the dispatcher keeps claimed ahead (besides half
+a window). Why: the store thread answers a claim only when it gets Python's GIL, and while the event loop is
+busy (hundreds of calls per second) that takes ~5 ms per SQLite statement: claims came back after 40-140 ms
+on the development machine. Slow judges (a few calls per second) keep the old window of ``concurrency``."""
+
 WRITE_DELAY_S = 0.02
 """Seconds the store thread lets completed judgments gather before it commits them together.
 
@@ -528,7 +534,8 @@ class _StoreThread:
     loop it would stall every call in flight. Writes go through a queue and are applied in order.
     Judgments are committed in batches: the first one starts a short wait (:data:`WRITE_DELAY_S`) and
     everything queued by then goes into one transaction. Claims answer through an asyncio future, so the
-    dispatcher asks for the next window ahead of need and never waits on SQLite. A failed write stops the
+    dispatcher asks for the next window ahead of need and never waits on SQLite; a claim cuts the batch's
+    wait short, so it is answered within one commit. A failed write stops the
     thread; the error is raised on the event loop's side by the next :meth:`put` or claim, and by
     :meth:`close`.
     """
@@ -538,7 +545,8 @@ class _StoreThread:
         self._path = path
         self._timeout_s = timeout_s
         self._loop = loop
-        self._closing = threading.Event()
+        self._wake = threading.Event()  # set by requests that must not wait for the batch: claims, close
+        self._closing = False
         self._lock = threading.Lock()  # orders "thread died" against new requests (see _fail)
         self._dead = False
         self.error: BaseException | None = None
@@ -551,11 +559,13 @@ class _StoreThread:
     def alive(self) -> bool:
         return not self._dead
 
-    def _send(self, op: tuple[Any, ...]) -> None:
+    def _send(self, op: tuple[Any, ...], *, urgent: bool = False) -> None:
         with self._lock:
             if self._dead:
                 raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
             self._queue.put(op)
+        if urgent:
+            self._wake.set()
 
     def put(self, key: str, record: Judgment | ResponseJudgment) -> None:
         """Queue one judgment (``key`` is its key); writing it also drops our claim on it."""
@@ -576,7 +586,7 @@ class _StoreThread:
         The resolved keys (``resolved_elsewhere`` on the claimed ones, run on this thread) are released again.
         """
         future: asyncio.Future[None] = self._loop.create_future()
-        self._send(("claim", keys, owner, ttl_s, resolved_elsewhere, apply, future))
+        self._send(("claim", keys, owner, ttl_s, resolved_elsewhere, apply, future), urgent=True)
         return future
 
     def renew(self, keys: list[str], owner: str, ttl_s: float) -> None:
@@ -590,7 +600,8 @@ class _StoreThread:
         with self._lock:
             if not self._dead:
                 self._queue.put(None)
-        self._closing.set()
+        self._closing = True
+        self._wake.set()
         self._thread.join()
         if self.error is not None:
             raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
@@ -627,8 +638,9 @@ class _StoreThread:
             store = Store(self._path, timeout_s=self._timeout_s)
             while True:
                 op = self._queue.get()
-                if op is not None and op[0] == "put" and not self._closing.is_set():
-                    self._closing.wait(WRITE_DELAY_S)  # let the judgments completing meanwhile join this commit
+                if op is not None and op[0] == "put" and not self._closing:
+                    self._wake.wait(WRITE_DELAY_S)  # let the judgments completing meanwhile join this commit
+                self._wake.clear()  # whatever set it is in the queue by now, and is taken below
                 ops = [op]
                 while op is not None:
                     try:
@@ -817,12 +829,14 @@ class _Run(Generic[R]):
 
         Workers are long-lived (one per concurrency slot, like a minimal client loop) and take the next
         claimed key synchronously, so the loop does no bookkeeping between a completion and the next call.
-        The next window is claimed on the store thread while half of the current one is still unstarted, so
-        no worker waits for SQLite while keys are left.
+        The next window is claimed on the store thread ahead of need: when fewer keys are ready than half a
+        window or than :data:`CLAIM_AHEAD_S` of calls at the recent rate, whichever is more, so no worker
+        waits for SQLite while keys are left.
         """
         s = self.settings
         owner = s.owner or default_owner()  # unset: a fresh owner per run, so two runs never share claims
         window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
+        recent: deque[float] = deque()  # completion times of the last CLAIM_AHEAD_S
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
         waiting: list[str] = []  # claimed by another live process
@@ -856,7 +870,7 @@ class _Run(Generic[R]):
             nonlocal claiming
             if claiming is not None or not todo or self.aborted is not None:
                 return
-            chunk = [todo.popleft() for _ in range(min(window, len(todo)))]
+            chunk = [todo.popleft() for _ in range(min(max(window, runway()), len(todo)))]
 
             def claimed(got: list[str], elsewhere: set[str]) -> None:
                 """On the loop, before any worker waiting for this window resumes."""
@@ -871,6 +885,13 @@ class _Run(Generic[R]):
 
             claiming = self.writer.claim(chunk, owner, s.claim_ttl_s, resolved_elsewhere, claimed)
 
+        def runway() -> int:
+            """Calls completed in the last CLAIM_AHEAD_S: about as many keys are used before a claim returns."""
+            horizon = time.monotonic() - CLAIM_AHEAD_S
+            while recent and recent[0] < horizon:
+                recent.popleft()
+            return len(recent)
+
         async def worker() -> None:
             while True:
                 if not ready:
@@ -882,11 +903,12 @@ class _Run(Generic[R]):
                 if self.aborted is not None:
                     return
                 key = ready.popleft()
-                if len(ready) < window // 2:
+                if claiming is None and todo and (len(ready) < window // 2 or len(ready) < runway()):
                     claim_next()
                 inflight.add(key)
                 judgment = await self.judge_one(self.by_key[key])  # a judge bug propagates from here
                 inflight.discard(key)
+                recent.append(time.monotonic())
                 self.own[key] = judgment
                 self.n_failed += judgment.status != "ok"
                 self.writer.put(key, judgment)  # also drops our claim once written
