@@ -235,6 +235,10 @@ class Store:
     def _put_texts(self, conn: sqlite3.Connection, texts: Iterable[str]) -> None:
         self._insert_rows(conn, "INSERT OR IGNORE INTO texts(hash, text)", [(sha256_text(t), t) for t in set(texts)])
 
+    def _put_hashed_texts(self, conn: sqlite3.Connection, hashes: dict[str, str]) -> None:
+        """Texts whose hashes the caller computed already (``text -> hash``)."""
+        self._insert_rows(conn, "INSERT OR IGNORE INTO texts(hash, text)", [(h, t) for t, h in hashes.items()])
+
     # -- eval sets and outputs -------------------------------------------------------------------------
     def put_eval_set(self, eval_set: EvalSet) -> str:
         digest = eval_set.digest
@@ -371,15 +375,19 @@ class Store:
         judgments = list(judgments)
         keys = _keys_for(judgments, keys)
         rows: list[tuple[Any, ...]] = []
-        texts: list[str] = []
+        hashes: dict[str, str] = {}  # each text hashed once per call (the reference repeats across pairs)
         for key, j in zip(keys, judgments, strict=True):
             row: list[Any] = [key]
             for column in columns[1:]:
                 if column in _TEXT_COLUMNS:
                     text = getattr(j, column)
-                    if text is not None:
-                        texts.append(text)
-                    row.append(None if text is None else sha256_text(text))
+                    if text is None:
+                        row.append(None)
+                        continue
+                    digest = hashes.get(text)
+                    if digest is None:
+                        digest = hashes[text] = sha256_text(text)
+                    row.append(digest)
                 elif column == "judge":
                     row.append(j.judge_digest)
                 elif column == "created_at":
@@ -396,7 +404,7 @@ class Store:
             f"WHERE {table}.status != 'ok'"
         )
         with self.transaction() as conn:
-            self._put_texts(conn, texts)
+            self._put_hashed_texts(conn, hashes)
             before = conn.total_changes
             self._insert_rows(conn, f"INSERT INTO {table}({', '.join(columns)})", rows, upsert)
             written = conn.total_changes - before
