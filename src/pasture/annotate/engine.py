@@ -518,13 +518,14 @@ a window). Why: the store thread answers a claim only when it gets Python's GIL,
 busy (hundreds of calls per second) that takes ~5 ms per SQLite statement: claims came back after 40-140 ms
 on the development machine. Slow judges (a few calls per second) keep the old window of ``concurrency``."""
 
-WRITE_DELAY_S = 0.02
+WRITE_DELAY_S = 0.05
 """Seconds the store thread lets completed judgments gather before it commits them together.
 
-Why: each commit costs a fixed ~0.1 ms of SQLite work, and each wake-up of the thread takes the GIL from the
-event loop; at hundreds of calls per second, one commit per judgment cost the loop a tenth of its
-throughput. 20 ms is far below any judge call and bounds what a SIGKILL can lose to the judgments of the
-last 20 ms (plus the commit in progress)."""
+Why: each commit costs a fixed ~0.1 ms of SQLite work plus a few pages per judgment (fewer the more judgments
+share a commit), and every wake-up of the thread takes Python's GIL from the event loop; at hundreds of calls
+per second, one commit per judgment cost the loop a tenth of its throughput. What a SIGKILL can lose: the
+calls in flight (``concurrency`` of them) and the judgments of the last 50 ms; for calls slower than 50 ms
+the second is never more than the first."""
 
 
 class _StoreThread:
