@@ -74,14 +74,14 @@ def test_ok_verdicts_are_never_overwritten_but_failures_are(tmp_path: Path) -> N
 def test_batched_writes_keep_the_upsert_rules_across_statements_of_any_size(tmp_path: Path) -> None:
     """Many rows per statement (chunked to SQLite's variable limit): the same rules as one row at a time."""
     with Store(tmp_path / "s.db") as store:
-        store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # older SQLite: 32 judgment rows a statement
+        store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # older SQLite: 45 judgment rows a statement
         batch = [_judgment(i) for i in range(300)]
         claimed = store.claim([j.key for j in batch], "me")
         assert len(claimed) == 300
         assert store.put_judgments(batch, keys=[j.key for j in batch]) == 300
         assert store._conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # writing drops claims
         assert store._conn.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 300 + 300 + 1
-        # one batch of 13 (8 + 4 + 1 rows): a failure then a success of one key, a success then a failure
+        # one batch of 13: a failure then a success of one key, a success then a failure
         late_ok = [_judgment(1000, status="error", preference=None, error="429"), _judgment(1000, preference=1.5)]
         kept_ok = [_judgment(1001, preference=1.25), _judgment(1001, status="error", preference=None, error="x")]
         rest = [_judgment(i) for i in range(1002, 1011)]

@@ -154,7 +154,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, cached_statements=256)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -207,22 +207,21 @@ class Store:
                 conn.execute(f"PRAGMA user_version={version}")
 
     def _insert_rows(self, conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
-        """``head VALUES (?, ...), (?, ...) tail`` over ``rows``, many rows per statement.
+        """``head VALUES (?, ...), (?, ...) tail`` over ``rows``: all of them in one statement, up to 256 rows
+        and SQLite's limit on variables.
 
         Why not ``executemany``: it steps once per row, and every step hands the GIL over and back; the
         annotation engine writes from a thread next to a busy event loop, which pays for each hand-over.
-        Statements hold a power-of-two number of rows (13 rows: 8 + 4 + 1), so few shapes get compiled.
+        Each batch size is its own statement, compiled once per connection (the cache holds 256).
         """
         if not rows:
             return
         width = len(rows[0])
-        most = 1 << (min(256, max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)).bit_length() - 1)
-        i = 0
-        while i < len(rows):
-            size = min(most, 1 << ((len(rows) - i).bit_length() - 1))
-            marks = ",".join(["(" + ",".join("?" * width) + ")"] * size)
-            conn.execute(f"{head} VALUES {marks} {tail}", [v for row in rows[i : i + size] for v in row])
-            i += size
+        most = min(256, max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+        for start in range(0, len(rows), most):
+            chunk = rows[start : start + most]
+            marks = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
+            conn.execute(f"{head} VALUES {marks} {tail}", [v for row in chunk for v in row])
 
     def _delete_keys(self, conn: sqlite3.Connection, table: str, keys: Sequence[str]) -> None:
         """``DELETE FROM table WHERE key IN (...)`` in a few statements (see :meth:`_insert_rows`)."""
