@@ -556,10 +556,6 @@ class _StoreThread:
         self._thread = threading.Thread(target=self._work, name="pasture-annotate-store", daemon=True)
         self._thread.start()
 
-    @property
-    def alive(self) -> bool:
-        return not self._dead
-
     def _send(self, op: tuple[Any, ...], *, urgent: bool = False) -> None:
         with self._lock:
             if self._dead:
@@ -715,7 +711,7 @@ class _StoreThread:
 
 
 class _Run(Generic[R]):
-    """State of one engine run (one event loop, one store connection for reads and claims).
+    """State of one engine run (one event loop; the caller's store connection for reads, the store thread for writes).
 
     Kind-agnostic: tasks say how to ask and what to store (:class:`Task`), ``kind`` where the store keeps
     their records, so pairwise and single-response judgments share every rule of the engine.
