@@ -3,11 +3,13 @@
 It answers ``POST /v1/chat/completions`` and ``POST /v1/completions`` at once with one fixed, well-formed
 completion whose top logprobs hold the labels both pasture's logprob judges ("A"/"B") and AlpacaEval's
 weighted judge ("m"/"M") read, plus usage counts. ``GET /v1/models`` lists one model, ``GET /stats`` returns
-``{"requests": n, "by_key": {key: n}}`` (POST completions served since start or the last ``POST /reset``,
-in all and by :func:`request_key` of what was asked). HTTP/1.1 keep-alive, no chunked bodies. With
-``--latency-ms L`` every completion is answered L ms after its request arrived (a fixed-latency judge, for
-scale-out measurements; requests wait concurrently). Run: ``python benchmarks/stub_openai_server.py --port
-8765``; prints ``ready`` when up.
+``{"requests": n, "by_key": {key: n}, "connections": c, "max_gap_ms": g, "p99_gap_ms": q}`` over the POST
+completions served since start or the last ``POST /reset``: how many, by :func:`request_key` of what was asked,
+over how many client connections, and the longest and 99th-percentile gap between two consecutive arrivals. A
+client whose event loop stalls (a blocking commit, a slow batch) leaves a gap as long as the stall, whatever it
+reports itself. HTTP/1.1 keep-alive, no chunked bodies. With ``--latency-ms L`` every completion is answered L ms
+after its request arrived (a fixed-latency judge, for scale-out measurements; requests wait concurrently). Run:
+``python benchmarks/stub_openai_server.py --port 8765``; prints ``ready`` when up.
 
 Why a raw asyncio server: it must never be the bottleneck of what it measures; parsing and answering a
 request costs it a few tens of microseconds, far below an HTTP client's per-call cost.
@@ -21,8 +23,10 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -91,8 +95,23 @@ class StubServer:
         self.requests = 0
         self.by_key: dict[str, int] = {}
         self.latency_s = latency_s
+        self.arrivals: list[float] = []  # perf_counter of each POST completion since the last reset
+        self.connections: set[int] = set()  # connections that sent one since the last reset
+        self._next_connection = 0
+
+    def stats(self) -> dict[str, Any]:
+        gaps = sorted(b - a for a, b in zip(self.arrivals, self.arrivals[1:], strict=False))
+        return {
+            "requests": self.requests,
+            "by_key": self.by_key,
+            "connections": len(self.connections),
+            "max_gap_ms": 1000 * gaps[-1] if gaps else 0.0,
+            "p99_gap_ms": 1000 * gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] if gaps else 0.0,
+        }
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._next_connection += 1
+        connection = self._next_connection
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -104,8 +123,10 @@ class StubServer:
                         length = int(line[15:].strip())
                 body = await reader.readexactly(length) if length else b""
                 status, payload = self.route(method, path, body)
-                if self.latency_s and method == "POST" and path.endswith("completions"):
-                    await asyncio.sleep(self.latency_s)
+                if method == "POST" and path.endswith("completions"):
+                    self.connections.add(connection)
+                    if self.latency_s:
+                        await asyncio.sleep(self.latency_s)
                 writer.write(
                     b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                     % (status, len(payload), payload)
@@ -127,15 +148,18 @@ class StubServer:
         if method == "GET" and path.endswith("/models"):
             return 200, b'{"object": "list", "data": [{"id": "stub", "object": "model"}]}'
         if path == "/stats":
-            return 200, json.dumps({"requests": self.requests, "by_key": self.by_key}).encode()
+            return 200, json.dumps(self.stats()).encode()
         if method == "POST" and path == "/reset":
             self.requests = 0
             self.by_key = {}
+            self.arrivals.clear()
+            self.connections.clear()
             return 200, b"{}"
         return 404, b'{"error": {"message": "not found"}}'
 
     def count(self, body: bytes, field: str) -> None:
         self.requests += 1
+        self.arrivals.append(time.perf_counter())
         try:
             key = request_key(json.loads(body).get(field))
         except (ValueError, AttributeError):
@@ -165,7 +189,11 @@ class StubProcess:
 
     def requests(self) -> int:
         """POST completions served since start or the last reset."""
-        return int(httpx.get(f"http://127.0.0.1:{self.port}/stats").json()["requests"])
+        return int(self.stats()["requests"])
+
+    def stats(self) -> dict[str, Any]:
+        """Requests, connections and arrival gaps since start or the last reset (see the module docstring)."""
+        return dict(httpx.get(f"http://127.0.0.1:{self.port}/stats").json())
 
     def by_key(self) -> dict[str, int]:
         """POST completions served since start or the last reset, by :func:`request_key` of what was asked."""

@@ -71,6 +71,40 @@ def test_ok_verdicts_are_never_overwritten_but_failures_are(tmp_path: Path) -> N
         assert store.judged_keys([ok.key, failed.key, "nope"]) == {ok.key, failed.key}
 
 
+def test_batched_writes_keep_the_upsert_rules_across_statements_of_any_size(tmp_path: Path) -> None:
+    """Many rows per statement (chunked to SQLite's variable limit): the same rules as one row at a time."""
+    with Store(tmp_path / "s.db") as store:
+        store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # older SQLite: 45 judgment rows a statement
+        batch = [_judgment(i) for i in range(300)]
+        claimed = store.claim([j.key for j in batch], "me")
+        assert len(claimed) == 300
+        assert store.put_judgments(batch, keys=[j.key for j in batch]) == 300
+        assert store._conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # writing drops claims
+        assert store._conn.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 300 + 300 + 1
+        # one batch of 13: a failure then a success of one key, a success then a failure
+        late_ok = [_judgment(1000, status="error", preference=None, error="429"), _judgment(1000, preference=1.5)]
+        kept_ok = [_judgment(1001, preference=1.25), _judgment(1001, status="error", preference=None, error="x")]
+        rest = [_judgment(i) for i in range(1002, 1011)]
+        store.put_judgments([*late_ok, *kept_ok, *rest])
+        got = store.get_judgments_by_key([late_ok[0].key, kept_ok[0].key])
+        assert (got[late_ok[0].key].status, got[late_ok[0].key].preference, got[late_ok[0].key].attempts) == (
+            "ok",
+            1.5,
+            2,
+        )
+        assert (got[kept_ok[0].key].status, got[kept_ok[0].key].preference) == ("ok", 1.25)
+        assert store.count_judgments() == 300 + 2 + 9
+        assert store.get_judgments_by_key([batch[123].key])[batch[123].key] == batch[123]
+
+
+def test_keys_given_with_judgments_must_match_their_count(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        js = [_judgment(i) for i in range(3)]
+        with pytest.raises(StoreError, match="2 keys given for 3 judgments"):
+            store.put_judgments(js, keys=[j.key for j in js[:2]])
+        assert store.count_judgments() == 0
+
+
 def test_texts_are_stored_once(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         store.put_judgments([_judgment(i) for i in range(50)])

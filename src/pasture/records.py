@@ -27,9 +27,14 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""One encoder for :func:`canonical_json`: ``json.dumps`` with these options builds a new encoder per call,
+which was two thirds of the cost of every judgment key. Same class, same options: the same bytes."""
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace, so equal values always hash equally."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def utcnow() -> datetime:

@@ -154,7 +154,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, cached_statements=256)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -206,11 +206,37 @@ class Store:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={version}")
 
+    def _insert_rows(self, conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        """``head VALUES (?, ...), (?, ...) tail`` over ``rows``: all of them in one statement, up to 256 rows
+        and SQLite's limit on variables.
+
+        Why not ``executemany``: it steps once per row, and every step hands the GIL over and back; the
+        annotation engine writes from a thread next to a busy event loop, which pays for each hand-over.
+        Each batch size is its own statement, compiled once per connection (the cache holds 256).
+        """
+        if not rows:
+            return
+        width = len(rows[0])
+        most = min(256, max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+        for start in range(0, len(rows), most):
+            chunk = rows[start : start + most]
+            marks = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
+            conn.execute(f"{head} VALUES {marks} {tail}", [v for row in chunk for v in row])
+
+    def _delete_keys(self, conn: sqlite3.Connection, table: str, keys: Sequence[str]) -> None:
+        """``DELETE FROM table WHERE key IN (...)`` in a few statements (see :meth:`_insert_rows`)."""
+        most = min(512, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        for start in range(0, len(keys), most):
+            chunk = keys[start : start + most]
+            conn.execute(f"DELETE FROM {table} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+
     # -- texts -----------------------------------------------------------------------------------------
     def _put_texts(self, conn: sqlite3.Connection, texts: Iterable[str]) -> None:
-        conn.executemany(
-            "INSERT OR IGNORE INTO texts(hash, text) VALUES (?, ?)", ((sha256_text(t), t) for t in set(texts))
-        )
+        self._insert_rows(conn, "INSERT OR IGNORE INTO texts(hash, text)", [(sha256_text(t), t) for t in set(texts)])
+
+    def _put_hashed_texts(self, conn: sqlite3.Connection, hashes: dict[str, str]) -> None:
+        """Texts whose hashes the caller computed already (``text -> hash``)."""
+        self._insert_rows(conn, "INSERT OR IGNORE INTO texts(hash, text)", [(h, t) for t, h in hashes.items()])
 
     # -- eval sets and outputs -------------------------------------------------------------------------
     def put_eval_set(self, eval_set: EvalSet) -> str:
@@ -344,6 +370,7 @@ class Store:
         columns: Sequence[str],
         verdict: Sequence[str],
         judgments: Iterable[Judgment | ResponseJudgment],
+        keys: Sequence[str] | None,
     ) -> int:
         """Insert ``judgments`` into ``table`` (its ``columns``, key first), where a stored 'ok' row is never
         replaced and a failed one takes the new ``verdict`` columns, completion, usage, latency, error and time,
@@ -351,19 +378,26 @@ class Store:
 
         Why one place: the rule that a paid-for verdict survives any later failure of the same question holds
         for both kinds of judgments. ``table`` and the columns are this module's constants, never user text.
+        ``keys``: the judgments' keys, in order, when the caller already holds them (see :meth:`put_judgments`).
         A column is the record's field of the same name, except ``judge`` (the judge's digest), ``created_at``
         (ISO text) and the texts (:data:`_TEXT_COLUMNS`: stored once in ``texts``, referenced by hash).
         """
+        judgments = list(judgments)
+        keys = _keys_for(judgments, keys)
         rows: list[tuple[Any, ...]] = []
-        texts: list[str] = []
-        for j in judgments:
-            row: list[Any] = []
-            for column in columns:
+        hashes: dict[str, str] = {}  # each text hashed once per call (the reference repeats across pairs)
+        for key, j in zip(keys, judgments, strict=True):
+            row: list[Any] = [key]
+            for column in columns[1:]:
                 if column in _TEXT_COLUMNS:
                     text = getattr(j, column)
-                    if text is not None:
-                        texts.append(text)
-                    row.append(None if text is None else sha256_text(text))
+                    if text is None:
+                        row.append(None)
+                        continue
+                    digest = hashes.get(text)
+                    if digest is None:
+                        digest = hashes[text] = sha256_text(text)
+                    row.append(digest)
                 elif column == "judge":
                     row.append(j.judge_digest)
                 elif column == "created_at":
@@ -374,23 +408,26 @@ class Store:
         if not rows:
             return 0
         updated = [*verdict, "raw_completion", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "error"]
-        sql = (
-            f"INSERT INTO {table}({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+        upsert = (
             f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in updated)}, "
             f"attempts={table}.attempts + excluded.attempts, created_at=excluded.created_at "
             f"WHERE {table}.status != 'ok'"
         )
         with self.transaction() as conn:
-            self._put_texts(conn, texts)
+            self._put_hashed_texts(conn, hashes)
             before = conn.total_changes
-            conn.executemany(sql, rows)
+            self._insert_rows(conn, f"INSERT INTO {table}({', '.join(columns)})", rows, upsert)
             written = conn.total_changes - before
-            conn.executemany("DELETE FROM claims WHERE key=?", ((r[0],) for r in rows))
+            self._delete_keys(conn, "claims", keys)
         return written
 
-    def put_judgments(self, judgments: Iterable[Judgment]) -> int:
-        """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written."""
-        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, judgments)
+    def put_judgments(self, judgments: Iterable[Judgment], *, keys: Sequence[str] | None = None) -> int:
+        """Store judgments; a stored 'ok' verdict is never replaced, a failed one is. Returns rows written.
+
+        ``keys``: the judgments' keys, in order, when the caller already holds them (the annotation engine
+        does: its tasks are keyed); saves hashing every judgment's texts again. They must be ``j.key``.
+        """
+        return self._upsert_judgments("judgments", _JUDGMENT_COLUMNS, _JUDGMENT_VERDICT, judgments, keys)
 
     def get_judgments(
         self,
@@ -421,13 +458,16 @@ class Store:
         return int(self._conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
 
     # -- judgments of one response ------------------------------------------------------------------------
-    def put_response_judgments(self, judgments: Iterable[ResponseJudgment]) -> int:
+    def put_response_judgments(
+        self, judgments: Iterable[ResponseJudgment], *, keys: Sequence[str] | None = None
+    ) -> int:
         """Store single-response judgments; a stored 'ok' one is never replaced, a failed one is.
 
         Like :meth:`put_judgments`: a paid-for verdict survives any later failure of the same question,
-        attempts add up, and the claims on the written keys are dropped. Returns rows written.
+        attempts add up, and the claims on the written keys are dropped. Returns rows written. ``keys`` as
+        for :meth:`put_judgments`.
         """
-        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, judgments)
+        return self._upsert_judgments("response_judgments", _RESPONSE_COLUMNS, _RESPONSE_VERDICT, judgments, keys)
 
     def get_response_judgments(
         self, *, judge_digest: str | None = None, generator: str | None = None, status: str | None = None
@@ -502,16 +542,22 @@ class Store:
                     )
                 }
                 free = [k for k in chunk if k not in taken]
-                conn.executemany(
-                    "INSERT OR REPLACE INTO claims(key, owner, expires_at) VALUES (?, ?, ?)",
-                    ((k, owner, now + ttl_s) for k in free),
+                self._insert_rows(
+                    conn,
+                    "INSERT OR REPLACE INTO claims(key, owner, expires_at)",
+                    [(k, owner, now + ttl_s) for k in free],
                 )
                 got += free
         return got
 
     def release(self, keys: Iterable[str], owner: str) -> None:
+        keys = list(keys)
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM claims WHERE key=? AND owner=?", ((k, owner) for k in keys))
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                conn.execute(
+                    f"DELETE FROM claims WHERE owner=? AND key IN ({','.join('?' * len(chunk))})", [owner, *chunk]
+                )
 
     # -- leaderboard runs ------------------------------------------------------------------------------
     def put_run(
@@ -608,6 +654,15 @@ class Store:
         ):
             newest[(run.generator, run.kind)] = run
         return [newest[k] for k in sorted(newest)]
+
+
+def _keys_for(judgments: Sequence[Judgment | ResponseJudgment], keys: Sequence[str] | None) -> list[str]:
+    """The judgments' keys: the ones given (their count checked), else computed from each judgment."""
+    if keys is None:
+        return [j.key for j in judgments]
+    if len(keys) != len(judgments):
+        raise StoreError(f"{len(keys)} keys given for {len(judgments)} judgments; pass one key per judgment")
+    return list(keys)
 
 
 def _now() -> str:

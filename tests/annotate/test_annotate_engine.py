@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from annotate_support import short_pairs
 
-from pasture.annotate import EngineSettings, PairToJudge, annotate, build_tasks, pairs_from_outputs, plan
+from pasture.annotate import (
+    AnnotationReport,
+    EngineSettings,
+    PairToJudge,
+    annotate,
+    annotate_async,
+    build_tasks,
+    pairs_from_outputs,
+    plan,
+)
+from pasture.annotate.engine import Outcome, _StoreThread
 from pasture.annotate.limits import TokenBucket, backoff_delay
-from pasture.errors import InputError
+from pasture.errors import InputError, StoreError
 from pasture.judges import JudgeRequest, ProgrammaticJudge, Verdict, get_judge, longer_output_wins
 from pasture.position import alpaca_eval_shown_first
 from pasture.records import JudgeFingerprint, ModelOutput, judgment_key
@@ -200,3 +212,108 @@ def test_requests_per_minute_limit_throttles_a_run(tmp_path: Path) -> None:
     # the bucket holds one minute (600 calls); the 20 calls beyond it wait for 10 per second of refill
     assert report.ok and report.calls == 620
     assert elapsed >= 1.8
+
+
+class _LockTaker:
+    """On its first call, has another connection take the store's write lock for ``hold_s`` seconds (as a
+    second process committing a long transaction would); it prefers the longer output."""
+
+    def __init__(self, path: Path, hold_s: float) -> None:
+        self.path, self.hold_s = path, hold_s
+        self.thread: threading.Thread | None = None
+        self.held = threading.Event()
+
+    def __call__(self, instruction: str, output_1: str, output_2: str) -> float:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._hold)
+            self.thread.start()
+            self.held.wait(10)
+        return longer_output_wins(instruction, output_1, output_2)
+
+    def _hold(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        self.held.set()
+        time.sleep(self.hold_s)
+        conn.execute("COMMIT")
+        conn.close()
+
+
+def test_a_store_lock_held_elsewhere_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """Claims and writes wait for the lock on the store thread; the loop keeps serving (no stalled calls)."""
+    path = tmp_path / "s.db"
+    taker = _LockTaker(path, hold_s=2.0)
+    judge = ProgrammaticJudge(taker, name="lock-taker", version="1")
+    gaps: list[float] = []
+
+    async def scenario() -> AnnotationReport:
+        done = asyncio.Event()
+
+        async def heartbeat() -> None:
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        beat = asyncio.ensure_future(heartbeat())
+        with Store(path) as store:
+            report = await annotate_async(
+                store, judge, short_pairs(64), settings=EngineSettings(concurrency=4), progress=False
+            )
+        done.set()
+        await beat
+        return report
+
+    start = time.monotonic()
+    report = asyncio.run(scenario())
+    elapsed = time.monotonic() - start
+    assert taker.thread is not None
+    taker.thread.join()
+    assert report.ok and report.n_new == 64
+    assert elapsed >= 2.0  # the run did wait for the lock (64 keys cannot all be claimed in the first window)
+    assert max(gaps) < 1.0, f"the event loop stalled for {max(gaps):.2f} s"  # a claim on the loop: >= 2 s
+    with Store(path) as store:
+        assert store.count_judgments() == 64
+        assert store._conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_a_failing_store_stops_the_run_with_a_store_error_instead_of_hanging(tmp_path: Path) -> None:
+    """The store thread gives up on a lock held past ``store_timeout_s``: the run raises, nothing waits forever."""
+    path = tmp_path / "s.db"
+    taker = _LockTaker(path, hold_s=4.0)
+    judge = ProgrammaticJudge(taker, name="lock-taker", version="1")
+    start = time.monotonic()
+    with Store(path, timeout_s=0.3) as store, pytest.raises(StoreError, match="writing judgments failed"):
+        annotate(
+            store, judge, short_pairs(64), settings=EngineSettings(concurrency=4, store_timeout_s=0.3), progress=False
+        )
+    assert time.monotonic() - start < 4.0  # raised while the lock was still held
+    assert taker.thread is not None
+    taker.thread.join()
+
+
+def test_store_thread_commits_judgments_that_complete_together_in_one_transaction(tmp_path: Path) -> None:
+    judge = ProgrammaticJudge(longer_output_wins, name="longer")
+    digest = judge.fingerprint.digest
+    tasks = build_tasks(digest, short_pairs(50))
+    outcome = Outcome(status="ok", raw_completion="2.0", latency_s=0.0)
+    records = [
+        t.record(digest, judge.name, outcome, Verdict(preference=2.0, status="ok", raw_completion="2.0")) for t in tasks
+    ]
+
+    async def scenario() -> _StoreThread:
+        with Store(tmp_path / "s.db") as store:
+            store.put_judge(judge.name, judge.fingerprint)
+        thread = _StoreThread(tmp_path / "s.db", 5.0, asyncio.get_running_loop())
+        for task, record in zip(tasks, records, strict=True):
+            thread.put(task.key, record)
+        thread.close()
+        return thread
+
+    thread = asyncio.run(scenario())
+    assert thread.written == 50 and thread.commits < 5  # queued within WRITE_DELAY_S of each other
+    with Store(tmp_path / "s.db") as store:
+        assert store.judged_keys([t.key for t in tasks]) == {t.key for t in tasks}
+        assert store.get_judgments_by_key([tasks[7].key])[tasks[7].key] == records[7]

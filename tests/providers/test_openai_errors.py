@@ -110,6 +110,28 @@ def test_good_reply_parsed_and_key_placeholder_for_own_server(monkeypatch):
     assert c.prompt_tokens == 12 and c.completion_tokens == 1 and c.cost_usd is None
 
 
+def test_the_body_holds_exactly_the_model_messages_and_decoding_with_top_k_as_a_field():
+    """The provider posts its own JSON (the SDK's plain POST): what the server gets is pinned here, ``top_k``
+    included as the top-level field local servers read, and nothing the request did not ask for."""
+    decoding = {"max_tokens": 3, "temperature": 0.0, "top_k": 5, "seed": 7, "stop": "END", "top_logprobs": 2}
+    with ReplayServer([Scripted.json(200, OK)]) as server:
+        provider = get_provider("openai", model="m", base_url=server.url + "/v1", timeout_s=5)
+        asyncio.run(provider.complete(ChatRequest(({"role": "user", "content": "hi"},), decoding)))
+        path, headers, sent = server.requests[0]
+    assert path == "/v1/chat/completions" and headers["content-type"] == "application/json"
+    assert sent == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 3,
+        "temperature": 0.0,
+        "seed": 7,
+        "stop": ["END"],
+        "top_k": 5,
+        "logprobs": True,
+        "top_logprobs": 2,
+    }
+
+
 def test_completions_endpoint_sends_a_prompt_and_reads_per_position_alternatives():
     """The legacy /completions shape (what llama.cpp's server sends for endpoint="completions")."""
     body = {

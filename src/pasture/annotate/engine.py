@@ -13,7 +13,8 @@ the instruction, both outputs, which output is shown first and the replicate ind
   it with status 'parse_error' and its raw text;
 * stores exhausted transient failures and permanent failures with status 'error' (a later run retries
   them: only 'ok' judgments are final);
-* writes every judgment to the store as soon as it completes, so a killed run loses only calls in flight;
+* writes every judgment to the store as it completes (from one store thread, in commits gathered over
+  ``WRITE_DELAY_S``), so a killed run loses only the calls in flight and the judgments of the last moments;
 * with ``EngineSettings.ray``, makes the calls on Ray workers that hold the judge, everything else staying
   in this process (``pasture.annotate.ray_backend``, imported only then).
 
@@ -23,11 +24,14 @@ See docs/annotate.md for the behaviour in full and the meaning of every count in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import math
 import os
 import queue
 import random
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -508,68 +512,206 @@ def _snapshot(j: Judgment | ResponseJudgment | None) -> tuple[str, int, str] | N
     return None if j is None else (j.status, j.attempts, j.created_at.isoformat())
 
 
-class _Writer:
-    """Writes completed judgments to the store from a thread with its own connection.
+CLAIM_AHEAD_S = 0.25
+"""Seconds of calls, at the rate of the last such period, that the dispatcher keeps claimed ahead (besides half
+a window). Why: the store thread answers a claim only when it gets Python's GIL, and while the event loop is
+busy (hundreds of calls per second) that takes ~5 ms per SQLite statement: claims came back after 40-140 ms
+on the development machine. Slow judges (a few calls per second) keep the old window of ``concurrency``."""
 
-    Why a thread: a SQLite commit costs milliseconds on some disks; on the event loop it would stall every
-    call in flight. The thread writes each judgment as soon as it arrives; judgments that complete while a
-    commit is running go into the next commit together, so batches grow only under load. A SIGKILL loses
-    the calls in flight and at most the judgments waiting for the commit in progress.
+WRITE_DELAY_S = 0.05
+"""Seconds the store thread lets completed judgments gather before it commits them together.
+
+Why: each commit costs a fixed ~0.1 ms of SQLite work plus a few pages per judgment (fewer the more judgments
+share a commit), and every wake-up of the thread takes Python's GIL from the event loop; at hundreds of calls
+per second, one commit per judgment cost the loop a tenth of its throughput. What a SIGKILL can lose: the
+calls in flight (``concurrency`` of them) and the judgments of the last 50 ms; for calls slower than 50 ms
+the second is never more than the first."""
+
+
+class _StoreThread:
+    """Every store write of a run (judgments, claims, renewals, releases) on one thread with its own connection.
+
+    Why a thread: a commit, or waiting for another process's write lock, takes milliseconds; on the event
+    loop it would stall every call in flight. Writes go through a queue and are applied in order.
+    Judgments are committed in batches: the first one starts a short wait (:data:`WRITE_DELAY_S`) and
+    everything queued by then goes into one transaction. Claims answer through an asyncio future, so the
+    dispatcher asks for the next window ahead of need and never waits on SQLite; a claim cuts the batch's
+    wait short, so it is answered within one commit. A failed write stops the
+    thread; the error is raised on the event loop's side by the next :meth:`put` or claim, and by
+    :meth:`close`.
     """
 
-    def __init__(self, path: Path, timeout_s: float) -> None:
-        self._queue: queue.SimpleQueue[Judgment | ResponseJudgment | None] = queue.SimpleQueue()
+    def __init__(self, path: Path, timeout_s: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._path = path
         self._timeout_s = timeout_s
+        self._loop = loop
+        self._wake = threading.Event()  # set by requests that must not wait for the batch: claims, close
+        self._closing = False
+        self._lock = threading.Lock()  # orders "thread died" against new requests (see _fail)
+        self._dead = False
         self.error: BaseException | None = None
         self.written = 0
-        self._thread = threading.Thread(target=self._work, name="pasture-annotate-writer", daemon=True)
+        self.commits = 0
+        self._thread = threading.Thread(target=self._work, name="pasture-annotate-store", daemon=True)
         self._thread.start()
 
-    def put(self, judgments: Iterable[Judgment | ResponseJudgment]) -> None:
-        if self.error is not None:
-            raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
-        for j in judgments:
-            self._queue.put(j)
+    def _send(self, op: tuple[Any, ...], *, urgent: bool = False) -> None:
+        with self._lock:
+            if self._dead:
+                raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
+            self._queue.put(op)
+        if urgent:
+            self._wake.set()
+
+    def put(self, key: str, record: Judgment | ResponseJudgment) -> None:
+        """Queue one judgment (``key`` is its key); writing it also drops our claim on it."""
+        self._send(("put", key, record))
+
+    def claim(
+        self,
+        keys: list[str],
+        owner: str,
+        ttl_s: float,
+        resolved_elsewhere: Callable[[Store, list[str]], set[str]],
+        apply: Callable[[list[str], set[str]], None],
+    ) -> asyncio.Future[None]:
+        """Claim ``keys``; ``apply(claimed keys, those of them another process has resolved)`` runs on the
+        event loop, then the returned future completes (with the store's error if the claim failed).
+
+        Why a callback: the dispatcher's state is updated before any coroutine waiting on the future resumes.
+        The resolved keys (``resolved_elsewhere`` on the claimed ones, run on this thread) are released again.
+        """
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._send(("claim", keys, owner, ttl_s, resolved_elsewhere, apply, future), urgent=True)
+        return future
+
+    def renew(self, keys: list[str], owner: str, ttl_s: float) -> None:
+        self._send(("renew", keys, owner, ttl_s))
+
+    def release(self, keys: list[str], owner: str) -> None:
+        self._send(("release", keys, owner))
 
     def close(self) -> None:
-        """Write everything queued, stop the thread; raises if a write failed."""
-        self._queue.put(None)
+        """Apply everything queued, stop the thread; raises if a write failed."""
+        with self._lock:
+            if not self._dead:
+                self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         self._thread.join()
         if self.error is not None:
             raise StoreError(f"{self._path}: writing judgments failed: {self.error}") from self.error
 
+    def _answer(
+        self,
+        future: asyncio.Future[None],
+        apply: Callable[[], None] | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """On the loop: run ``apply`` and complete ``future``, or fail it with ``error``."""
+
+        def settle() -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+                return
+            try:
+                if apply is not None:
+                    apply()
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits for the answer any more
+            self._loop.call_soon_threadsafe(settle)
+
     def _work(self) -> None:
         store: Store | None = None
+        ops: list[tuple[Any, ...] | None] = []
         try:
             store = Store(self._path, timeout_s=self._timeout_s)
-            done = False
-            while not done:
-                batch: list[Judgment | ResponseJudgment] = []
-                item = self._queue.get()
-                while item is not None:
-                    batch.append(item)
+            while True:
+                op = self._queue.get()
+                if op is not None and op[0] == "put" and not self._closing:
+                    self._wake.wait(WRITE_DELAY_S)  # let the judgments completing meanwhile join this commit
+                self._wake.clear()  # whatever set it is in the queue by now, and is taken below
+                ops = [op]
+                while op is not None:
                     try:
-                        item = self._queue.get_nowait()
+                        op = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                done = item is None
-                pairwise = [j for j in batch if isinstance(j, Judgment)]
-                single = [j for j in batch if isinstance(j, ResponseJudgment)]
-                if pairwise:
-                    store.put_judgments(pairwise)  # also drops the claims on them
-                if single:
-                    store.put_response_judgments(single)
-                self.written += len(batch)
-        except BaseException as exc:  # reported by put()/close() on the event loop's side
-            self.error = exc
+                    ops.append(op)
+                if not self._apply(store, ops):
+                    return
+        except BaseException as exc:  # reported by put()/claim()/close() on the event loop's side
+            self._fail(exc, ops)
         finally:
             if store is not None:
                 store.close()
 
+    def _apply(self, store: Store, ops: list[tuple[Any, ...] | None]) -> bool:
+        """Apply ``ops`` in order, consecutive judgments in one transaction; False once the stop mark is met."""
+        i = 0
+        while i < len(ops):
+            op = ops[i]
+            if op is None:
+                return False
+            if op[0] == "put":
+                j = i
+                while j < len(ops) and ops[j] is not None and ops[j][0] == "put":  # type: ignore[index]
+                    j += 1
+                batch = ops[i:j]
+                pairwise = [(o[1], o[2]) for o in batch if isinstance(o[2], Judgment)]  # type: ignore[index]
+                single = [(o[1], o[2]) for o in batch if isinstance(o[2], ResponseJudgment)]  # type: ignore[index]
+                if pairwise:  # also drops the claims on them
+                    store.put_judgments([r for _, r in pairwise], keys=[k for k, _ in pairwise])
+                if single:
+                    store.put_response_judgments([r for _, r in single], keys=[k for k, _ in single])
+                self.written += len(batch)
+                self.commits += 1
+                i = j
+                continue
+            if op[0] == "claim":
+                _, keys, owner, ttl_s, resolved_elsewhere, apply, future = op
+                try:
+                    got = store.claim(keys, owner, ttl_s=ttl_s)
+                    elsewhere = resolved_elsewhere(store, got)
+                    if elsewhere:
+                        store.release(elsewhere, owner)
+                except BaseException as exc:
+                    self._answer(future, error=exc)
+                    raise
+                self._answer(future, functools.partial(apply, got, elsewhere))
+            elif op[0] == "renew":
+                store.claim(op[1], op[2], ttl_s=op[3])
+            elif op[0] == "release":
+                store.release(op[1], op[2])
+            i += 1
+        return True
+
+    def _fail(self, exc: BaseException, taken: list[tuple[Any, ...] | None]) -> None:
+        """Record the error, refuse further requests, and fail every claim still waiting for an answer
+        (``taken``: the ops being applied when it failed; a claim answered already keeps its answer)."""
+        with self._lock:
+            self.error = exc
+            self._dead = True
+        left = list(taken)
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for op in left:
+            if op is not None and op[0] == "claim":
+                self._answer(op[-1], error=StoreError(f"{self._path}: writing judgments failed: {exc}"))
+
 
 class _Run(Generic[R]):
-    """State of one engine run (one event loop, one store connection for reads and claims).
+    """State of one engine run (one event loop; the caller's store connection for reads, the store thread for writes).
 
     Kind-agnostic: tasks say how to ask and what to store (:class:`Task`), ``kind`` where the store keeps
     their records, so pairwise and single-response judgments share every rule of the engine.
@@ -593,7 +735,7 @@ class _Run(Generic[R]):
         self.others: set[str] = set()  # resolved by another process during the run
         self.aborted: str | None = None
         self.n_failed = 0  # own judgments with a status other than 'ok'
-        self.writer = _Writer(store.path, settings.store_timeout_s)
+        self.writer = _StoreThread(store.path, settings.store_timeout_s, asyncio.get_running_loop())
 
     # -- one judgment ---------------------------------------------------------------------------------
     async def judge_one(self, task: Task[R]) -> R:
@@ -684,15 +826,21 @@ class _Run(Generic[R]):
 
         Workers are long-lived (one per concurrency slot, like a minimal client loop) and take the next
         claimed key synchronously, so the loop does no bookkeeping between a completion and the next call.
+        The next window is claimed on the store thread ahead of need: when fewer keys are ready than half a
+        window or than :data:`CLAIM_AHEAD_S` of calls at the recent rate, whichever is more, so no worker
+        waits for SQLite while keys are left.
         """
         s = self.settings
         owner = s.owner or default_owner()  # unset: a fresh owner per run, so two runs never share claims
         window = max(s.concurrency, 4)  # claim little ahead, so processes sharing a store split the work
+        recent: deque[float] = deque()  # completion times of the last CLAIM_AHEAD_S
         todo: deque[str] = deque(todo_keys)  # not claimed yet
         ready: deque[str] = deque()  # claimed by us, not started
         waiting: list[str] = []  # claimed by another live process
         inflight: set[str] = set()
+        claiming: asyncio.Future[None] | None = None  # the window being claimed
         resolved_base = len(self.tasks) - len(todo_keys)
+        kind = self.kind
 
         def show() -> None:
             if bar.enabled:
@@ -704,57 +852,83 @@ class _Run(Generic[R]):
                     failed=self.n_failed,
                 )
 
-        def resolved_elsewhere(keys: Sequence[str]) -> set[str]:
-            """Keys whose stored row changed since the run started: another process judged them."""
-            if not keys:
+        def resolved_elsewhere(store: Store, keys: Sequence[str]) -> set[str]:
+            """Keys whose stored row changed since the run started: another process judged them.
+
+            Only keys with a row are read in full (an index lookup finds them), so fresh keys cost no join."""
+            stored = kind.judged_keys(store, list(keys), False) if keys else set()
+            if not stored:
                 return set()
-            rows = self.kind.get_by_key(self.store, list(keys))
+            rows = kind.get_by_key(store, list(stored))
             return {k for k, j in rows.items() if j.status == "ok" or _snapshot(j) != snapshot.get(k)}
 
-        def next_key() -> str | None:
-            """The next claimed key to judge, claiming a new window when needed; None when none is left."""
-            while not ready and todo and self.aborted is None:
-                chunk = [todo.popleft() for _ in range(min(window, len(todo)))]
-                got = self.store.claim(chunk, owner, ttl_s=s.claim_ttl_s)
+        def claim_next() -> None:
+            """Ask the store thread for the next window, unless one is being claimed or none is left."""
+            nonlocal claiming
+            if claiming is not None or not todo or self.aborted is not None:
+                return
+            chunk = [todo.popleft() for _ in range(min(max(window, runway()), len(todo)))]
+
+            def claimed(got: list[str], elsewhere: set[str]) -> None:
+                """On the loop, before any worker waiting for this window resumes."""
+                nonlocal claiming
+                claiming = None  # a failed claim stays in place instead: the next worker needing keys raises
                 got_set = set(got)
                 waiting.extend(k for k in chunk if k not in got_set)
-                done_elsewhere = resolved_elsewhere(got)
-                if done_elsewhere:
-                    self.store.release(done_elsewhere, owner)
-                    self.others |= done_elsewhere
+                ready.extend(k for k in got if k not in elsewhere)
+                if elsewhere:
+                    self.others |= elsewhere
                     show()
-                ready.extend(k for k in got if k not in done_elsewhere)
-            if not ready or self.aborted is not None:
-                return None
-            return ready.popleft()
+
+            claiming = self.writer.claim(chunk, owner, s.claim_ttl_s, resolved_elsewhere, claimed)
+
+        def runway() -> int:
+            """Calls completed in the last CLAIM_AHEAD_S: about as many keys are used before a claim returns."""
+            horizon = time.monotonic() - CLAIM_AHEAD_S
+            while recent and recent[0] < horizon:
+                recent.popleft()
+            return len(recent)
 
         async def worker() -> None:
-            while (key := next_key()) is not None:
+            while True:
+                if not ready:
+                    claim_next()
+                    if claiming is None or self.aborted is not None:
+                        return
+                    await asyncio.shield(claiming)  # raises a failed claim's error
+                    continue
+                if self.aborted is not None:
+                    return
+                key = ready.popleft()
+                if claiming is None and todo and (len(ready) < window // 2 or len(ready) < runway()):
+                    claim_next()
                 inflight.add(key)
                 judgment = await self.judge_one(self.by_key[key])  # a judge bug propagates from here
                 inflight.discard(key)
+                recent.append(time.monotonic())
                 self.own[key] = judgment
                 self.n_failed += judgment.status != "ok"
-                self.writer.put((judgment,))  # also drops our claim once written
+                self.writer.put(key, judgment)  # also drops our claim once written
                 show()
 
         async def renew_claims() -> None:
             while True:
                 await asyncio.sleep(s.claim_ttl_s / 3)
                 if inflight or ready:
-                    self.store.claim([*inflight, *ready], owner, ttl_s=s.claim_ttl_s)
+                    self.writer.renew([*inflight, *ready], owner, s.claim_ttl_s)
 
         renewer = asyncio.ensure_future(renew_claims())
         workers: list[asyncio.Future[None]] = []
         try:
             while True:
+                claim_next()
                 workers = [asyncio.ensure_future(worker()) for _ in range(s.concurrency)]
                 await asyncio.gather(*workers)
                 if not waiting or self.aborted is not None:
                     break
                 # keys another live process holds: wait for its judgments, or for its claims to expire
                 await asyncio.sleep(s.poll_s)
-                done_elsewhere = resolved_elsewhere(waiting)
+                done_elsewhere = resolved_elsewhere(self.store, waiting)
                 self.others |= done_elsewhere
                 todo.extend(k for k in waiting if k not in done_elsewhere)
                 waiting.clear()
@@ -764,9 +938,16 @@ class _Run(Generic[R]):
             for w in workers:
                 w.cancel()
             await asyncio.gather(renewer, *workers, return_exceptions=True)
+            if claiming is not None:  # a window claimed for nobody: its keys go back below
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(claiming)
             leftover = [*inflight, *ready]
             if leftover:
-                self.store.release(leftover, owner)
+                try:
+                    self.writer.release(leftover, owner)
+                except StoreError:  # the store thread failed: release from here, if the store lets us
+                    with contextlib.suppress(sqlite3.Error):  # else they expire after claim_ttl_s
+                        self.store.release(leftover, owner)
 
 
 async def run_tasks(
