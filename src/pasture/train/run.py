@@ -157,7 +157,7 @@ def train_from_files(
     model, tok = load_policy(inputs.model)
     write_identity(out, identity)
     trained, stats = spec.trainer_function()(model, tok, data, settings, train)
-    save_checkpoint(out, trained, tok if spec.produces == "policy" else None, stats)
+    save_checkpoint(out, trained, tok if spec.produces in ("policy", "judge") else None, stats)
     return stats  # type: ignore[no-any-return]
 
 
