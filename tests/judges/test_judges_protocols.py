@@ -103,8 +103,10 @@ def test_dry_run_estimates_and_prices():
 
 def test_registry_knows_every_builtin_protocol_and_refuses_unknown_ones():
     assert protocol_names("pairwise") == ["pairwise_graded", "pairwise_logprob", "reference_score", "single_score"]
-    assert protocol_names("response") == ["critique", "response_score"]
-    with pytest.raises(JudgeError, match="unknown protocol 'telepathy'; known: critique, pairwise_graded"):
+    assert protocol_names("response") == ["critique", "expected_digit", "response_score"]
+    with pytest.raises(
+        JudgeError, match="unknown protocol 'telepathy'; known: critique, expected_digit, pairwise_graded"
+    ):
         get_protocol("telepathy")
     with pytest.raises(JudgeError, match="already registered"):
         register_protocol(type(get_protocol("critique")))

@@ -68,17 +68,19 @@ BON_NS = (1, 2, 4, 8, 16)
 
 @dataclass(frozen=True)
 class SelfJExperimentConfig:
-    """Sizes of one comparison; the defaults are the full run (``experiments/self_j_synthetic.py``)."""
+    """Sizes of one comparison; the defaults are the full run (``experiments/self_j_synthetic.py``), sized to the
+    shared CPU budget: the shared starting policy's recipe with its old-task stage cut to 100 steps (the old task
+    plays no part in Self-J), 1000 labelled samples, 150 steps of 32 per judge."""
 
-    start: StartConfig = field(default_factory=StartConfig)
-    n_train_prompts: int = 1000
+    start: StartConfig = field(default_factory=lambda: StartConfig(old_steps=100))
+    n_train_prompts: int = 500
     samples_per_prompt: int = 2
-    steps: int = 300
-    batch_size: int = 64
+    steps: int = 150
+    batch_size: int = 32
     lr: float = 1e-3
-    n_eval_prompts: int = 400
+    n_eval_prompts: int = 300
     eval_samples_per_prompt: int = 2
-    n_bon_prompts: int = 200
+    n_bon_prompts: int = 150
     n_bon: int = 16
 
 
