@@ -70,13 +70,15 @@ BON_NS = (1, 2, 4, 8, 16)
 class SelfJExperimentConfig:
     """Sizes of one comparison; the defaults are the full run (``experiments/self_j_synthetic.py``), sized to the
     shared CPU budget: the shared starting policy's recipe with its old-task stage cut to 100 steps (the old task
-    plays no part in Self-J), 1000 labelled samples, 150 steps of 32 per judge."""
+    plays no part in Self-J), 2000 labelled samples, 500 steps of 64 per judge. (A first run at 150 steps of 32 on
+    1000 samples left both judges near chance, even the teacher with the reference:
+    ``experiments/self_j_synthetic_150steps.md``.)"""
 
     start: StartConfig = field(default_factory=lambda: StartConfig(old_steps=100))
-    n_train_prompts: int = 500
+    n_train_prompts: int = 1000
     samples_per_prompt: int = 2
-    steps: int = 150
-    batch_size: int = 32
+    steps: int = 500
+    batch_size: int = 64
     lr: float = 1e-3
     n_eval_prompts: int = 300
     eval_samples_per_prompt: int = 2
