@@ -104,9 +104,12 @@ def test_dry_run_estimates_and_prices():
 def test_registry_knows_every_builtin_protocol_and_refuses_unknown_ones():
     assert protocol_names("pairwise") == ["pairwise_graded", "pairwise_logprob", "reference_score", "single_score"]
     assert protocol_names("response") == [
-        "critique", "item_list", "preference_explanation", "reference_grade", "response_score", "rule_check", "yes_no"
+        "critique", "expected_digit", "item_list", "preference_explanation", "reference_grade", "response_score",
+        "rule_check", "yes_no",
     ]  # fmt: skip
-    with pytest.raises(JudgeError, match="unknown protocol 'telepathy'; known: critique, item_list, pairwise_graded"):
+    with pytest.raises(
+        JudgeError, match="unknown protocol 'telepathy'; known: critique, expected_digit, item_list, pairwise_graded"
+    ):
         get_protocol("telepathy")
     with pytest.raises(JudgeError, match="already registered"):
         register_protocol(type(get_protocol("critique")))

@@ -109,7 +109,7 @@ def test_two_rounds_of_temporal_self_rewarding_on_smollm2_survive_a_kill(
     (r0,) = work.glob("rounds/r0-*")
     assert (r0 / "round.json").is_file() and {r0, r0 / "future"} <= set(finished)  # round 1 complete
     assert not (set(finished) - {r0, r0 / "future"})  # round 2 trained nothing yet
-    assert any("/r1-" in str(g) for g, _, _ in samples)  # round 2 had sampled and judged
+    assert any("/m1-" in str(g) for g, _, _ in samples)  # round 2 had sampled M_1 and judged
     stored_row = json.loads((r0 / "round.json").read_text())
 
     start, tok = load_policy(smollm2_policy_dir)

@@ -57,7 +57,8 @@ def test_identity_changes_with_every_setting(name: str) -> None:
     base = run_identity(name, base_settings, base_train, inputs).digest
     assert run_identity(name, base_settings, base_train, dict(inputs)).digest == base  # a rebuilt key is equal
     for f in setting_fields(method.settings):
-        changed = dataclasses.replace(base_settings, **{f.name: _perturbed(f.default)})  # type: ignore[type-var]
+        other = next((c for c in f.choices if c != f.default), None) if f.choices else _perturbed(f.default)
+        changed = dataclasses.replace(base_settings, **{f.name: other})  # type: ignore[type-var]
         assert run_identity(name, changed, base_train, inputs).digest != base, f.name
     for f in setting_fields(TrainSettings):
         changed_train = dataclasses.replace(base_train, **{f.name: _perturbed(f.default)})

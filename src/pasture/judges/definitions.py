@@ -33,7 +33,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -41,9 +41,17 @@ from pasture.errors import InputError, JudgeError
 from pasture.judges.base import Judge, ResponseJudge
 from pasture.judges.judge import LLMJudge, ProgrammaticJudge
 from pasture.judges.method_protocols import METHOD_PARSERS
-from pasture.judges.parsers import CritiqueParser, GradedVerdictParser, LabelLogprobParser, Parser, ScoreParser
+from pasture.judges.parsers import (
+    CritiqueParser,
+    ExpectedDigitParser,
+    GradedVerdictParser,
+    LabelLogprobParser,
+    Parser,
+    ScoreParser,
+)
 from pasture.judges.prompts import BUILTIN_TEMPLATES, builtin_template
 from pasture.judges.protocols import get_protocol, protocol_names
+from pasture.judges.self_j import is_self_j_checkpoint, load_self_j_judge
 from pasture.judges.templates import PromptTemplate
 from pasture.judges.trained import is_head_file, load_distilled_judge
 from pasture.providers import get_provider
@@ -148,9 +156,11 @@ def make_parser(spec: Mapping[str, Any] | None, protocol: str) -> Parser[Any]:
         return ScoreParser(int(spec.get("low", 1)), int(spec.get("high", 10)))
     if kind == "critique":
         return CritiqueParser()
+    if kind == "expected_digit":
+        return ExpectedDigitParser()
     if kind in METHOD_PARSERS:  # yes_no, item_list, rule_list, ... (pasture.judges.method_protocols)
         return METHOD_PARSERS[str(kind)]
-    known = ", ".join(["logprob", "graded_verdict", "score", "critique", *METHOD_PARSERS])
+    known = ", ".join(["logprob", "graded_verdict", "score", "critique", "expected_digit", *METHOD_PARSERS])
     raise JudgeError(f"unknown parser kind {kind!r}; known: {known}")
 
 
@@ -375,6 +385,7 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         get_judge("smollm2-logprob-server", base_url="http://127.0.0.1:8080/v1")
         get_judge("gpt-4o-mini-graded", model="gpt-4o")
         get_judge("distilled/head.json")   # a judge saved by `pasture distill-judge`
+        get_judge("out/self_j")            # a checkpoint saved by `pasture train self_j` (pairwise by grades)
     """
     if is_head_file(name_or_path):
         # a head saved by `pasture distill-judge` (pasture.judges.trained): only its name can be overridden
@@ -382,12 +393,25 @@ def get_judge(name_or_path: str | Path, **overrides: Any) -> Judge:
         if extra:
             raise JudgeError(f"a distilled judge ({name_or_path}) takes no override but name; got {extra}")
         return load_distilled_judge(name_or_path, name=overrides.get("name"))
+    if is_self_j_checkpoint(name_or_path):
+        # a checkpoint saved by `pasture train self_j` (pasture.judges.self_j): pairwise by its grades
+        return _self_j(name_or_path, "pairwise", overrides)
     return get_spec(name_or_path).with_overrides(**overrides).build()
+
+
+def _self_j(path: str | Path, kind: Literal["pairwise", "response"], overrides: Mapping[str, Any]) -> LLMJudge:
+    extra = sorted(set(overrides) - {"name", "device"})
+    if extra:
+        raise JudgeError(f"a Self-J judge ({path}) takes no override but name and device; got {extra}")
+    return load_self_j_judge(path, kind=kind, name=overrides.get("name"), device=overrides.get("device", "cpu"))
 
 
 def get_response_judge(name_or_path: str | Path, **overrides: Any) -> ResponseJudge:
     """:func:`get_judge` for a judge of ONE response (protocol ``critique``, ``response_score``, ...), typed
-    for ``pasture.annotate.annotate_responses``; a pairwise judge is a clear error."""
+    for ``pasture.annotate.annotate_responses``; a pairwise judge is a clear error. A Self-J checkpoint folder
+    gives its single-response judge (protocol ``expected_digit``)."""
+    if is_self_j_checkpoint(name_or_path):
+        return _self_j(name_or_path, "response", overrides)
     judge = get_judge(name_or_path, **overrides)
     if isinstance(judge, LLMJudge) and judge.kind == "response":
         return judge

@@ -93,6 +93,33 @@ class LabelLogprobParser:
         return 1.0 + min(1.0, max(0.0, p_second))
 
 
+DIGITS = "0123456789"
+
+
+@dataclass(frozen=True)
+class ExpectedDigitParser:
+    """A grade 0-9 as the expected digit Σ d · p(d) at the first generated position (Self-J's score).
+
+    p is the probability of each token that is exactly one digit ``0``..``9``, renormalised over the digits
+    found among the top alternatives; a digit missing from them counts as probability 0 (ask for enough
+    ``top_logprobs`` that all ten are there). No digit at all is a parse failure, never a default grade.
+    """
+
+    name: str = "expected_digit"
+    version: int = 1
+
+    def parse(self, completion: Completion) -> float:
+        if not completion.top_logprobs:
+            raise ParseFailure("no logprobs in the completion (does the provider/server return them?)")
+        alternatives = completion.top_logprobs[0]
+        found = {int(tok): lp for tok, lp in alternatives.items() if len(tok) == 1 and tok in DIGITS}
+        if not found:
+            shown = ", ".join(repr(t) for t in list(alternatives)[:10])
+            raise ParseFailure(f"no digit 0-9 among the top tokens [{shown}]")
+        total = _logsumexp(list(found.values()))
+        return float(sum(d * math.exp(lp - total) for d, lp in found.items()))
+
+
 GRADED_VERDICTS: dict[str, float] = {
     "A>>B": 1.0,
     "A>B": 1.25,

@@ -309,3 +309,33 @@ class ResponseScore(ResponseProtocol):
         self, parser: Parser[Any], completions: Sequence[Completion], request: ResponseRequest
     ) -> ResponseReading:
         return ResponseReading(score=float(parser.parse(completions[0])))
+
+
+@register_protocol
+class ExpectedDigit(ResponseProtocol):
+    """One output rated 0-9 by the probabilities of the first reply token: the expected digit (Self-J's score).
+
+    Reads no text, so the sampled token (and the temperature) cannot change the grade; pairwise use is
+    ``single_score`` with the ``expected_digit`` parser (two calls, preference from the two grades).
+    """
+
+    name = "expected_digit"
+    fields = ("instruction", "output")
+    default_parser: ClassVar[Mapping[str, Any]] = {"kind": "expected_digit"}
+    description = "one output rated 0-9 as the expected digit of the first token's probabilities (Self-J)"
+
+    def check_decoding(self, decoding: Mapping[str, Any]) -> None:
+        if not (decoding.get("logprobs") or decoding.get("top_logprobs")):
+            raise JudgeError("protocol expected_digit needs decoding logprobs=true and top_logprobs >= 10")
+
+    def samples_verdict(self, decoding: Mapping[str, Any]) -> bool:
+        return False
+
+    def raw(self, completions: Sequence[Completion], request: JudgeRequest | ResponseRequest) -> str:
+        c = completions[0]
+        return json.dumps({"text": c.text, "top_logprobs": list(c.top_logprobs[:1])}, ensure_ascii=False)
+
+    def reading(
+        self, parser: Parser[Any], completions: Sequence[Completion], request: ResponseRequest
+    ) -> ResponseReading:
+        return ResponseReading(score=float(parser.parse(completions[0])))

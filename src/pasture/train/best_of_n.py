@@ -6,14 +6,20 @@ the curve over m = 1, 4, 16 ... shows what reranking buys at each budget without
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from pasture.errors import InputError
 from pasture.train.core import ScoreFn, generate
+
+if TYPE_CHECKING:
+    from pasture.judges.base import ResponseJudge
+    from pasture.store import Store
 
 
 @dataclass(frozen=True)
@@ -70,3 +76,22 @@ def best_of_n(
     cands = tuple(tuple(x.text for x in g) for g in gens)
     tokens = sum(len(x.response_ids) for g in gens for x in g)
     return BestOfN(tuple(prompts), cands, scores, tokens)
+
+
+def judge_scorer(store: Store, judge: ResponseJudge, *, generator: str = "best-of-n") -> ScoreFn:
+    """A score function for :func:`best_of_n` from a single-response judge that grades (``response_score``,
+    ``expected_digit``, e.g. a Self-J checkpoint's ``pasture.judges.get_response_judge``): every candidate is
+    judged through the annotation engine, so its judgments are stored, cached and resumable like any other.
+
+    A candidate whose judgment did not come back with a score (unparsable, failed) scores -inf: it is picked
+    only when no candidate of its prompt has a score, and the count is never hidden (it is in the store).
+    """
+    from pasture.annotate.responses import ResponseToJudge, annotate_responses
+
+    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        items = [ResponseToJudge(p, r, generator) for p, r in zip(prompts, responses, strict=True)]
+        report = annotate_responses(store, judge, items, progress=False)
+        got = {(j.instruction, j.output): j.score for j in report.judgments if j.status == "ok" and j.score is not None}
+        return [float(got.get((p, r), -math.inf)) for p, r in zip(prompts, responses, strict=True)]
+
+    return score

@@ -329,6 +329,33 @@ class CUTSettings(MethodSettings):
         return cls(online_preset=True)
 
 
+@dataclass(frozen=True)
+class SelfJSettings(MethodSettings):
+    """Self-J (Ye & Ng 2024, "Self-Judge: Selective Instruction Following with Alignment Self-Evaluation"): the
+    paper's loss weights, student likelihood 0.3 and KL(teacher ‖ student) 2 on the score tokens. The
+    recalibration weight, the similarity and the sampling sizes are pasture's untuned choices (docs/judges.md)."""
+
+    student_weight: float = setting(0.3, "Weight of the student's (no reference) likelihood of the label.")
+    kl_weight: float = setting(2.0, "Weight of KL(teacher ‖ student) on the score token (0: no distillation).")
+    recalibration_weight: float = setting(0.5, "How far the label moves from the own rating to 9 × similarity.")
+    similarity: Literal["char_overlap", "word_f1"] = setting("word_f1", "Similarity of a response to its reference.")
+    prompt_format: Literal["plain", "synthetic"] = setting("plain", "Self-J prompt format (pasture.judges.self_j).")
+    samples_per_prompt: int = setting(2, "Own samples rated per prompt.")
+    max_new_tokens: int = setting(64, "Sampling budget per response in tokens.")
+    temperature: float = setting(1.0, "Sampling temperature of the rated responses.")
+
+    def __post_init__(self) -> None:
+        for name in ("student_weight", "kl_weight"):
+            if getattr(self, name) < 0:
+                raise InputError(f"Self-J's {name} must be >= 0, got {getattr(self, name)}", param=name)
+        if not 0.0 <= self.recalibration_weight <= 1.0:
+            raise InputError(
+                f"recalibration_weight is in [0, 1], got {self.recalibration_weight}", param="recalibration_weight"
+            )
+        if self.samples_per_prompt < 1:
+            raise InputError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
+
+
 # ---------------------------------------------------------------- the registry
 
 Input = Literal["demonstrations", "pairs", "prompts", "reward_model", "judgments"]
@@ -353,7 +380,7 @@ class Method:
     inputs: tuple[Input, ...]
     trainer: str | None
     summary: str
-    produces: Literal["policy", "reward_model", "outputs", "acceptance_head"] = "policy"
+    produces: Literal["policy", "reward_model", "outputs", "acceptance_head", "judge"] = "policy"
 
     @property
     def pairwise(self) -> bool:
@@ -429,6 +456,14 @@ METHODS: dict[str, Method] = {
             produces="acceptance_head",
         ),
         Method("cut", CUTSettings, ("judgments",), "pasture.train.cut:fit", "CUT: likelihood + λ-flagged unlikelihood"),
+        Method(
+            "self_j",
+            SelfJSettings,
+            ("demonstrations",),
+            "pasture.train.self_j:fit",
+            "Self-J judge: own ratings vs a gold reference, distilled to a reference-free student",
+            produces="judge",
+        ),
     )
 }
 """Every method ``pasture train`` knows, by name (adding one: a settings class above + one entry here)."""

@@ -167,7 +167,7 @@ def train_from_files(
         old_after = text_score(trained, tok)
         stats.metrics.update(old_text_before=old_before, old_text_after=old_after)
         stats.metrics["old_text_retention"] = retention_ratio(old_before, old_after) or float("nan")
-    save_checkpoint(out, trained, tok if spec.produces == "policy" else None, stats)
+    save_checkpoint(out, trained, tok if spec.produces in ("policy", "judge") else None, stats)
     return stats  # type: ignore[no-any-return]
 
 
