@@ -6,12 +6,15 @@ The stub answers instantly, so calls/second measures client-side overhead only:
 
 * ideal: a minimal loop of ``AsyncOpenAI.chat.completions.create`` calls (no store, no parsing); its client
   is created inside the timed region, as pasture's is;
+* raw: the same minimal loop through the SDK's plain ``client.post`` with the JSON body, the reply parsed with
+  ``json.loads``: the request path pasture's OpenAI provider takes, so pasture against it is the engine's own
+  overhead (keys, claims, parsing, the store), with the SDK's typed ``create`` out of both;
 * pasture: ``pasture.annotate.annotate`` with the ``gpt-4o-mini-logprob`` judge pointed at the stub, into a
   fresh store (keys, claims, parsing, every judgment stored, no progress bar);
 * peer: AlpacaEval's ``PairwiseAnnotator`` with its ``weighted_alpaca_eval_gpt4_turbo`` config, pointed at
   the stub through OPENAI_API_BASE (fewer pairs: it is slow), run by the peer's own Python.
 
-The machine may be shared, so each repeat interleaves ideal and pasture as A B B A (two blocks of n/2 calls
+The machine may be shared, so each repeat interleaves ideal, raw and pasture as A B C C B A (two blocks of n/2 calls
 each; a load that drifts linearly through the repeat cancels out) and each client is compared with the ideal
 of its own repeat, per wall second and per CPU second of the client process (all its threads): the CPU
 figure is what the client costs per call and moves less with other load on the machine; the wall figure is
@@ -44,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from openai import AsyncOpenAI
 
 from pasture.annotate import EngineSettings, PairToJudge, annotate
@@ -139,8 +143,12 @@ class Rate:
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]], concurrency: int) -> Rate:
-    """The ideal: AsyncOpenAI calls with ``concurrency`` workers and nothing else (client creation timed)."""
+async def minimal_loop(
+    base_url: str, messages: list[tuple[dict[str, str], ...]], concurrency: int, *, raw: bool = False
+) -> Rate:
+    """The ideal: AsyncOpenAI calls with ``concurrency`` workers and nothing else (client creation timed). With
+    ``raw``, each call is the SDK's plain ``client.post`` of the JSON body, read raw: the request path pasture's
+    OpenAI provider takes, so pasture against it measures the engine's own overhead, not the SDK's typed ``create``."""
     queue = iter(messages)
     spans: list[tuple[float, float]] = []
     start, cpu = time.perf_counter(), time.process_time()
@@ -149,14 +157,14 @@ async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]]
     async def worker() -> None:
         for msgs in queue:
             began = time.perf_counter()
-            await client.chat.completions.create(
-                model="gpt-4o-mini",
-                messages=list(msgs),  # type: ignore[arg-type]
-                max_tokens=1,
-                temperature=0,
-                logprobs=True,
-                top_logprobs=5,
-            )
+            body = {"model": "gpt-4o-mini", "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 5}
+            if raw:
+                response = await client.post(
+                    "/chat/completions", cast_to=httpx.Response, body={**body, "messages": [dict(m) for m in msgs]}
+                )
+                json.loads(response.text)
+            else:
+                await client.chat.completions.create(messages=list(msgs), **body)  # type: ignore[call-overload]
             spans.append((began, time.perf_counter()))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -165,7 +173,9 @@ async def minimal_loop(base_url: str, messages: list[tuple[dict[str, str], ...]]
     return rate
 
 
-def ideal_run(base_url: str, pairs: list[PairToJudge], concurrency: int, stub: StubProcess) -> Rate:
+def ideal_run(
+    base_url: str, pairs: list[PairToJudge], concurrency: int, stub: StubProcess, *, raw: bool = False
+) -> Rate:
     judge = get_judge(JUDGE, base_url="http://127.0.0.1:1/v1")
     messages = [
         judge.messages(JudgeRequest(p.instruction, p.output_1, p.output_2, shown_first=1))[0]  # type: ignore[attr-defined]
@@ -173,7 +183,7 @@ def ideal_run(base_url: str, pairs: list[PairToJudge], concurrency: int, stub: S
     ]
     stub.reset()
     gc.collect()  # no collection of earlier garbage lands in the timed block
-    rate = asyncio.run(minimal_loop(base_url, messages, concurrency))
+    rate = asyncio.run(minimal_loop(base_url, messages, concurrency, raw=raw))
     stats = stub.stats()
     assert stats["requests"] == len(pairs) and stats["connections"] == concurrency, stats
     rate.max_gap_ms, rate.p99_gap_ms = stats["max_gap_ms"], stats["p99_gap_ms"]
@@ -264,19 +274,24 @@ def main() -> None:
     args = parser.parse_args()
 
     python = None if args.no_peer else peer_python()
-    rates: dict[str, list[Rate]] = {"ideal": [], "pasture": [], "peer": []}
+    rates: dict[str, list[Rate]] = {"ideal": [], "raw": [], "pasture": [], "peer": []}
     half = args.n // 2
     with StubProcess(free_port()) as stub, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         # untimed warm-up of both clients: the first calls pay the SDK's lazy imports, whoever makes them
         ideal_run(stub.base_url, make_pairs(args.concurrency * 2, "warm-up ideal"), args.concurrency, stub)
+        ideal_run(stub.base_url, make_pairs(args.concurrency * 2, "warm-up raw"), args.concurrency, stub, raw=True)
         pasture_run(stub.base_url, make_pairs(args.concurrency * 2, "warm-up"), args.concurrency, workdir, stub)
         for r in range(args.repeats):
+            # A B C C B A: the typed-create loop, the raw-POST loop and pasture, each over two halves
             ideal = ideal_run(stub.base_url, make_pairs(half, f"run {r} ideal a"), args.concurrency, stub)
+            raw = ideal_run(stub.base_url, make_pairs(half, f"run {r} raw a"), args.concurrency, stub, raw=True)
             ours = pasture_run(stub.base_url, make_pairs(half, f"run {r} a"), args.concurrency, workdir, stub)
             ours += pasture_run(stub.base_url, make_pairs(half, f"run {r} b"), args.concurrency, workdir, stub)
+            raw += ideal_run(stub.base_url, make_pairs(half, f"run {r} raw b"), args.concurrency, stub, raw=True)
             ideal += ideal_run(stub.base_url, make_pairs(half, f"run {r} ideal b"), args.concurrency, stub)
             rates["ideal"].append(ideal)
+            rates["raw"].append(raw)
             rates["pasture"].append(ours)
             if python is not None:
                 rates["peer"].append(
@@ -298,6 +313,7 @@ def main() -> None:
             )
     names = {
         "ideal": ("minimal AsyncOpenAI loop (ideal)", args.n),
+        "raw": ("minimal AsyncOpenAI loop, plain client.post (pasture's request path)", args.n),
         "pasture": ("pasture annotate", args.n),
         "peer": ("AlpacaEval 0.6.6 PairwiseAnnotator", args.peer_n),
     }
@@ -318,12 +334,17 @@ def main() -> None:
             f"| {statistics.median(x.cpu for x in runs):.0f} | {statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f}) |"
         )
     print("\nper repeat, fraction of ideal (wall / CPU):")
-    for key in ("pasture", "peer"):
+    for key in ("raw", "pasture", "peer"):
         if rates[key]:
             ratios = [
                 f"{x.wall / i.wall:.2f} / {x.cpu / i.cpu:.2f}" for x, i in zip(rates[key], rates["ideal"], strict=False)
             ]
             print(f"  {key}: " + ", ".join(ratios))
+    if rates["raw"]:
+        ratios = [
+            f"{x.wall / i.wall:.2f} / {x.cpu / i.cpu:.2f}" for x, i in zip(rates["pasture"], rates["raw"], strict=True)
+        ]
+        print("  pasture against the raw-POST loop (the engine's own overhead): " + ", ".join(ratios))
     print("\nthe window and stalls, per repeat (ideal -> pasture):")
     print(
         "| repeat | calls in flight (of concurrency) | latency p50 ms | latency p99 ms | stub max gap ms | stub p99 gap ms |"
