@@ -112,19 +112,47 @@ def normalize_item(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower()).rstrip(" .;:!")
 
 
+def _distinct_sentences(pattern: re.Pattern[str], text: str, *, min_words: int) -> list[str]:
+    """Every match of ``pattern`` in ``text`` (stripped) of at least ``min_words`` words, each kept once
+    (:func:`normalize_item` decides what repeats), in order: how rules and questions are read from prose."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for m in pattern.finditer(text):
+        sentence = m.group(0).strip()
+        key = normalize_item(sentence)
+        if len(sentence.split()) >= min_words and key not in seen:
+            seen.add(key)
+            out.append(sentence)
+    return out
+
+
 @dataclass(frozen=True)
-class ItemListParser:
-    """Reads a list (:func:`list_items`); the reading's ``critique`` is the items, one a line, and its verdict
-    'yes'. No item is a failure."""
+class _ListParser:
+    """A parser whose reading is a list read from the reply (:meth:`items`): ``critique`` the items, one a line,
+    verdict 'yes'; no item is a failure, named by :attr:`missing`."""
+
+    missing: ClassVar[str]
+
+    @staticmethod
+    def items(text: str) -> list[str]:
+        raise NotImplementedError
+
+    def parse(self, completion: Completion) -> ResponseReading:
+        items = self.items(completion.text)
+        if not items:
+            raise ParseFailure(self.missing)
+        return ResponseReading(verdict="yes", critique="\n".join(items))
+
+
+@dataclass(frozen=True)
+class ItemListParser(_ListParser):
+    """Reads a list (:func:`list_items`)."""
 
     name: str = "item_list"
     version: int = 1
 
-    def parse(self, completion: Completion) -> ResponseReading:
-        items = list_items(completion.text)
-        if not items:
-            raise ParseFailure("no list item in the reply (expected lines starting with '- ')")
-        return ResponseReading(verdict="yes", critique="\n".join(items))
+    missing: ClassVar[str] = "no list item in the reply (expected lines starting with '- ')"
+    items = staticmethod(list_items)
 
 
 _RULE_SENTENCE = re.compile(r"\b(?:The|A good) answer\b[^.!?\n]*[.!]?", re.IGNORECASE)
@@ -137,30 +165,18 @@ def rule_items(text: str) -> list[str]:
     items = list_items(text)
     if items:
         return items
-    out: list[str] = []
-    seen: set[str] = set()
-    for m in _RULE_SENTENCE.finditer(text):
-        rule = m.group(0).strip()
-        key = normalize_item(rule)
-        if len(rule.split()) >= 4 and key not in seen:
-            seen.add(key)
-            out.append(rule[0].upper() + rule[1:])
-    return out
+    return [r[0].upper() + r[1:] for r in _distinct_sentences(_RULE_SENTENCE, text, min_words=4)]
 
 
 @dataclass(frozen=True)
-class RuleListParser:
-    """Reads rules (:func:`rule_items`); the reading's ``critique`` is the rules, one a line, and its verdict
-    'yes'. No rule is a failure."""
+class RuleListParser(_ListParser):
+    """Reads rules (:func:`rule_items`)."""
 
     name: str = "rule_list"
     version: int = 1
 
-    def parse(self, completion: Completion) -> ResponseReading:
-        items = rule_items(completion.text)
-        if not items:
-            raise ParseFailure("no rule in the reply (expected lines starting with '- ' or sentences 'The answer ...')")
-        return ResponseReading(verdict="yes", critique="\n".join(items))
+    missing: ClassVar[str] = "no rule in the reply (expected lines starting with '- ' or sentences 'The answer ...')"
+    items = staticmethod(rule_items)
 
 
 _QUESTION_LABEL = re.compile(r"\b(?:question|q)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
@@ -172,30 +188,18 @@ def question_items(text: str) -> list[str]:
     dropping labels such as ``Question 1:``, list markers and markdown), of at least three words; repeats (ignoring
     case and spacing) kept once, in order. Small models write questions without list markers."""
     cleaned = _QUESTION_LABEL.sub("", text.replace("*", "").replace("`", ""))
-    out: list[str] = []
-    seen: set[str] = set()
-    for m in _QUESTION.finditer(cleaned):
-        q = m.group(0).strip()
-        key = normalize_item(q)
-        if len(q.split()) >= 3 and key not in seen:
-            seen.add(key)
-            out.append(q)
-    return out
+    return _distinct_sentences(_QUESTION, cleaned, min_words=3)
 
 
 @dataclass(frozen=True)
-class QuestionListParser:
-    """Reads questions (:func:`question_items`); the reading's ``critique`` is the questions, one a line, and its
-    verdict 'yes'. No question is a failure."""
+class QuestionListParser(_ListParser):
+    """Reads questions (:func:`question_items`)."""
 
     name: str = "question_list"
     version: int = 1
 
-    def parse(self, completion: Completion) -> ResponseReading:
-        items = question_items(completion.text)
-        if not items:
-            raise ParseFailure("no question in the reply (expected sentences ending with '?')")
-        return ResponseReading(verdict="yes", critique="\n".join(items))
+    missing: ClassVar[str] = "no question in the reply (expected sentences ending with '?')"
+    items = staticmethod(question_items)
 
 
 @dataclass(frozen=True)
