@@ -49,3 +49,15 @@ def test_importing_a_submodule_does_not_load_the_analyses() -> None:
     code = "import sys, pasture.records; print(sorted(m for m in ('pandas', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_commands_help_does_not_load_torch() -> None:
+    """`pasture --help` loads every command module; torch (about a second) waits until a command trains or
+    generates (analyze-pool's settings live in the torch-free pasture.analysis.survey)."""
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom pasture.cli import main\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

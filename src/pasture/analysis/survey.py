@@ -347,3 +347,50 @@ def evaluate_split(
 def scores_frame(scores: list[SurveyScore]) -> pd.DataFrame:
     """Scores as a table (one row per split and predictor), for printing and CSV."""
     return pd.DataFrame([s.model_dump() for s in scores])
+
+
+@dataclass(frozen=True)
+class SurveyModelSettings:
+    """Hyperparameters of :class:`SurveyModel` (one flag each in ``pasture analyze-pool``).
+
+    Attributes
+    ----------
+    dim:
+        Size of the respondent, time and question embeddings.
+    epochs:
+        Full-batch optimizer steps.
+    lr:
+        AdamW learning rate.
+    weight_decay:
+        AdamW decoupled weight decay (shrinks every embedding; keeps rarely seen respondents near zero).
+    n_buckets:
+        Hash buckets of the question-text features (words and adjacent word pairs).
+    question_dropout:
+        Share of questions whose own (free) direction and lean are switched off at each training step, so that
+        those votes must be explained through the question's text: it trains the text path that an unasked
+        question depends on (0 disables it).
+    seed:
+        Seed of the initial weights and of the dropout draws.
+    """
+
+    dim: int = 4
+    epochs: int = 300
+    lr: float = 0.03
+    weight_decay: float = 0.01
+    n_buckets: int = 512
+    question_dropout: float = 0.3
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("dim", "epochs", "n_buckets"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}", param=name)
+        if not self.lr > 0:
+            raise InputError(f"lr must be > 0, got {self.lr!r}", param="lr")
+        if not 0.0 <= self.question_dropout < 1.0:
+            raise InputError(
+                f"question_dropout must be in [0, 1), got {self.question_dropout!r}", param="question_dropout"
+            )
+        if not self.weight_decay >= 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}", param="weight_decay")

@@ -32,8 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from pasture.analysis.survey import QuestionMarginal, SurveyScore, SurveySplit, score_predictions
-from pasture.analysis.survey_model import SurveyModel, SurveyModelSettings
+from pasture.analysis.survey import QuestionMarginal, SurveyModelSettings, SurveyScore, SurveySplit, score_predictions
 from pasture.errors import InputError
 from pasture.records import Judgment, _Record
 
@@ -156,6 +155,8 @@ def held_out_annotator(
 ) -> HeldOutAnnotator:
     """Predict a random ``fraction`` of ``annotator``'s votes from every other vote (see :func:`held_out_split`),
     with the survey model (weights seeded by ``seed``) and the per-question marginal."""
+    from pasture.analysis.survey_model import SurveyModel  # torch: imported when a model is trained, not with the CLI
+
     split = held_out_split(pool.votes, annotator, fraction=fraction, seed=seed)
     model_settings = dataclasses.replace(settings or SurveyModelSettings(), seed=seed)
     label = f"held-out {annotator}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from pasture.analysis.survey_model import SurveyModelSettings
+from pasture.analysis.survey import SurveyModelSettings
 from pasture.analysis.survey_pool import held_out_annotator, held_out_table, pool_votes
 from pasture.cli.common import print_frame, wide_option, write_frame
 from pasture.cli.options import Decorator, _apply, _collapse, _plain_type, field_docs
