@@ -26,6 +26,7 @@ from pasture.local_models import LlamaServer
 from pasture.store import Store
 from pasture.train.models import load_policy
 from pasture.train.pugc import PUGCJudges, PUGCSettings, pugc_pairs, pugc_train, read_documents
+from pasture.train.registry import TrainSettings
 
 HERE = Path(__file__).parent
 
@@ -59,7 +60,9 @@ def main() -> None:
         timings["PUGC pass (questions, filter, samples, grades)"] = time.perf_counter() - t
     pairs_path = result.write_pairs(out / "pugc_smollm2_pairs.jsonl")
     t = time.perf_counter()
-    stats = pugc_train(pairs_path, out / "pugc_smollm2_dpo", model=str(args.policy_cache), steps=1, batch_size=2)
+    stats = pugc_train(
+        pairs_path, out / "pugc_smollm2_dpo", model=str(args.policy_cache), train=TrainSettings(steps=1, batch_size=2)
+    )
     timings["one DPO step (load, reference pass, update, save)"] = time.perf_counter() - t
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     c = result.counts

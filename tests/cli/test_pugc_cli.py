@@ -24,3 +24,18 @@ def test_pugc_help_names_every_step():
     assert result.exit_code == 0
     for word in ("questions", "filtered", "samples", "document", "DPO", "--train-out"):
         assert word in result.output
+
+
+def test_pugc_takes_the_option_groups_of_its_settings_and_of_pasture_train_dpo():
+    """One flag per PUGCSettings field, DPO's and the shared training settings' flags as `pasture train dpo` has
+    them, the policy as --model (the project's name for the model being sampled), one --seed for both."""
+    import click
+
+    from pasture.train.registry import DPOSettings, PUGCSettings, TrainSettings, setting_fields
+
+    command = main.get_command(click.Context(main), "pugc")
+    assert command is not None
+    names = [p.name for p in command.params]
+    for cls in (PUGCSettings, DPOSettings, TrainSettings):
+        assert {f.name for f in setting_fields(cls)} <= set(names), cls.__name__
+    assert names.count("seed") == 1 and "model" in names and "policy" not in names

@@ -61,12 +61,14 @@ def setting_option(f: SettingField) -> Callable[[Callable[..., Any]], Callable[.
     )
 
 
-def settings_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a command with one option per field of settings class ``cls``."""
+def settings_options(cls: type, *, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command with one option per field of settings class ``cls`` (but ``exclude``: fields another
+    group of the same command already has a flag for, e.g. ``seed``)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for f in reversed(setting_fields(cls)):
-            fn = setting_option(f)(fn)
+            if f.name not in exclude:
+                fn = setting_option(f)(fn)
         return fn
 
     return decorate

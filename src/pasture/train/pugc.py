@@ -45,6 +45,7 @@ from pasture.judges.base import ResponseJudge
 from pasture.judges.definitions import get_response_judge
 from pasture.store import Store
 from pasture.train.core import PreferencePair, model_digest
+from pasture.train.registry import DPOSettings, PUGCSettings, TrainSettings
 from pasture.train.stored import prompt_set, stored_or_generate
 
 
@@ -75,29 +76,6 @@ def read_documents(paths: Sequence[str | Path], *, column: str = "text") -> list
                 )
             docs.append(value.strip())
     return docs
-
-
-@dataclass(frozen=True)
-class PUGCSettings:
-    """Sizes and sampling of one PUGC pass (all of them name the stored samples)."""
-
-    questions_per_document: int = 3
-    samples_per_question: int = 4
-    max_new_tokens: int = 128
-    temperature: float = 1.0
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.questions_per_document < 1:
-            raise InputError(f"questions_per_document must be at least 1, got {self.questions_per_document}")
-        if self.samples_per_question < 2:
-            raise InputError(
-                f"samples_per_question must be at least 2 (best vs worst), got {self.samples_per_question}"
-            )
-        if self.temperature <= 0:
-            raise InputError(
-                f"temperature must be > 0: the samples of one question must differ, got {self.temperature}"
-            )
 
 
 def question_instruction(n: int) -> str:
@@ -298,21 +276,18 @@ def pugc_train(
     output: str | Path,
     *,
     model: str = "smollm2",
-    beta: float = 0.1,
-    steps: int = 10,
-    lr: float = 1e-5,
-    batch_size: int = 4,
-    seed: int = 0,
+    settings: DPOSettings | None = None,
+    train: TrainSettings | None = None,
 ) -> Any:
     """DPO on a PUGC pairs file with the existing method (:func:`pasture.train.run.train_from_files`, method
-    ``dpo``): the checkpoint and its ``run.json`` go to ``output``; returns the training stats."""
-    from pasture.train.registry import DPOSettings, TrainSettings
+    ``dpo``, its settings and the shared training settings as `pasture train dpo` takes them): the checkpoint and
+    its ``run.json`` go to ``output``; returns the training stats."""
     from pasture.train.run import FileInputs, train_from_files
 
     return train_from_files(
         "dpo",
         output,
         FileInputs(model=model, pairs=Path(pairs_path)),
-        DPOSettings(beta=beta),
-        TrainSettings(steps=steps, lr=lr, batch_size=batch_size, seed=seed),
+        settings or DPOSettings(),
+        train or TrainSettings(),
     )

@@ -618,3 +618,27 @@ def run_identity(method: str, settings: MethodSettings, train: TrainSettings, in
     if type(settings) is not expected:
         raise InputError(f"{method} takes {expected.__name__}, got {type(settings).__name__}")
     return RunIdentity(method, settings_dict(settings), settings_dict(train), dict(canonical_json_ready(dict(inputs))))
+
+
+@dataclass(frozen=True)
+class PUGCSettings:
+    """Sizes and sampling of one PUGC pass (:mod:`pasture.train.pugc`; all of them name the stored samples). Here,
+    beside the methods' settings, so that ``pasture pugc`` builds its options without importing torch."""
+
+    questions_per_document: int = setting(3, "Questions the writer is asked for per document.")
+    samples_per_question: int = setting(4, "Policy samples per kept question (best vs worst: at least 2).")
+    max_new_tokens: int = setting(128, "Tokens per policy sample.")
+    temperature: float = setting(1.0, "Sampling temperature of the policy samples.")
+    seed: int = setting(0, "Seed of the policy samples.")
+
+    def validate(self) -> None:
+        if self.questions_per_document < 1:
+            raise InputError(f"questions_per_document must be at least 1, got {self.questions_per_document}")
+        if self.samples_per_question < 2:
+            raise InputError(
+                f"samples_per_question must be at least 2 (best vs worst), got {self.samples_per_question}"
+            )
+        if self.temperature <= 0:
+            raise InputError(
+                f"temperature must be > 0: the samples of one question must differ, got {self.temperature}"
+            )
