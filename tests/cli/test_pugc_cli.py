@@ -39,3 +39,4 @@ def test_pugc_takes_the_option_groups_of_its_settings_and_of_pasture_train_dpo()
     for cls in (PUGCSettings, DPOSettings, TrainSettings):
         assert {f.name for f in setting_fields(cls)} <= set(names), cls.__name__
     assert names.count("seed") == 1 and "model" in names and "policy" not in names
+    assert "judge_base_url" in names and "base_url" not in names  # --base-url is --model's server elsewhere

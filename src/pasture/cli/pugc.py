@@ -23,7 +23,13 @@ from pasture.train.registry import DPOSettings, PUGCSettings, TrainSettings, set
 )
 @click.option("--column", default="text", show_default=True, help="The documents' column in a table.")
 @click.option("--judge", required=True, help="Judge (built-in name or TOML) whose provider writes, filters and grades.")
-@click.option("--base-url", default=None, help="Override the judge's server URL (e.g. a local llama.cpp server).")
+@click.option(
+    "--judge-base-url",
+    "judge_base_url",
+    default=None,
+    help="Override the judge's server URL (e.g. a local llama.cpp server); as in the other commands, --base-url "
+    "would be --model's.",
+)
 @click.option(
     "--digit-grade", is_flag=True, help="Grade with one digit 1-9 read from token probabilities (small models)."
 )
@@ -41,7 +47,7 @@ def command(
     documents: tuple[Path, ...],
     column: str,
     judge: str,
-    base_url: str | None,
+    judge_base_url: str | None,
     digit_grade: bool,
     model: str,
     store_path: Path,
@@ -57,8 +63,8 @@ def command(
 
     docs = read_documents(list(documents), column=column)
     judges = (
-        PUGCJudges.from_judge(judge, digit_grade=digit_grade, base_url=base_url)
-        if base_url
+        PUGCJudges.from_judge(judge, digit_grade=digit_grade, base_url=judge_base_url)
+        if judge_base_url
         else PUGCJudges.from_judge(judge, digit_grade=digit_grade)
     )
     policy, tok = load_policy(model)
